@@ -1,0 +1,115 @@
+"""``@seeknal_assets``: one subsettable ``multi_asset`` for a whole Seeknal project.
+
+One step runs any selection in one process, so a 500-node run pays Dagster's per-step cost once, and Dagster
+still sees one asset per node, with lineage, code versions and checks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from dagster import AssetsDefinition, AssetSpec, BackfillPolicy, PartitionsDefinition, RetryPolicy, multi_asset
+
+from seeknal_dagster.assets.resource import PROJECT_ROOT_TAG
+from seeknal_dagster.assets.translator import SeeknalTranslator
+from seeknal_dagster.graph.selection import select_nodes
+from seeknal_dagster.project.loader import SeeknalProject, load_project
+from seeknal_dagster.project.models import NodeKind
+
+#: Projects the decorator built assets from, by root, so a step runs exactly the project its specs came from.
+_PROJECTS: dict[str, SeeknalProject] = {}
+
+
+def project_for(assets_def: AssetsDefinition) -> SeeknalProject:
+    root = assets_def.op.tags[PROJECT_ROOT_TAG]
+    if root not in _PROJECTS:
+        _PROJECTS[root] = load_project(root)
+    return _PROJECTS[root]
+
+
+def _as_project(project: SeeknalProject | str | os.PathLike[str]) -> SeeknalProject:
+    return project if isinstance(project, SeeknalProject) else load_project(Path(project))
+
+
+def _op_name(project: SeeknalProject) -> str:
+    return "seeknal_" + "".join(char if char.isalnum() else "_" for char in project.name)
+
+
+def build_asset_specs(
+    project: SeeknalProject, node_ids: set[str], translator: SeeknalTranslator
+) -> dict[str, AssetSpec]:
+    """Specs for ``node_ids`` (rules excluded: they are checks), with deps re-pointed at the translated keys."""
+    specs = {
+        node_id: translator.get_asset_spec(project, node_id)
+        for node_id in project.graph.topological_order()
+        if node_id in node_ids and project.nodes[node_id].kind != NodeKind.RULE
+    }
+    default_keys = {translator.node_key(project, node_id): node_id for node_id in project.nodes}
+    key_of = {node_id: spec.key for node_id, spec in specs.items()}
+
+    def repoint(spec: AssetSpec) -> AssetSpec:
+        deps = []
+        for dep in spec.deps:
+            upstream = default_keys.get(dep.asset_key)
+            deps.append(key_of.get(upstream, dep.asset_key) if upstream else dep.asset_key)
+        return spec.replace_attributes(deps=deps)
+
+    return {node_id: repoint(spec) for node_id, spec in specs.items()}
+
+
+def seeknal_assets(
+    *,
+    project: SeeknalProject | str | os.PathLike[str],
+    select: str | None = None,
+    exclude: str | None = None,
+    translator: SeeknalTranslator | None = None,
+    name: str | None = None,
+    op_tags: Mapping[str, Any] | None = None,
+    pool: str | None = None,
+    partitions_def: PartitionsDefinition | None = None,
+    backfill_policy: BackfillPolicy | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> Callable[[Callable[..., Any]], AssetsDefinition]:
+    """Build a subsettable multi_asset over a Seeknal project's nodes; the decorated function runs them::
+
+        @seeknal_assets(project="path/to/project")
+        def my_project(context: AssetExecutionContext, seeknal: SeeknalResource):
+            yield from seeknal.materialize(context)
+
+    ``select`` / ``exclude`` take node ids, names, ``tag:…``, ``kind:…``, ``path:…``, with ``+`` for upstream or
+    downstream. Python-declared nodes are not part of it (see :func:`external_asset_specs`).
+    """
+    loaded = _as_project(project)
+    translator = translator or SeeknalTranslator()
+    _PROJECTS[str(loaded.root)] = loaded
+    chosen = {node_id for node_id in select_nodes(loaded, select, exclude) if not loaded.nodes[node_id].is_python}
+    specs = build_asset_specs(loaded, chosen, translator)
+    check_specs = [
+        translator.get_asset_check_spec(loaded, node_id, specs[loaded.nodes[node_id].upstream[0]].key)
+        for node_id in loaded.graph.topological_order()
+        if node_id in chosen
+        and loaded.nodes[node_id].kind == NodeKind.RULE
+        and loaded.nodes[node_id].upstream[0] in specs
+    ]
+    return multi_asset(
+        name=name or _op_name(loaded),
+        specs=list(specs.values()),
+        check_specs=check_specs,
+        can_subset=True,
+        op_tags={**(op_tags or {}), PROJECT_ROOT_TAG: str(loaded.root)},
+        pool=pool,
+        partitions_def=partitions_def,
+        backfill_policy=backfill_policy,
+        retry_policy=retry_policy,
+    )
+
+
+def external_asset_specs(
+    project: SeeknalProject, translator: SeeknalTranslator | None = None
+) -> list[AssetSpec]:
+    """Specs for Python-declared nodes: visible in the graph with their lineage, not run by this integration."""
+    translator = translator or SeeknalTranslator()
+    python_nodes = {node_id for node_id, node in project.nodes.items() if node.is_python}
+    return list(build_asset_specs(project, python_nodes, translator).values())

@@ -1,0 +1,49 @@
+"""``build_definitions``: a Seeknal project directory in, a ready Dagster code location out."""
+
+
+import os
+from typing import Any, Mapping
+
+from dagster import AssetExecutionContext, Definitions
+from dagster_duckdb import DuckDBResource
+from dagster_pyspark import LazyPySparkResource
+
+from seeknal_dagster.assets.decorator import external_asset_specs, seeknal_assets
+from seeknal_dagster.assets.resource import SeeknalResource
+from seeknal_dagster.assets.translator import SeeknalTranslator
+from seeknal_dagster.project.loader import load_project
+
+
+def build_definitions(
+    project_dir: str | os.PathLike[str],
+    *,
+    select: str | None = None,
+    exclude: str | None = None,
+    translator: SeeknalTranslator | None = None,
+    key_prefix: str | list[str] | None = None,
+    target_dir: str | os.PathLike[str] | None = None,
+    profiles_path: str | os.PathLike[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    duckdb_database: str = ":memory:",
+    spark_config: Mapping[str, Any] | None = None,
+) -> Definitions:
+    """Load, validate and wire a Seeknal project: its assets, checks and the ``seeknal`` resource.
+
+    A project with problems raises :class:`ProjectLoadError` listing all of them (file, node, field), which is
+    what the Dagster UI shows for a code location that fails to load.
+    """
+    project = load_project(project_dir, profiles_path=profiles_path, target_dir=target_dir, params=params)
+    translator = translator or SeeknalTranslator(key_prefix=key_prefix)
+
+    @seeknal_assets(project=project, select=select, exclude=exclude, translator=translator)
+    def seeknal_project_assets(context: AssetExecutionContext, seeknal: SeeknalResource):
+        yield from seeknal.materialize(context)
+
+    resource = SeeknalResource(
+        duckdb=DuckDBResource(database=duckdb_database),
+        pyspark=LazyPySparkResource(spark_config=dict(spark_config)) if spark_config is not None else None,
+    )
+    return Definitions(
+        assets=[seeknal_project_assets, *external_asset_specs(project, translator)],
+        resources={"seeknal": resource},
+    )

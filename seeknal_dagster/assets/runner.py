@@ -1,0 +1,147 @@
+"""Running the selected nodes of one Dagster step and streaming their events.
+
+All nodes of a step run in one process, in topological order (a fresh process per asset costs seconds each).
+A failing node does not stop independent nodes: its downstream is skipped, the rest materializes, and the step
+fails at the end naming every failed node. A failed blocking rule check skips its asset's downstream the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
+
+from dagster import AssetCheckKey, AssetCheckResult, AssetCheckSeverity, DataVersion, Failure, MaterializeResult
+
+from seeknal_dagster.assets.metadata import materialization_metadata
+from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, rule_severity
+from seeknal_dagster.engines.outputs import file_fingerprint
+from seeknal_dagster.executors import ExecutionStatus, ExecutorError, ExecutorResult, get_executor
+
+if TYPE_CHECKING:
+    from dagster import AssetExecutionContext
+
+    from seeknal_dagster.executors import ExecutionContext
+    from seeknal_dagster.project.loader import SeeknalProject
+
+
+@dataclass
+class RunOutcome:
+    """What happened to each node in this step."""
+
+    materialized: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    blocked_by_check: dict[str, str] = field(default_factory=dict)
+
+    def unusable(self) -> dict[str, str]:
+        """Nodes whose downstream must not run, with the reason."""
+        return {**self.failed, **self.skipped, **self.blocked_by_check}
+
+    def failure_message(self) -> str:
+        lines = [f"{len(self.failed)} Seeknal node(s) failed" if self.failed else "Blocking checks failed"]
+        lines += [f"  - {node_id}: {error}" for node_id, error in self.failed.items()]
+        lines += [f"  - {node_id}: blocking check failed: {reason}" for node_id, reason in self.blocked_by_check.items()]
+        if self.skipped:
+            lines.append(f"skipped (an upstream failed): {', '.join(sorted(self.skipped))}")
+        return "\n".join(lines)
+
+
+class StepRunner:
+    """Runs the nodes and checks one Dagster step selected, yielding materializations and check results."""
+
+    def __init__(self, project: "SeeknalProject", dagster_context: "AssetExecutionContext", execution: "ExecutionContext"):
+        self.project = project
+        self.dagster = dagster_context
+        self.execution = execution
+        assets_def = dagster_context.assets_def
+        self.key_by_node = {spec.metadata[NODE_ID_METADATA_KEY]: spec.key for spec in assets_def.specs}
+        self.check_key_by_rule = {
+            spec.metadata[NODE_ID_METADATA_KEY]: spec.key for spec in assets_def.check_specs if spec.metadata
+        }
+        node_by_key = {key: node_id for node_id, key in self.key_by_node.items()}
+        rule_by_check = {key: rule_id for rule_id, key in self.check_key_by_rule.items()}
+        self.selected_nodes = [node_by_key[key] for key in dagster_context.selected_asset_keys if key in node_by_key]
+        self.selected_rules = [
+            rule_by_check[key] for key in dagster_context.selected_asset_check_keys if key in rule_by_check
+        ]
+        self.outcome = RunOutcome()
+
+    def stream(self) -> Iterator[MaterializeResult | AssetCheckResult]:
+        order = self.project.graph.topological_order(self.selected_nodes)
+        pending_rules = list(self.selected_rules)
+        yield from self._ready_checks(pending_rules, done=set())
+        done: set[str] = set()
+        for node_id in order:
+            blocked = [parent for parent in self.project.nodes[node_id].upstream if parent in self.outcome.unusable()]
+            if blocked:
+                self.outcome.skipped[node_id] = f"upstream {', '.join(blocked)} did not materialize"
+                self.dagster.log.warning(f"{node_id}: skipped, upstream {', '.join(blocked)} did not materialize")
+            else:
+                event = self._materialize(node_id)
+                if event is not None:
+                    yield event
+            done.add(node_id)
+            yield from self._ready_checks(pending_rules, done)
+        if self.outcome.failed or self.outcome.blocked_by_check:
+            raise Failure(description=self.outcome.failure_message())
+
+    def _materialize(self, node_id: str) -> MaterializeResult | None:
+        node = self.project.nodes[node_id]
+        try:
+            result = get_executor(node, self.execution).run()
+        except ExecutorError as error:
+            self.outcome.failed[node_id] = error.message
+            self.dagster.log.error(f"{node_id} ({node.file}) failed: {error.message}")
+            return None
+        if not result.is_success():
+            self.outcome.failed[node_id] = result.error_message or "failed"
+            self.dagster.log.error(f"{node_id} ({node.file}) failed: {result.error_message}")
+            return None
+        self.outcome.materialized.append(node_id)
+        self.dagster.log.info(f"{node_id}: {result.row_count:,} rows in {result.duration_seconds:.2f}s")
+        data_version = (
+            DataVersion(file_fingerprint(result.output_path))
+            if result.output_path is not None and result.output_path.is_file()
+            else None
+        )
+        return MaterializeResult(
+            asset_key=self.key_by_node[node_id],
+            metadata=materialization_metadata(result, self.execution.get_duckdb_connection()),
+            data_version=data_version,
+        )
+
+    def _ready_checks(self, pending: list[str], done: set[str]) -> Iterator[AssetCheckResult]:
+        """Evaluate every pending rule whose selected inputs have all run, right after its asset."""
+        for rule_id in list(pending):
+            inputs = self.project.nodes[rule_id].upstream
+            if any(parent in self.selected_nodes and parent not in done for parent in inputs):
+                continue
+            pending.remove(rule_id)
+            unusable = [parent for parent in inputs if parent in self.outcome.unusable()]
+            if unusable:
+                self.dagster.log.warning(f"{rule_id}: not evaluated, {', '.join(unusable)} did not materialize")
+                continue
+            yield self._evaluate_rule(rule_id)
+
+    def _evaluate_rule(self, rule_id: str) -> AssetCheckResult:
+        rule = self.project.nodes[rule_id]
+        check_key: AssetCheckKey = self.check_key_by_rule[rule_id]
+        severity = rule_severity(rule.spec)  # type: ignore[arg-type]
+        try:
+            result = get_executor(rule, self.execution).run()
+        except ExecutorError as error:
+            result = ExecutorResult(rule_id, ExecutionStatus.FAILED, error_message=error.message)
+        passed = result.status == ExecutionStatus.SUCCESS
+        metadata = {key: value for key, value in result.metadata.items() if isinstance(value, (int, float, str, bool))}
+        if result.error_message:
+            metadata["error"] = result.error_message
+        if not passed and severity == "error":
+            checked = rule.upstream[0]
+            self.outcome.blocked_by_check[checked] = f"{rule_id}: {result.error_message or 'rule failed'}"
+        return AssetCheckResult(
+            asset_key=check_key.asset_key,
+            check_name=check_key.name,
+            passed=passed,
+            severity=AssetCheckSeverity.ERROR if severity == "error" else AssetCheckSeverity.WARN,
+            metadata=metadata,
+        )

@@ -1,0 +1,126 @@
+"""How a Seeknal node appears in Dagster: one ``AssetSpec`` per node, built in one overridable place."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Sequence
+
+from dagster import AssetCheckSpec, AssetKey, AssetSpec, AutomationCondition, MetadataValue
+
+from seeknal_dagster.project.models import NodeKind, RuleSpec
+
+if TYPE_CHECKING:
+    from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
+
+NODE_ID_METADATA_KEY = "seeknal/node_id"
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+_CRON_AUTOMATION = re.compile(r"""^on_cron\(\s*['"](.+?)['"]\s*\)$""")
+
+
+class AutomationError(ValueError):
+    """A ``dagster.automation`` value that is not eager, on_missing or on_cron("…")."""
+
+
+def automation_condition(expression: str | None) -> AutomationCondition | None:
+    """``eager | on_missing | on_cron("0 6 * * *")`` from a node's ``dagster:`` block."""
+    if not expression:
+        return None
+    expression = expression.strip()
+    if expression == "eager":
+        return AutomationCondition.eager()
+    if expression == "on_missing":
+        return AutomationCondition.on_missing()
+    cron = _CRON_AUTOMATION.match(expression)
+    if cron:
+        return AutomationCondition.on_cron(cron.group(1))
+    raise AutomationError(f"unknown automation '{expression}' (use eager, on_missing or on_cron(\"<cron>\"))")
+
+
+def _owner(owner: str) -> str:
+    return owner if "@" in owner or owner.startswith("team:") else f"team:{_TAG_UNSAFE.sub('_', owner)}"
+
+
+def _tag_key(tag: str) -> str:
+    return _TAG_UNSAFE.sub("_", tag)[:63]
+
+
+def node_engine(node: "ProjectNode") -> str:
+    """The engine a node runs on, as shown in Dagster's kinds."""
+    if node.is_python:
+        return "python"
+    if node.kind == NodeKind.SOURCE and str(getattr(node.spec, "source", "")).lower() == "hive":
+        return "spark"
+    return str(getattr(node.spec, "engine", None) or "duckdb")
+
+
+class SeeknalTranslator:
+    """Translates nodes into Dagster specs. Override :meth:`get_asset_spec` to change keys, groups, owners…;
+    dependencies are re-pointed at whatever keys it returns."""
+
+    def __init__(self, key_prefix: str | Sequence[str] | None = None):
+        self.key_prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix or [])
+
+    def node_key(self, project: "SeeknalProject", node_id: str) -> AssetKey:
+        node = project.nodes[node_id]
+        custom = node.spec.dagster.key
+        if custom:
+            return AssetKey(custom.split("/") if isinstance(custom, str) else list(custom))
+        return AssetKey([*self.key_prefix, node.kind.value, node.name])
+
+    def get_asset_spec(self, project: "SeeknalProject", node_id: str) -> AssetSpec:
+        node = project.nodes[node_id]
+        settings = node.spec.dagster
+        owners = ([_owner(node.spec.owner)] if node.spec.owner else []) + [_owner(o) for o in settings.owners]
+        tags = {_tag_key(tag): "" for tag in node.spec.tags}
+        tags.update(settings.tags)
+        kinds = {"seeknal", node_engine(node)}
+        if node.kind == NodeKind.SOURCE and not node.is_python:
+            kinds.add(str(node.spec.source).lower())
+        metadata: dict[str, object] = {
+            NODE_ID_METADATA_KEY: node_id,
+            "seeknal/file": MetadataValue.path(str(node.file)),
+        }
+        for field_name, sql in node.spec.sql_texts():
+            metadata[f"seeknal/{field_name}"] = MetadataValue.md(f"```sql\n{sql.strip()}\n```")
+        return AssetSpec(
+            key=self.node_key(project, node_id),
+            deps=[self.node_key(project, parent) for parent in node.upstream],
+            description=self.describe(node),
+            metadata=metadata,
+            group_name=settings.group or node.kind.value,
+            code_version=project.code_version(node_id),
+            owners=list(dict.fromkeys(owners)),
+            tags=tags,
+            kinds=kinds,
+            automation_condition=automation_condition(settings.automation),
+            skippable=True,
+        )
+
+    def describe(self, node: "ProjectNode") -> str:
+        text = node.spec.description or f"Seeknal {node.kind.value} `{node.name}`."
+        if node.is_python:
+            return (
+                f"{text}\n\nDeclared in Python (`{node.file}`, function `{node.spec.function}`). seeknal-dagster "
+                "shows it for lineage but does not run Python nodes: materialize it with Seeknal."
+            )
+        return f"{text}\n\nDefined in `{node.file}`."
+
+    def get_asset_check_spec(self, project: "SeeknalProject", rule_id: str, asset_key: AssetKey) -> AssetCheckSpec:
+        """A rule node as a check on the asset of its first input; further inputs become additional deps."""
+        rule = project.nodes[rule_id]
+        spec: RuleSpec = rule.spec  # type: ignore[assignment]
+        checked, *others = rule.upstream
+        return AssetCheckSpec(
+            name=rule.name,
+            asset=asset_key,
+            additional_deps=[self.node_key(project, other) for other in others],
+            description=rule.spec.description or f"Seeknal rule `{rule.name}` ({rule.file}).",
+            blocking=rule_severity(spec) == "error",
+            metadata={NODE_ID_METADATA_KEY: rule_id, "seeknal/file": MetadataValue.path(str(rule.file))},
+        )
+
+
+def rule_severity(spec: RuleSpec) -> str:
+    """``error`` or ``warn``: top level (seed dialect) or under ``params`` (Seeknal dialect)."""
+    severity = spec.severity or spec.params.get("severity") or "error"
+    return "warn" if str(severity).lower().startswith("warn") else "error"

@@ -1,0 +1,1 @@
+"""Engines that move data: DuckDB SQL, atomic Parquet outputs, Spark."""

@@ -1,0 +1,153 @@
+"""DuckDB plumbing shared by the SQL-running executors.
+
+Every node reads its upstream data from the upstream's persisted Parquet output, through views created just
+before its SQL runs, so any subset of nodes gives the same answer in any process. SQL results stream straight
+from DuckDB to Parquet (``COPY``), never through pandas.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from seeknal_dagster.engines.outputs import atomic_path
+from seeknal_dagster.graph.sql_refs import rewrite_node_references
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from seeknal_dagster.executors.context import ExecutionContext
+    from seeknal_dagster.project.loader import ProjectNode
+
+_QUERY_START = re.compile(r"^\s*(\(\s*)*(select|with|from|values|table|pivot|unpivot|describe|summarize)\b", re.I)
+
+
+class MissingUpstreamOutputError(RuntimeError):
+    """An upstream node has never written its output, so this node has nothing to read."""
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str | Path) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split on ``;`` outside quotes, comments and dollar-quoted strings; comments-only pieces are dropped."""
+    statements: list[str] = []
+    current: list[str] = []
+    index, length = 0, len(sql)
+    while index < length:
+        char = sql[index]
+        if char in ("'", '"'):
+            end = index + 1
+            while end < length:
+                if sql[end] == char:
+                    if end + 1 < length and sql[end + 1] == char:
+                        end += 2
+                        continue
+                    break
+                end += 1
+            current.append(sql[index : end + 1])
+            index = end + 1
+        elif sql.startswith("--", index):
+            end = sql.find("\n", index)
+            end = length if end == -1 else end
+            current.append(sql[index:end])
+            index = end
+        elif sql.startswith("/*", index):
+            end = sql.find("*/", index + 2)
+            end = length if end == -1 else end + 2
+            current.append(sql[index:end])
+            index = end
+        elif sql.startswith("$$", index):
+            end = sql.find("$$", index + 2)
+            end = length if end == -1 else end + 2
+            current.append(sql[index:end])
+            index = end
+        elif char == ";":
+            statements.append("".join(current))
+            current = []
+            index += 1
+        else:
+            current.append(char)
+            index += 1
+    statements.append("".join(current))
+    return [statement.strip() for statement in statements if _strip_comments(statement).strip()]
+
+
+def _strip_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*|/\*.*?\*/", "", sql, flags=re.S)
+
+
+def is_query(statement: str) -> bool:
+    """Whether a statement returns rows (its result can be the node's output)."""
+    return bool(_QUERY_START.match(_strip_comments(statement)))
+
+
+def relation_name(node_id: str) -> str:
+    """The schema-qualified view a node's output is visible under: ``"transform"."orders"``."""
+    kind, _, name = node_id.partition(".")
+    return f"{quote_identifier(kind)}.{quote_identifier(name)}"
+
+
+def register_inputs(
+    connection: "duckdb.DuckDBPyConnection", node: "ProjectNode", context: "ExecutionContext"
+) -> dict[str, str]:
+    """Create a view over every upstream's persisted output; returns node id → relation.
+
+    Views are created as ``kind.name`` (so schema-qualified SQL works) and, per connection, as ``input_N`` for
+    the declared inputs (and ``__THIS__`` for a single input), matching Seeknal's aliases.
+    """
+    relations: dict[str, str] = {}
+    for upstream_id in node.upstream:
+        path = context.output_path_for(upstream_id)
+        if not path.exists():
+            raise MissingUpstreamOutputError(
+                f"upstream {upstream_id} has no output at {path}: materialize {upstream_id} first"
+            )
+        kind, _, _ = upstream_id.partition(".")
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(kind)}")
+        relation = relation_name(upstream_id)
+        connection.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM read_parquet({quote_literal(path)})")
+        relations[upstream_id] = relation
+    declared = [ref for ref in node.spec.input_ids() if ref in relations]
+    for index, upstream_id in enumerate(declared):
+        connection.execute(f"CREATE OR REPLACE TEMP VIEW input_{index} AS SELECT * FROM {relations[upstream_id]}")
+    if len(declared) == 1:
+        connection.execute(f"CREATE OR REPLACE TEMP VIEW __THIS__ AS SELECT * FROM {relations[declared[0]]}")
+    return relations
+
+
+def rewrite_sql(sql: str, relations: dict[str, str], known_ids: Iterable[str]) -> str:
+    """Point ``ref('kind.name')`` and schema-qualified node names at the registered upstream views."""
+
+    def relation_for(node_id: str) -> str:
+        if node_id in relations:
+            return relations[node_id]
+        by_name = [relation for upstream_id, relation in relations.items() if upstream_id.split(".", 1)[1] == node_id]
+        if len(by_name) == 1:
+            return by_name[0]
+        available = ", ".join(relations) or "none"
+        raise ValueError(f"unknown ref('{node_id}'). Available inputs: {available}")
+
+    return rewrite_node_references(sql, relation_for, known_ids)
+
+
+def write_query(connection: "duckdb.DuckDBPyConnection", query: str, path: Path) -> int:
+    """Stream a query's result to ``path`` as Parquet, atomically; returns the number of rows written."""
+    with atomic_path(path) as temporary:
+        written = connection.execute(
+            f"COPY ({query}) TO {quote_literal(temporary)} (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()
+    return int(written[0]) if written else 0
+
+
+def describe_parquet(connection: "duckdb.DuckDBPyConnection", path: Path, preview_rows: int = 5) -> dict[str, Any]:
+    """Column names and types, and the first rows, of a Parquet file, for metadata."""
+    cursor = connection.execute(f"SELECT * FROM read_parquet({quote_literal(path)}) LIMIT {int(preview_rows)}")
+    columns = [(column[0], str(column[1])) for column in cursor.description]
+    return {"columns": columns, "rows": cursor.fetchall()}

@@ -1,0 +1,113 @@
+"""Everything a node needs to run: paths, engines, templates, profiles, and where its inputs live."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from seeknal_dagster.project.profiles import Profiles
+from seeknal_dagster.project.templating import TemplateRenderer
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
+
+
+class EngineNotConfiguredError(RuntimeError):
+    """A node needs an engine (Spark) that this deployment did not configure."""
+
+
+@dataclass
+class ExecutionContext:
+    """The execution environment shared by the nodes of one run (the seed design's fields, plus the project).
+
+    Engines are created lazily: a run of DuckDB nodes never starts Spark, and a dry run opens nothing.
+    """
+
+    project_name: str
+    workspace_path: Path
+    target_path: Path
+    state_dir: Path | None = None
+    duckdb_connection: Any = None
+    spark_session: Any = None
+    config: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    verbose: bool = False
+    project: "SeeknalProject | None" = None
+    profiles: Profiles = field(default_factory=Profiles)
+    renderer: TemplateRenderer = field(default_factory=TemplateRenderer)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    duckdb_factory: Callable[[], "duckdb.DuckDBPyConnection"] | None = None
+    spark_factory: Callable[[], Any] | None = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("seeknal_dagster"))
+
+    def __post_init__(self) -> None:
+        self.workspace_path = Path(self.workspace_path)
+        self.target_path = Path(self.target_path)
+        if self.state_dir is None:
+            self.state_dir = self.target_path / "state"
+
+    @classmethod
+    def for_project(cls, project: "SeeknalProject", **overrides: Any) -> "ExecutionContext":
+        run_id = overrides.pop("run_id", None) or uuid.uuid4().hex
+        params = overrides.pop("params", None)
+        return cls(
+            project_name=project.name,
+            workspace_path=project.root,
+            target_path=project.target_dir,
+            project=project,
+            profiles=project.profiles,
+            renderer=project.renderer.with_run(run_id, params),
+            run_id=run_id,
+            **overrides,
+        )
+
+    def get_duckdb_connection(self) -> "duckdb.DuckDBPyConnection":
+        """The run's DuckDB connection, opened on first use."""
+        if self.duckdb_connection is None:
+            if self.duckdb_factory is not None:
+                self.duckdb_connection = self.duckdb_factory()
+            else:
+                import duckdb
+
+                self.duckdb_connection = duckdb.connect()
+        return self.duckdb_connection
+
+    def get_spark_session(self) -> Any:
+        """The run's Spark session, started on first use; a clear error when no Spark engine is configured."""
+        if self.spark_session is None:
+            if self.spark_factory is None:
+                raise EngineNotConfiguredError(
+                    "this node needs Spark, but no Spark engine is configured: pass spark_config=… to "
+                    "build_definitions (or a 'pyspark' resource to SeeknalResource)"
+                )
+            self.spark_session = self.spark_factory()
+        return self.spark_session
+
+    def get_output_path(self, node: "ProjectNode") -> Path:
+        """``target/intermediate/<kind>_<name>.parquet``, where Seeknal puts a node's output."""
+        return self.output_path_for(node.id)
+
+    def output_path_for(self, node_id: str) -> Path:
+        kind, _, name = node_id.partition(".")
+        return self.target_path / "intermediate" / f"{kind}_{name}.parquet"
+
+    def get_cache_path(self, node: "ProjectNode") -> Path:
+        return self.target_path / "cache" / node.kind.value / f"{node.name}.parquet"
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """A path from a node's YAML, relative to the project root (Seeknal runs from the project root)."""
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else self.workspace_path / path
+
+    def render(self, text: str, params: Mapping[str, Any] | None = None) -> str:
+        return self.renderer.render(text, params)
+
+    def close(self) -> None:
+        if self.duckdb_connection is not None and self.duckdb_factory is None:
+            self.duckdb_connection.close()
+        self.duckdb_connection = None

@@ -1,0 +1,49 @@
+"""What every SQL-running executor shares: a connection of its own with its inputs registered, and templating.
+
+Each node gets a fresh cursor on the run's DuckDB database, so ``input_N`` aliases and temporary tables of one
+node can never leak into another (Seeknal's late-bound alias bug).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from seeknal_dagster.engines.duckdb_engine import register_inputs, rewrite_sql
+from seeknal_dagster.executors.base import BaseExecutor, ExecutorResult
+from seeknal_dagster.executors.errors import ExecutorValidationError
+from seeknal_dagster.project.templating import TemplateError
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+class SqlNodeExecutor(BaseExecutor):
+    """Base for executors whose node reads its upstream outputs through DuckDB."""
+
+    connection: "duckdb.DuckDBPyConnection | None" = None
+    relations: dict[str, str]
+
+    def render_sql(self, sql: str) -> str:
+        """``{{ }}`` rendered with the node's params, refs pointed at the upstream views."""
+        try:
+            rendered = self.context.render(sql, self.node.spec.params)
+        except TemplateError as error:
+            raise ExecutorValidationError(self.node.id, str(error)) from error
+        known = self.context.project.nodes if self.context.project else self.node.upstream
+        relations = getattr(self, "relations", None) or {
+            upstream_id: upstream_id for upstream_id in self.node.upstream
+        }
+        try:
+            return rewrite_sql(rendered, relations, known)
+        except ValueError as error:
+            raise ExecutorValidationError(self.node.id, str(error)) from error
+
+    def pre_execute(self) -> None:
+        self.connection = self.context.get_duckdb_connection().cursor()
+        self.relations = register_inputs(self.connection, self.node, self.context)
+
+    def post_execute(self, result: ExecutorResult) -> ExecutorResult:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        return result

@@ -1,0 +1,303 @@
+"""Pydantic models of every Seeknal node kind, in both dialects.
+
+Two dialects describe the same kinds: real Seeknal YAML (``training.algorithm``, typed rule checks, ``id_col``
+aggregations) and the seed design's simpler form (top-level ``algorithm``, bare SQL rules, ``window: 30d``).
+Each model accepts both; fields this integration does not know are kept (``extra="allow"``) so a project written
+for a newer Seeknal still loads. Each model also names the nodes it reads, which is where the graph's edges come
+from.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any, ClassVar, Iterator
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class NodeKind(str, Enum):
+    SOURCE = "source"
+    TRANSFORM = "transform"
+    FEATURE_GROUP = "feature_group"
+    MODEL = "model"
+    AGGREGATION = "aggregation"
+    SECOND_ORDER_AGGREGATION = "second_order_aggregation"
+    PROFILE = "profile"
+    RULE = "rule"
+    EXPOSURE = "exposure"
+    SEMANTIC_MODEL = "semantic_model"
+    METRIC = "metric"
+
+
+NODE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_REF_CALL = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*$""")
+
+
+def parse_ref(value: Any) -> str | None:
+    """Normalise one reference as users write it: ``{ref: kind.name}``, ``kind.name`` or ``ref('kind.name')``."""
+    if isinstance(value, dict):
+        value = value.get("ref")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    call = _REF_CALL.match(value)
+    if call:
+        return call.group(1).strip()
+    if value.startswith("ref:"):
+        return value[len("ref:") :].strip()
+    return value
+
+
+class DagsterSettings(BaseModel):
+    """The optional ``dagster:`` block of a node: how its asset appears and behaves in Dagster."""
+
+    model_config = ConfigDict(extra="allow")
+
+    group: str | None = None
+    key: list[str] | str | None = None
+    owners: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    automation: str | None = None
+    retries: int | None = None
+    retry_delay: float | None = None
+
+    @field_validator("owners", mode="before")
+    @classmethod
+    def _one_owner_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class NodeSpec(BaseModel):
+    """Fields every node kind shares (spec §2.1)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    kind: NodeKind
+    name: str
+    description: str | None = None
+    owner: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    inputs: list[Any] = Field(default_factory=list)
+    depends_on: list[Any] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    materialization: dict[str, Any] | None = None
+    materializations: list[dict[str, Any]] | None = None
+    dagster: DagsterSettings = Field(default_factory=DagsterSettings)
+
+    #: Fields holding SQL in which ``ref('kind.name')`` and schema-qualified node names create edges.
+    sql_fields: ClassVar[tuple[str, ...]] = ()
+    #: Fields that describe a node without changing what it computes; left out of its code version.
+    descriptive_fields: ClassVar[frozenset[str]] = frozenset({"description", "owner", "tags", "dagster", "columns"})
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_an_identifier(cls, value: str) -> str:
+        if not NODE_NAME_PATTERN.match(value):
+            raise ValueError(f"'{value}' is not a valid node name (letters, digits, '_' and '-')")
+        return value
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _one_tag_is_a_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("inputs", "depends_on", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, (str, dict)) else value
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _null_params_are_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @property
+    def node_id(self) -> str:
+        return f"{self.kind.value}.{self.name}"
+
+    def extra_fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def declared_refs(self) -> Iterator[tuple[str, Any]]:
+        """(field path, raw reference) for every structured reference to another node."""
+        for index, item in enumerate(self.inputs):
+            yield f"inputs[{index}]", item
+        for index, item in enumerate(self.depends_on):
+            yield f"depends_on[{index}]", item
+
+    def sql_texts(self) -> Iterator[tuple[str, str]]:
+        """(field, SQL) for every SQL text of this node."""
+        for field_name in self.sql_fields:
+            value = getattr(self, field_name, None)
+            if isinstance(value, str):
+                yield field_name, value
+
+    def input_ids(self) -> list[str]:
+        """The declared inputs in order (``input_0``, ``input_1``, …), falling back to ``depends_on``."""
+        items = self.inputs or self.depends_on
+        return [ref for ref in (parse_ref(item) for item in items) if ref]
+
+
+class SourceSpec(NodeSpec):
+    source: str
+    table: str | None = None
+    freshness: dict[str, Any] | None = None
+    columns: dict[str, Any] | list[Any] | None = None
+    schema_: list[Any] | None = Field(default=None, alias="schema")
+
+    @model_validator(mode="after")
+    def _has_somewhere_to_read(self) -> "SourceSpec":
+        if not self.table and not self.params.get("query") and not self.params.get("path"):
+            raise ValueError("a source needs 'table' (a file path or table name) or params.query / params.path")
+        return self
+
+
+class TransformSpec(NodeSpec):
+    transform: str
+    sql_fields: ClassVar[tuple[str, ...]] = ("transform",)
+
+    @field_validator("transform")
+    @classmethod
+    def _sql_not_empty(cls, value: str) -> str:
+        if not re.sub(r"--[^\n]*|/\*.*?\*/", "", value, flags=re.S).strip():
+            raise ValueError("the transform SQL is empty")
+        return value
+
+
+class FeatureGroupSpec(NodeSpec):
+    entity: str | dict[str, Any]
+    join_keys: list[str] | None = None
+    features: dict[str, Any] | list[Any] | None = None
+    transform: str | None = None
+    engine: str = "duckdb"
+    feature_start_time: str | None = None
+    feature_end_time: str | None = None
+    mode: str = "overwrite"
+    sql_fields: ClassVar[tuple[str, ...]] = ("transform",)
+
+
+class ModelSpec(NodeSpec):
+    training: dict[str, Any] | None = None
+    algorithm: str | None = None
+    features: list[Any] | None = None
+    target: str | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    output_columns: list[str] | None = None
+    transform: str | None = None
+    sql_fields: ClassVar[tuple[str, ...]] = ("transform",)
+
+    def declared_refs(self) -> Iterator[tuple[str, Any]]:
+        yield from super().declared_refs()
+        for index, item in enumerate(self.features or []):
+            if isinstance(item, dict) and "ref" in item:
+                yield f"features[{index}]", item
+        if self.training and isinstance(self.training.get("label_source"), str):
+            yield "training.label_source", self.training["label_source"]
+
+
+class AggregationSpec(NodeSpec):
+    id_col: str | None = None
+    feature_date_col: str | None = None
+    application_date_col: str | None = None
+    source: str | None = None
+    features: list[Any] | dict[str, Any] | None = None
+    group_by: list[str] = Field(default_factory=list)
+    aggregations: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="after")
+    def _one_dialect_is_complete(self) -> "AggregationSpec":
+        if self.aggregations is None:
+            missing = [name for name in ("id_col", "feature_date_col", "features") if not getattr(self, name)]
+            if missing:
+                raise ValueError(
+                    f"an aggregation needs either 'aggregations' (seed form) or {', '.join(missing)} (Seeknal form)"
+                )
+        return self
+
+    def declared_refs(self) -> Iterator[tuple[str, Any]]:
+        yield from super().declared_refs()
+        if self.source:
+            yield "source", self.source
+
+
+class SecondOrderAggregationSpec(NodeSpec):
+    id_col: str
+    feature_date_col: str
+    application_date_col: str | None = None
+    source: str
+    features: dict[str, Any]
+
+    def declared_refs(self) -> Iterator[tuple[str, Any]]:
+        yield from super().declared_refs()
+        yield "source", self.source
+
+
+class ProfileSpec(NodeSpec):
+    profile: dict[str, Any] = Field(default_factory=dict)
+
+
+class RuleSpec(NodeSpec):
+    rule: str | dict[str, Any] | list[Any]
+    severity: str | None = None
+
+    @model_validator(mode="after")
+    def _checks_an_input(self) -> "RuleSpec":
+        if not self.input_ids():
+            raise ValueError("a rule needs 'inputs' naming the node whose data it checks")
+        return self
+
+    def sql_texts(self) -> Iterator[tuple[str, str]]:
+        checks = self.rule if isinstance(self.rule, list) else [self.rule]
+        for index, check in enumerate(checks):
+            if isinstance(check, dict) and isinstance(check.get("sql"), str):
+                yield f"rule[{index}].sql", check["sql"]
+
+
+class ExposureSpec(NodeSpec):
+    type: str
+    url: str | None = None
+
+
+class SemanticModelSpec(NodeSpec):
+    model: str
+
+    def declared_refs(self) -> Iterator[tuple[str, Any]]:
+        yield from super().declared_refs()
+        yield "model", self.model
+
+
+class MetricSpec(NodeSpec):
+    type: str
+
+
+SPEC_BY_KIND: dict[NodeKind, type[NodeSpec]] = {
+    NodeKind.SOURCE: SourceSpec,
+    NodeKind.TRANSFORM: TransformSpec,
+    NodeKind.FEATURE_GROUP: FeatureGroupSpec,
+    NodeKind.MODEL: ModelSpec,
+    NodeKind.AGGREGATION: AggregationSpec,
+    NodeKind.SECOND_ORDER_AGGREGATION: SecondOrderAggregationSpec,
+    NodeKind.PROFILE: ProfileSpec,
+    NodeKind.RULE: RuleSpec,
+    NodeKind.EXPOSURE: ExposureSpec,
+    NodeKind.SEMANTIC_MODEL: SemanticModelSpec,
+    NodeKind.METRIC: MetricSpec,
+}
+
+
+class PythonNodeSpec(NodeSpec):
+    """A node declared by a decorator in a ``seeknal/**/*.py`` file, read without importing the file."""
+
+    function: str
+    decorator_args: dict[str, Any] = Field(default_factory=dict)
+    code_refs: list[str] = Field(default_factory=list)
+
+    def declared_refs(self) -> Iterator[tuple[str, Any]]:
+        yield from super().declared_refs()
+        for ref in self.code_refs:
+            yield "ctx.ref", ref

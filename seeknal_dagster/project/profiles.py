@@ -1,0 +1,100 @@
+"""``profiles.yml``: named connections and per-source-type defaults (spec §1.3).
+
+Values keep their ``${VAR:default}`` placeholders until a connection is actually opened, so secrets are read from
+the environment at the last moment and never land in metadata, logs or files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seeknal_dagster.project.errors import Problem
+
+PROFILES_ENV_VAR = "SEEKNAL_PROFILES_PATH"
+_ENV_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+SOURCE_TYPE_ALIASES = {"postgres": "postgresql", "jsonl": "json"}
+SECRET_KEYS = frozenset({"password", "bearer_token", "token", "secret", "api_key"})
+
+
+def interpolate_env(value: Any) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:default}`` inside strings, recursively; an unset variable without a default
+    becomes an empty string."""
+    if isinstance(value, str):
+        return _ENV_PLACEHOLDER.sub(lambda match: os.environ.get(match.group(1), match.group(2) or ""), value)
+    if isinstance(value, list):
+        return [interpolate_env(item) for item in value]
+    if isinstance(value, dict):
+        return {key: interpolate_env(item) for key, item in value.items()}
+    return value
+
+
+def redact(params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of connection params fit for metadata: secrets replaced by ``***``."""
+    return {key: ("***" if key.lower() in SECRET_KEYS and value else value) for key, value in params.items()}
+
+
+@dataclass
+class Profiles:
+    path: Path | None = None
+    connections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def connection(self, name: str) -> dict[str, Any]:
+        """The named connection with environment placeholders resolved (call only when connecting)."""
+        if name not in self.connections:
+            where = self.path or "no profiles.yml was found"
+            raise KeyError(f"connection '{name}' is not defined in profiles ({where})")
+        return interpolate_env(self.connections[name])
+
+    def defaults_for(self, source_type: str) -> dict[str, Any]:
+        source_type = SOURCE_TYPE_ALIASES.get(source_type, source_type)
+        for key, value in self.source_defaults.items():
+            if SOURCE_TYPE_ALIASES.get(key, key) == source_type:
+                return dict(value or {})
+        return {}
+
+
+def find_profiles(project_dir: Path, explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """Where profiles come from: an explicit path, ``$SEEKNAL_PROFILES_PATH``, the project's own
+    ``profiles.yml``, then Seeknal's global ``$SEEKNAL_BASE_CONFIG_PATH`` / ``~/.seeknal`` file."""
+    candidates = [explicit, os.environ.get(PROFILES_ENV_VAR), project_dir / "profiles.yml"]
+    base = os.environ.get("SEEKNAL_BASE_CONFIG_PATH") or str(Path.home() / ".seeknal")
+    candidates.append(Path(base) / "profiles.yml")
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    if explicit:
+        return Path(explicit)
+    return None
+
+
+def load_profiles(project_dir: Path, explicit: str | os.PathLike[str] | None = None) -> tuple[Profiles, list[Problem]]:
+    path = find_profiles(project_dir, explicit)
+    if path is None:
+        return Profiles(), []
+    if not path.is_file():
+        return Profiles(path=path), [Problem("profiles file does not exist", file=path)]
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        return Profiles(path=path), [Problem(f"invalid YAML: {error}", file=path, line=line)]
+    if not isinstance(document, dict):
+        return Profiles(path=path), [Problem("profiles.yml must be a mapping", file=path)]
+    return (
+        Profiles(
+            path=path,
+            connections=dict(document.get("connections") or {}),
+            source_defaults=dict(document.get("source_defaults") or {}),
+            raw=document,
+        ),
+        [],
+    )
