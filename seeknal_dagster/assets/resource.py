@@ -50,5 +50,5 @@ class SeeknalResource(ConfigurableResource):
 
         project = project_for(context.assets_def)
         with self.duckdb.get_connection() as connection:
-            execution = self.execution_context(project, context.run_id, connection)
+            execution = self.execution_context(project, context.run.run_id, connection)
             yield from StepRunner(project, context, execution).stream()

@@ -1,0 +1,1 @@
+"""Helpers the tests share: writing small projects, real servers, materializing through Dagster."""

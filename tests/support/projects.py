@@ -1,0 +1,51 @@
+"""Writing small Seeknal projects on disk and materializing them the way users do."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any, Mapping
+
+import dagster
+
+from seeknal_dagster import build_definitions
+
+
+def write_project(root: Path, files: Mapping[str, str]) -> Path:
+    """Write ``{relative path: text}`` under ``root`` (text is dedented); returns ``root``."""
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    (root / "seeknal").mkdir(exist_ok=True)
+    return root
+
+
+def materialize(
+    project_dir: Path,
+    selection: str | None = None,
+    *,
+    instance: dagster.DagsterInstance | None = None,
+    raise_on_error: bool = False,
+    **options: Any,
+) -> dagster.ExecuteInProcessResult:
+    """Materialize a project (or a Dagster asset selection of it) in process, as one run."""
+    defs = build_definitions(project_dir, **options)
+    job = defs.resolve_implicit_global_asset_job_def()
+    asset_selection = None
+    if selection:
+        asset_selection = list(dagster.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph()))
+    return job.execute_in_process(
+        instance=instance, asset_selection=asset_selection, raise_on_error=raise_on_error
+    )
+
+
+def materialized_keys(result: dagster.ExecuteInProcessResult) -> set[str]:
+    return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+
+
+def materialization_metadata(result: dagster.ExecuteInProcessResult, key: str) -> dict[str, Any]:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key.to_user_string() == key:
+            return {name: value.value for name, value in event.step_materialization_data.materialization.metadata.items()}
+    raise KeyError(f"{key} was not materialized")
