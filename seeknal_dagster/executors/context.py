@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -44,6 +45,9 @@ class ExecutionContext:
     duckdb_factory: Callable[[], "duckdb.DuckDBPyConnection"] | None = None
     spark_factory: Callable[[], Any] | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("seeknal_dagster"))
+    #: ``(start, end)`` of the partition being materialized (end exclusive), or ``None`` for a full run.
+    #: Time-windowed nodes recompute only this window and keep the rest of their output.
+    partition_time_window: tuple[datetime, datetime] | None = None
 
     def __post_init__(self) -> None:
         self.workspace_path = Path(self.workspace_path)
