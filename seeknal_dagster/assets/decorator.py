@@ -33,7 +33,7 @@ def _as_project(project: SeeknalProject | str | os.PathLike[str]) -> SeeknalProj
     return project if isinstance(project, SeeknalProject) else load_project(Path(project))
 
 
-def _op_name(project: SeeknalProject) -> str:
+def op_name(project: SeeknalProject) -> str:
     return "seeknal_" + "".join(char if char.isalnum() else "_" for char in project.name)
 
 
@@ -93,8 +93,18 @@ def seeknal_assets(
         and loaded.nodes[node_id].kind == NodeKind.RULE
         and loaded.nodes[node_id].upstream[0] in specs
     ]
+    partitioned = {repr(spec.partitions_def): spec.partitions_def for spec in specs.values()}
+    if len(partitioned) > 1:
+        raise ValueError(
+            "one @seeknal_assets definition cannot mix nodes with different partitions "
+            f"({', '.join(sorted(partitioned))}): split them with select=, as build_definitions does"
+        )
+    node_partitions = next(iter(partitioned.values()), None)
+    if node_partitions is not None:
+        partitions_def = partitions_def or node_partitions
+        backfill_policy = backfill_policy or BackfillPolicy.single_run()
     return multi_asset(
-        name=name or _op_name(loaded),
+        name=name or op_name(loaded),
         specs=list(specs.values()),
         check_specs=check_specs,
         can_subset=True,

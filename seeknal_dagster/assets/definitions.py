@@ -2,16 +2,19 @@
 
 
 import os
+from collections import defaultdict
 from typing import Any, Mapping
 
 from dagster import AssetExecutionContext, Definitions
 from dagster_duckdb import DuckDBResource
 from dagster_pyspark import LazyPySparkResource
 
-from seeknal_dagster.assets.decorator import external_asset_specs, seeknal_assets
+from seeknal_dagster.assets.decorator import op_name, external_asset_specs, seeknal_assets
 from seeknal_dagster.assets.resource import SeeknalResource
 from seeknal_dagster.assets.translator import SeeknalTranslator
+from seeknal_dagster.graph.selection import select_nodes
 from seeknal_dagster.project.loader import load_project
+from seeknal_dagster.project.models import PartitionSettings
 
 
 def build_definitions(
@@ -34,16 +37,36 @@ def build_definitions(
     """
     project = load_project(project_dir, profiles_path=profiles_path, target_dir=target_dir, params=params)
     translator = translator or SeeknalTranslator(key_prefix=key_prefix)
+    chosen = select_nodes(project, select, exclude)
+    by_partitions: dict[str, list[str]] = defaultdict(list)
+    for node_id in sorted(chosen):
+        node = project.nodes[node_id]
+        if not node.is_python:
+            by_partitions[partitions_suffix(node.spec.dagster.partitions)].append(node_id)
+    assets = []
+    for suffix, node_ids in sorted(by_partitions.items()):
 
-    @seeknal_assets(project=project, select=select, exclude=exclude, translator=translator)
-    def seeknal_project_assets(context: AssetExecutionContext, seeknal: SeeknalResource):
-        yield from seeknal.materialize(context)
+        @seeknal_assets(
+            project=project, select=" ".join(node_ids), translator=translator, name=op_name(project) + suffix
+        )
+        def seeknal_project_assets(context: AssetExecutionContext, seeknal: SeeknalResource):
+            yield from seeknal.materialize(context)
+
+        assets.append(seeknal_project_assets)
 
     resource = SeeknalResource(
         duckdb=DuckDBResource(database=duckdb_database),
         pyspark=LazyPySparkResource(spark_config=dict(spark_config)) if spark_config is not None else None,
     )
     return Definitions(
-        assets=[seeknal_project_assets, *external_asset_specs(project, translator)],
+        assets=[*assets, *external_asset_specs(project, translator)],
         resources={"seeknal": resource},
     )
+
+
+def partitions_suffix(settings: PartitionSettings | None) -> str:
+    """Op-name suffix of the multi_asset holding nodes with these partitions ('' when unpartitioned)."""
+    if settings is None:
+        return ""
+    parts = (settings.type, settings.start, settings.end, settings.timezone)
+    return "_" + "".join(char if char.isalnum() else "_" for char in "_".join(part for part in parts if part))

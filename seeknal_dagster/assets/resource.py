@@ -51,4 +51,7 @@ class SeeknalResource(ConfigurableResource):
         project = project_for(context.assets_def)
         with self.duckdb.get_connection() as connection:
             execution = self.execution_context(project, context.run.run_id, connection)
+            if context.assets_def.partitions_def is not None:
+                window = context.partition_time_window
+                execution.partition_time_window = (window.start, window.end)
             yield from StepRunner(project, context, execution).stream()

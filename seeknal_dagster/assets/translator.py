@@ -5,9 +5,20 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Sequence
 
-from dagster import AssetCheckSpec, AssetKey, AssetSpec, AutomationCondition, MetadataValue
+from dagster import (
+    AssetCheckSpec,
+    AssetKey,
+    AssetSpec,
+    AutomationCondition,
+    DailyPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    MetadataValue,
+    MonthlyPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+    WeeklyPartitionsDefinition,
+)
 
-from seeknal_dagster.project.models import NodeKind, RuleSpec
+from seeknal_dagster.project.models import NodeKind, PartitionSettings, RuleSpec
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
@@ -17,12 +28,8 @@ _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 _CRON_AUTOMATION = re.compile(r"""^on_cron\(\s*['"](.+?)['"]\s*\)$""")
 
 
-class AutomationError(ValueError):
-    """A ``dagster.automation`` value that is not eager, on_missing or on_cron("…")."""
-
-
 def automation_condition(expression: str | None) -> AutomationCondition | None:
-    """``eager | on_missing | on_cron("0 6 * * *")`` from a node's ``dagster:`` block."""
+    """``eager | on_missing | on_cron("0 6 * * *")`` from a node's ``dagster:`` block (validated on load)."""
     if not expression:
         return None
     expression = expression.strip()
@@ -30,10 +37,25 @@ def automation_condition(expression: str | None) -> AutomationCondition | None:
         return AutomationCondition.eager()
     if expression == "on_missing":
         return AutomationCondition.on_missing()
-    cron = _CRON_AUTOMATION.match(expression)
-    if cron:
-        return AutomationCondition.on_cron(cron.group(1))
-    raise AutomationError(f"unknown automation '{expression}' (use eager, on_missing or on_cron(\"<cron>\"))")
+    return AutomationCondition.on_cron(_CRON_AUTOMATION.match(expression).group(1))
+
+
+_PARTITION_CLASSES = {
+    "hourly": HourlyPartitionsDefinition,
+    "daily": DailyPartitionsDefinition,
+    "weekly": WeeklyPartitionsDefinition,
+    "monthly": MonthlyPartitionsDefinition,
+}
+
+
+def partitions_definition(settings: PartitionSettings | None) -> TimeWindowPartitionsDefinition | None:
+    """The time-window partitions a node declares in ``dagster: {partitions: …}``."""
+    if settings is None:
+        return None
+    options = {"start_date": settings.start, "end_date": settings.end}
+    if settings.timezone:
+        options["timezone"] = settings.timezone
+    return _PARTITION_CLASSES[settings.type](**options)
 
 
 def _owner(owner: str) -> str:
@@ -93,6 +115,7 @@ class SeeknalTranslator:
             tags=tags,
             kinds=kinds,
             automation_condition=automation_condition(settings.automation),
+            partitions_def=partitions_definition(settings.partitions),
             skippable=True,
         )
 

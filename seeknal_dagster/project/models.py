@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -31,6 +31,7 @@ class NodeKind(str, Enum):
 
 
 NODE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+AUTOMATION_PATTERN = re.compile(r"""^(eager|on_missing|on_cron\(\s*['"].+['"]\s*\))$""")
 _REF_CALL = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*$""")
 
 
@@ -49,6 +50,17 @@ def parse_ref(value: Any) -> str | None:
     return value
 
 
+class PartitionSettings(BaseModel):
+    """``dagster: {partitions: {type: daily, start: 2025-01-01}}``: a time-windowed node, backfilled by range."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["hourly", "daily", "weekly", "monthly"] = "daily"
+    start: str
+    end: str | None = None
+    timezone: str | None = None
+
+
 class DagsterSettings(BaseModel):
     """The optional ``dagster:`` block of a node: how its asset appears and behaves in Dagster."""
 
@@ -61,11 +73,19 @@ class DagsterSettings(BaseModel):
     automation: str | None = None
     retries: int | None = None
     retry_delay: float | None = None
+    partitions: PartitionSettings | None = None
 
     @field_validator("owners", mode="before")
     @classmethod
     def _one_owner_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("automation")
+    @classmethod
+    def _known_automation(cls, value: str | None) -> str | None:
+        if value is not None and not AUTOMATION_PATTERN.match(value.strip()):
+            raise ValueError(f"unknown automation '{value}' (use eager, on_missing or on_cron(\"<cron>\"))")
+        return value
 
 
 class NodeSpec(BaseModel):
