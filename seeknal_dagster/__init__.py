@@ -1,6 +1,7 @@
 """Run Seeknal pipelines inside Dagster: one software-defined asset per Seeknal node."""
 
 from seeknal_dagster.assets import (
+    SeeknalProjectComponent,
     SeeknalResource,
     SeeknalTranslator,
     build_definitions,
@@ -10,6 +11,7 @@ from seeknal_dagster.assets import (
 from seeknal_dagster.project import ProjectLoadError, SeeknalProject, load_project
 
 __all__ = [
+    "SeeknalProjectComponent",
     "ProjectLoadError",
     "SeeknalProject",
     "SeeknalResource",

@@ -1,0 +1,42 @@
+"""``SeeknalProjectComponent``: a Seeknal project as a Dagster component, declared in a ``defs.yaml``::
+
+    type: seeknal_dagster.SeeknalProjectComponent
+    attributes:
+      project: ../../seeknal_project   # relative to the folder of defs.yaml
+      select: "tag:daily+"
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import Component, ComponentLoadContext, Definitions, Resolvable
+
+from seeknal_dagster.assets.definitions import build_definitions
+
+
+@dataclass
+class SeeknalProjectComponent(Component, Resolvable):
+    """Loads a Seeknal project and exposes every node as an asset, with the ``seeknal`` resource."""
+
+    project: str
+    select: str | None = None
+    exclude: str | None = None
+    key_prefix: list[str] | None = None
+    target_dir: str | None = None
+    profiles_path: str | None = None
+    params: dict[str, Any] | None = None
+    duckdb_database: str = ":memory:"
+    spark_config: dict[str, Any] | None = None
+
+    def build_defs(self, context: ComponentLoadContext) -> Definitions:
+        return build_definitions(
+            context.path / self.project,
+            select=self.select,
+            exclude=self.exclude,
+            key_prefix=self.key_prefix,
+            target_dir=self.target_dir,
+            profiles_path=self.profiles_path,
+            params=self.params,
+            duckdb_database=self.duckdb_database,
+            spark_config=self.spark_config,
+        )

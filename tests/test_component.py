@@ -1,0 +1,32 @@
+"""A Seeknal project declared as a Dagster component in a defs.yaml."""
+
+from dagster.components.testing import create_defs_folder_sandbox
+
+from seeknal_dagster import SeeknalProjectComponent
+
+
+def test_component_declared_in_yaml_builds_the_project_assets(make_project):
+    project = make_project(
+        {
+            "data/orders.csv": "order_id,amount\n1,10\n",
+            "seeknal/sources/orders.yml": "kind: source\nname: orders\nsource: csv\ntable: data/orders.csv\n",
+            "seeknal/transforms/big.yml": """
+                kind: transform
+                name: big
+                inputs: [{ref: source.orders}]
+                transform: SELECT * FROM ref('source.orders') WHERE amount > 5
+            """,
+        }
+    )
+    with create_defs_folder_sandbox() as sandbox:
+        defs_path = sandbox.scaffold_component(
+            component_cls=SeeknalProjectComponent,
+            defs_yaml_contents={
+                "type": "seeknal_dagster.SeeknalProjectComponent",
+                "attributes": {"project": str(project), "key_prefix": ["shop"]},
+            },
+        )
+        with sandbox.load_component_and_build_defs(defs_path=defs_path) as (component, defs):
+            assert isinstance(component, SeeknalProjectComponent)
+            keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"shop/source/orders", "shop/transform/big"}
