@@ -5,7 +5,7 @@ import os
 from collections import defaultdict
 from typing import Any, Mapping
 
-from dagster import AssetExecutionContext, Definitions
+from dagster import AssetExecutionContext, Definitions, in_process_executor
 from dagster_duckdb import DuckDBResource
 from dagster_pyspark import LazyPySparkResource
 
@@ -61,6 +61,8 @@ def build_definitions(
     return Definitions(
         assets=[*assets, *external_asset_specs(project, translator)],
         resources={"seeknal": resource},
+        # A run is one step per partitions group: a subprocess per step would only add start-up time.
+        executor=in_process_executor,
     )
 
 
