@@ -1,0 +1,74 @@
+"""Point-in-time correct feature lookup: each label row sees only feature values dated at or before it.
+
+Built on DuckDB's ``ASOF LEFT JOIN``, which streams both sides without copying the feature table into Python, so
+labels can be joined against feature tables far larger than memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from seeknal_dagster.engines.duckdb_engine import quote_identifier
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+class PointInTimeJoinError(ValueError):
+    """The labels or the features lack a column the join needs, or the output would have clashing names."""
+
+
+def relation_columns(connection: "duckdb.DuckDBPyConnection", relation: str) -> dict[str, str]:
+    """Column name → DuckDB type of a table, view or parenthesised query."""
+    cursor = connection.execute(f"DESCRIBE SELECT * FROM {relation}")
+    return {row[0]: row[1] for row in cursor.fetchall()}
+
+
+def point_in_time_join(
+    connection: "duckdb.DuckDBPyConnection",
+    labels_relation: str,
+    feature_relation: str,
+    join_keys: Sequence[str],
+    label_time_col: str,
+    feature_time_col: str,
+    feature_columns: Sequence[str] | Mapping[str, str],
+) -> str:
+    """SQL returning every label row with the latest feature values at or before its timestamp.
+
+    ``labels_relation`` and ``feature_relation`` are anything that can follow ``FROM`` (a view name, or a
+    parenthesised query). ``feature_columns`` lists the feature columns to add, or maps feature column → output
+    name. Label rows with no earlier feature row keep NULL features (a left join: no label is ever dropped).
+    The connection is only used to check the columns exist, so mistakes surface as a clear error here rather
+    than as a binder error deep inside a bigger query.
+    """
+    outputs = dict(feature_columns) if isinstance(feature_columns, Mapping) else {name: name for name in feature_columns}
+    label_types = relation_columns(connection, labels_relation)
+    feature_types = relation_columns(connection, feature_relation)
+    _require(label_types, [*join_keys, label_time_col], "labels", labels_relation)
+    _require(feature_types, [*join_keys, feature_time_col, *outputs], "features", feature_relation)
+    clashes = sorted(set(outputs.values()) & set(label_types))
+    if clashes:
+        raise PointInTimeJoinError(f"the labels already have column(s) {clashes}: choose other output names")
+
+    label_time = f"labels.{quote_identifier(label_time_col)}"
+    feature_time = f"features.{quote_identifier(feature_time_col)}"
+    if label_types[label_time_col] != feature_types[feature_time_col]:
+        label_time = f"CAST({label_time} AS {feature_types[feature_time_col]})"
+    key_conditions = [f"labels.{quote_identifier(key)} = features.{quote_identifier(key)}" for key in join_keys]
+    selected = ", ".join(
+        f"features.{quote_identifier(column)} AS {quote_identifier(output)}" for column, output in outputs.items()
+    )
+    return (
+        f"SELECT labels.*{', ' + selected if selected else ''}\n"
+        f"FROM {labels_relation} AS labels\n"
+        f"ASOF LEFT JOIN {feature_relation} AS features\n"
+        f"  ON {' AND '.join([*key_conditions, f'{label_time} >= {feature_time}'])}"
+    )
+
+
+def _require(columns: Mapping[str, str], needed: Sequence[str], side: str, relation: str) -> None:
+    missing = [name for name in needed if name not in columns]
+    if missing:
+        raise PointInTimeJoinError(
+            f"the {side} ({relation}) have no column(s) {missing}; available: {', '.join(columns)}"
+        )
