@@ -86,7 +86,7 @@ class TemplateRenderer:
             return str(functions[expression]())
         if expression.startswith("env:"):
             name, _, default = expression[len("env:") :].partition("|")
-            return _env(name.strip(), default if "|" in expression else None)
+            return _env(name.strip(), default.strip() if "|" in expression else None)
         if self.common and _DOTTED_NAME.match(expression):
             if expression in self.common:
                 return self.common[expression]
