@@ -124,6 +124,22 @@ def test_common_config_keys_from_the_three_files(tmp_path):
     assert "Did you mean: rules.positive_amount" in str(error.value)
 
 
+def test_common_snippets_are_rendered_too_and_may_not_refer_to_themselves():
+    renderer = TemplateRenderer(
+        common={
+            "transforms.recent": "SELECT * FROM ref('source.orders') WHERE day >= '{{ today(-1) }}' AND {{ rules.ok }}",
+            "rules.ok": "amount > {{ min_amount }}",
+            "rules.loop": "{{ rules.loop }} OR true",
+        },
+        clock=lambda: NOW,
+    )
+    assert renderer.render("{{ transforms.recent }}", {"min_amount": 3}) == (
+        "SELECT * FROM ref('source.orders') WHERE day >= '2025-01-14' AND amount > 3"
+    )
+    with pytest.raises(TemplateError, match="'rules.loop' refers to itself: rules.loop -> rules.loop"):
+        renderer.render("{{ rules.loop }}")
+
+
 def test_a_broken_common_file_is_reported_with_its_path(tmp_path):
     project = write_project(tmp_path, {"seeknal/common/rules.yml": "rules: [unclosed\n"})
     keys, problems = load_common_config(project / "seeknal/common")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from seeknal_dagster.engines.outputs import atomic_path
-from seeknal_dagster.graph.sql_refs import rewrite_node_references
+from seeknal_dagster.graph.sql_refs import is_code, rewrite_node_references, strip_comments, text_spans
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,55 +37,15 @@ def quote_literal(value: str | Path) -> str:
 
 def split_statements(sql: str) -> list[str]:
     """Split on ``;`` outside quotes, comments and dollar-quoted strings; comments-only pieces are dropped."""
-    statements: list[str] = []
-    current: list[str] = []
-    index, length = 0, len(sql)
-    while index < length:
-        char = sql[index]
-        if char in ("'", '"'):
-            end = index + 1
-            while end < length:
-                if sql[end] == char:
-                    if end + 1 < length and sql[end + 1] == char:
-                        end += 2
-                        continue
-                    break
-                end += 1
-            current.append(sql[index : end + 1])
-            index = end + 1
-        elif sql.startswith("--", index):
-            end = sql.find("\n", index)
-            end = length if end == -1 else end
-            current.append(sql[index:end])
-            index = end
-        elif sql.startswith("/*", index):
-            end = sql.find("*/", index + 2)
-            end = length if end == -1 else end + 2
-            current.append(sql[index:end])
-            index = end
-        elif sql.startswith("$$", index):
-            end = sql.find("$$", index + 2)
-            end = length if end == -1 else end + 2
-            current.append(sql[index:end])
-            index = end
-        elif char == ";":
-            statements.append("".join(current))
-            current = []
-            index += 1
-        else:
-            current.append(char)
-            index += 1
-    statements.append("".join(current))
-    return [statement.strip() for statement in statements if _strip_comments(statement).strip()]
-
-
-def _strip_comments(sql: str) -> str:
-    return re.sub(r"--[^\n]*|/\*.*?\*/", "", sql, flags=re.S)
+    spans = text_spans(sql)
+    cuts = [index for index, char in enumerate(sql) if char == ";" and is_code(spans, index)]
+    pieces = [sql[start + 1 : end] for start, end in zip([-1, *cuts], [*cuts, len(sql)])]
+    return [piece.strip() for piece in pieces if strip_comments(piece).strip()]
 
 
 def is_query(statement: str) -> bool:
     """Whether a statement returns rows (its result can be the node's output)."""
-    return bool(_QUERY_START.match(_strip_comments(statement)))
+    return bool(_QUERY_START.match(strip_comments(statement)))
 
 
 def relation_name(node_id: str) -> str:

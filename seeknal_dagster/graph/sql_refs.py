@@ -2,11 +2,15 @@
 
 Two spellings point at another node: ``ref('kind.name')`` (Seeknal's documented form) and a schema-qualified
 name such as ``FROM source.orders`` (used all through Seeknal's examples). Both become graph edges, and both are
-rewritten to read the upstream's persisted output when the node runs.
+rewritten to read the upstream's persisted output when the node runs. Only SQL code counts: a node name inside
+a comment or a string literal is text, so it neither creates an edge (a comment naming a downstream node would
+otherwise make a cycle) nor is rewritten (which would change the data).
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from typing import Callable, Iterable
 
@@ -15,29 +19,90 @@ VALID_REF_ARGUMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 QUALIFIED_NAME = re.compile(r"""(?<![\w."'])([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?![\w"'(])""")
 
 
+def text_spans(sql: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of every quoted string or identifier, comment and ``$$``-quoted block, in order: the
+    parts of a SQL text that are not code (a ``;`` there ends no statement, a node name there is no reference)."""
+    spans: list[tuple[int, int]] = []
+    index, length = 0, len(sql)
+    while index < length:
+        char = sql[index]
+        if char in ("'", '"'):
+            end = index + 1
+            while end < length:
+                if sql[end] == char:
+                    if sql[end + 1 : end + 2] != char:
+                        break
+                    end += 1  # a doubled quote is an escaped quote
+                end += 1
+            end = min(end + 1, length)
+        elif sql.startswith("--", index):
+            end = sql.find("\n", index)
+            end = length if end == -1 else end
+        elif sql.startswith("/*", index):
+            end = sql.find("*/", index + 2)
+            end = length if end == -1 else end + 2
+        elif sql.startswith("$$", index):
+            end = sql.find("$$", index + 2)
+            end = length if end == -1 else end + 2
+        else:
+            index += 1
+            continue
+        spans.append((index, end))
+        index = end
+    return spans
+
+
+def is_code(spans: list[tuple[int, int]], position: int) -> bool:
+    """Whether ``position`` lies outside every span of :func:`text_spans`."""
+    at = bisect.bisect_right(spans, (position, math.inf)) - 1
+    return at < 0 or not spans[at][0] <= position < spans[at][1]
+
+
+def strip_comments(sql: str) -> str:
+    """The SQL without its ``--`` and ``/* */`` comments (string literals untouched)."""
+    comments = [(start, end) for start, end in text_spans(sql) if sql.startswith(("--", "/*"), start)]
+    kept, cursor = [], 0
+    for start, end in comments:
+        kept.append(sql[cursor:start])
+        cursor = end
+    kept.append(sql[cursor:])
+    return "".join(kept)
+
+
+def _code_matches(pattern: re.Pattern[str], sql: str) -> Iterable[re.Match[str]]:
+    spans = text_spans(sql)
+    return (match for match in pattern.finditer(sql) if is_code(spans, match.start()))
+
+
 def find_ref_calls(sql: str) -> list[str]:
-    """Arguments of every ``ref('…')`` call, stripped, in order of appearance."""
-    return [match.group(2).strip() for match in REF_CALL.finditer(sql)]
+    """Arguments of every ``ref('…')`` call in the code, stripped, in order of appearance."""
+    return [match.group(2).strip() for match in _code_matches(REF_CALL, sql)]
 
 
 def find_qualified_names(sql: str, known_ids: Iterable[str]) -> list[str]:
-    """``kind.name`` tokens in the SQL that name an existing node."""
+    """``kind.name`` tokens in the code that name an existing node."""
     known = set(known_ids)
     found = []
-    for match in QUALIFIED_NAME.finditer(sql):
+    for match in _code_matches(QUALIFIED_NAME, sql):
         node_id = f"{match.group(1)}.{match.group(2)}"
         if node_id in known and node_id not in found:
             found.append(node_id)
     return found
 
 
+def _substitute(pattern: re.Pattern[str], sql: str, replacement: Callable[[re.Match[str]], str]) -> str:
+    spans = text_spans(sql)
+    return pattern.sub(lambda match: replacement(match) if is_code(spans, match.start()) else match.group(0), sql)
+
+
 def rewrite_node_references(sql: str, relation_for: Callable[[str], str], known_ids: Iterable[str]) -> str:
-    """Replace ``ref('kind.name')`` and schema-qualified node names with the relation ``relation_for`` gives."""
+    """Replace ``ref('kind.name')`` and schema-qualified node names in the code with the relation
+    ``relation_for`` gives."""
     known = set(known_ids)
-    sql = REF_CALL.sub(lambda match: relation_for(match.group(2).strip()), sql)
+    sql = _substitute(REF_CALL, sql, lambda match: relation_for(match.group(2).strip()))
 
     def qualified(match: re.Match[str]) -> str:
         node_id = f"{match.group(1)}.{match.group(2)}"
         return relation_for(node_id) if node_id in known else match.group(0)
 
-    return QUALIFIED_NAME.sub(qualified, sql)
+    return _substitute(QUALIFIED_NAME, sql, qualified)

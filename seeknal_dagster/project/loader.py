@@ -237,13 +237,15 @@ def _link(nodes: dict[str, ProjectNode], renderer: TemplateRenderer) -> tuple[No
                 problems.append(problem(error, field_name))
             elif target and target != node_id:
                 graph.add_edge(target, node_id)
+        params = node.spec.params
         try:
-            renderer.render_params(node.spec.params)
+            renderer.render_params(params)
         except TemplateError as error:
             problems.append(problem(str(error), "params"))
+            params = {}  # reported once; the SQL is still checked for problems of its own
         for field_name, sql in node.spec.sql_texts():
             try:
-                sql = renderer.render(sql, node.spec.params)
+                sql = renderer.render(sql, params)
             except TemplateError as error:
                 problems.append(problem(str(error), field_name))
                 continue

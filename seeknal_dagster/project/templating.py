@@ -68,7 +68,9 @@ class TemplateRenderer:
             "env": _env,
         }
 
-    def resolve(self, expression: str, params: Mapping[str, Any]) -> str:
+    def resolve(self, expression: str, params: Mapping[str, Any], within: tuple[str, ...] = ()) -> str:
+        """The text for one ``{{ expression }}``; ``within`` lists the common-config keys being expanded, whose
+        own ``{{ }}`` (a shared snippet using ``today(-30)``) are rendered too."""
         if expression in self.overrides:
             return str(self.overrides[expression])
         if expression in params:
@@ -88,8 +90,14 @@ class TemplateRenderer:
             name, _, default = expression[len("env:") :].partition("|")
             return _env(name.strip(), default.strip() if "|" in expression else None)
         if self.common and _DOTTED_NAME.match(expression):
+            if expression in within:
+                cycle = " -> ".join((*within, expression))
+                raise TemplateError(f"common config key '{expression}' refers to itself: {cycle}")
             if expression in self.common:
-                return self.common[expression]
+                nested = (*within, expression)
+                return TEMPLATE_PATTERN.sub(
+                    lambda match: self.resolve(match.group(1), params, nested), self.common[expression]
+                )
             suggestions = difflib.get_close_matches(expression, list(self.common), n=3)
             hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
             raise TemplateError(
