@@ -30,6 +30,8 @@ def markdown_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
 
 
 def _metadata_value(value: Any) -> Any:
+    if isinstance(value, MetadataValue):
+        return value
     if isinstance(value, bool) or value is None:
         return MetadataValue.text(str(value)) if value is None else MetadataValue.bool(value)
     if isinstance(value, (int, float, str)):

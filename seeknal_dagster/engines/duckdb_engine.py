@@ -106,6 +106,18 @@ def write_query(connection: "duckdb.DuckDBPyConnection", query: str, path: Path)
     return int(written[0]) if written else 0
 
 
+def replace_rows(
+    connection: "duckdb.DuckDBPyConnection", query: str, path: Path, stale_rows: str, order_by: str | None = None
+) -> int:
+    """Rewrite ``path`` with the rows matching the SQL condition ``stale_rows`` replaced by ``query``'s rows, the
+    others kept (atomically, so a partition backfill never leaves a half-replaced file); returns the file's rows."""
+    if not path.exists():
+        return write_query(connection, query, path)
+    kept = f"SELECT * FROM read_parquet({quote_literal(path)}) WHERE NOT coalesce(({stale_rows}), false)"
+    combined = f"SELECT * FROM ({kept} UNION ALL BY NAME SELECT * FROM ({query}))"
+    return write_query(connection, f"{combined} ORDER BY {order_by}" if order_by else combined, path)
+
+
 def describe_parquet(connection: "duckdb.DuckDBPyConnection", path: Path, preview_rows: int = 5) -> dict[str, Any]:
     """Column names and types, and the first rows, of a Parquet file, for metadata."""
     cursor = connection.execute(f"SELECT * FROM read_parquet({quote_literal(path)}) LIMIT {int(preview_rows)}")

@@ -6,11 +6,12 @@ node can never leak into another (Seeknal's late-bound alias bug).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from seeknal_dagster.engines.duckdb_engine import register_inputs, rewrite_sql
 from seeknal_dagster.executors.base import BaseExecutor, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorValidationError
+from seeknal_dagster.project.models import parse_ref
 from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:
@@ -37,6 +38,16 @@ class SqlNodeExecutor(BaseExecutor):
             return rewrite_sql(rendered, relations, known)
         except ValueError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
+
+    def upstream_for(self, reference: Any) -> str:
+        """The upstream node id a reference in this node's YAML names (``kind.name``, or a unique bare name)."""
+        ref = parse_ref(reference)
+        by_name = [upstream_id for upstream_id in self.node.upstream if upstream_id.partition(".")[2] == ref]
+        if ref in self.node.upstream:
+            return ref
+        if len(by_name) == 1:
+            return by_name[0]
+        raise ExecutorValidationError(self.node.id, f"{reference!r} does not name an upstream node of {self.node.id}")
 
     def pre_execute(self) -> None:
         self.connection = self.context.get_duckdb_connection().cursor()

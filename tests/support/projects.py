@@ -9,6 +9,8 @@ from typing import Any, Mapping
 import dagster
 
 from seeknal_dagster import build_definitions
+from seeknal_dagster.executors import ExecutionContext, ExecutorResult, get_executor
+from seeknal_dagster.project.loader import load_project
 
 
 def write_project(root: Path, files: Mapping[str, str]) -> Path:
@@ -49,3 +51,20 @@ def materialization_metadata(result: dagster.ExecuteInProcessResult, key: str) -
         if event.asset_key.to_user_string() == key:
             return {name: value.value for name, value in event.step_materialization_data.materialization.metadata.items()}
     raise KeyError(f"{key} was not materialized")
+
+
+def failure_messages(result: dagster.ExecuteInProcessResult) -> str:
+    """The messages of a run's failed steps, as Dagster shows them."""
+    return "\n".join(
+        event.step_failure_data.error.message for event in result.all_events if event.is_step_failure
+    )
+
+
+def run_node(project_dir: Path, node_id: str, **context_options: Any) -> ExecutorResult:
+    """Run one node's executor directly (no Dagster), e.g. with ``partition_time_window=(start, end)``."""
+    project = load_project(project_dir)
+    context = ExecutionContext.for_project(project, **context_options)
+    try:
+        return get_executor(project.nodes[node_id], context).run()
+    finally:
+        context.close()
