@@ -1,0 +1,199 @@
+"""Transforms: DuckDB SQL over upstream outputs, persisted where Seeknal puts them, never reading stale data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+
+from tests.support.projects import failure_messages, materialization_metadata, materialize, materialized_keys
+
+SOURCES = {
+    "data/orders.csv": "order_id,customer_id,amount,note\n1,10,25,ok\n2,11,-3,refund;partial\n3,10,7,ok\n",
+    "data/customers.csv": "customer_id,name\n10,Ana\n11,Budi\n",
+    "seeknal/sources/orders.yml": "kind: source\nname: orders\nsource: csv\ntable: data/orders.csv\n",
+    "seeknal/sources/customers.yml": "kind: source\nname: customers\nsource: csv\ntable: data/customers.csv\n",
+}
+
+
+def rows(project: Path, node_file: str, order_by: str = "1") -> list[tuple]:
+    path = project / "target/intermediate" / f"{node_file}.parquet"
+    return duckdb.sql(f"SELECT * FROM read_parquet('{path}') ORDER BY {order_by}").fetchall()
+
+
+def test_several_statements_with_semicolons_in_strings_and_comments_and_params(make_project):
+    project = make_project(
+        {
+            **SOURCES,
+            "seeknal/transforms/valid_orders.yml": """
+                kind: transform
+                name: valid_orders
+                inputs: [{ref: source.orders}]
+                params: {min_amount: 0, label: "big;ish"}
+                transform: |
+                  -- keep real orders; drop refunds
+                  CREATE TEMP TABLE kept AS
+                    SELECT * FROM ref('source.orders') WHERE amount > {{ min_amount }} AND note <> 'x;y';
+                  /* one more statement; just to be sure */
+                  CREATE TEMP TABLE labelled AS SELECT *, '{{ label }}' AS label FROM kept;
+                  SELECT order_id, amount, label FROM labelled;
+            """,
+        }
+    )
+    result = materialize(project)
+    assert result.success
+    assert rows(project, "transform_valid_orders") == [(1, 25, "big;ish"), (3, 7, "big;ish")]
+    assert materialization_metadata(result, "transform/valid_orders")["dagster/row_count"] == 2
+
+    result = materialize(project, 'key:"transform/valid_orders"', params={"min_amount": 10})
+    assert result.success
+    assert rows(project, "transform_valid_orders") == [(1, 25, "big;ish")]
+
+
+def test_ref_and_schema_qualified_names_read_each_upstreams_own_output(make_project):
+    project = make_project(
+        {
+            **SOURCES,
+            # Both read `input_0`; in Seeknal the later one redefines the alias the earlier one's view points at.
+            "seeknal/transforms/order_amounts.yml": """
+                kind: transform
+                name: order_amounts
+                inputs: [{ref: source.orders}]
+                transform: SELECT order_id, customer_id, amount FROM input_0
+            """,
+            "seeknal/transforms/customer_names.yml": """
+                kind: transform
+                name: customer_names
+                inputs: [{ref: source.customers}]
+                transform: SELECT customer_id, upper(name) AS name FROM input_0
+            """,
+            "seeknal/transforms/report.yml": """
+                kind: transform
+                name: report
+                transform: |
+                  SELECT n.name, sum(a.amount) AS total, count(*) AS orders
+                  FROM transform.order_amounts a
+                  JOIN ref('transform.customer_names') n USING (customer_id)
+                  GROUP BY n.name
+            """,
+            "seeknal/transforms/both_spellings.yml": """
+                kind: transform
+                name: both_spellings
+                inputs: [{ref: source.orders}]
+                transform: |
+                  SELECT count(*) AS n FROM source.orders
+                  UNION ALL SELECT count(*) FROM ref('source.orders')
+                  UNION ALL SELECT count(*) FROM __THIS__
+            """,
+        }
+    )
+    result = materialize(project)
+    assert result.success
+    assert rows(project, "transform_report") == [("ANA", 32, 2), ("BUDI", -3, 1)]
+    assert rows(project, "transform_customer_names") == [(10, "ANA"), (11, "BUDI")]
+    assert rows(project, "transform_both_spellings") == [(3,), (3,), (3,)]
+
+
+def test_an_upstream_from_an_earlier_run_is_read_in_a_fresh_process(make_project):
+    project = make_project(
+        {
+            **SOURCES,
+            "seeknal/transforms/big_orders.yml": """
+                kind: transform
+                name: big_orders
+                transform: SELECT order_id, amount FROM source.orders WHERE amount > 5
+            """,
+        }
+    )
+    assert materialize(project, 'key:"source/orders"').success
+    # The CSV changes after the source ran: the transform must read the source's output, not the file.
+    (project / "data/orders.csv").write_text("order_id,customer_id,amount,note\n9,10,1000,new\n")
+    script = textwrap.dedent(
+        f"""
+        from tests.support.projects import materialize, materialized_keys
+        result = materialize({str(project)!r}, 'key:"transform/big_orders"')
+        assert result.success and materialized_keys(result) == {{"transform/big_orders"}}
+        """
+    )
+    repository = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", script], cwd=repository, check=True, capture_output=True, env=os.environ)
+    assert rows(project, "transform_big_orders") == [(1, 25), (3, 7)]
+
+
+def test_a_missing_upstream_output_is_a_clear_error(make_project):
+    project = make_project(
+        {
+            **SOURCES,
+            "seeknal/transforms/t.yml": "kind: transform\nname: t\ntransform: SELECT * FROM ref('source.orders')\n",
+        }
+    )
+    result = materialize(project, 'key:"transform/t"')
+    assert not result.success
+    message = failure_messages(result)
+    assert "transform.t" in message
+    assert "upstream source.orders has no output" in message and "materialize source.orders first" in message
+
+
+def test_zero_rows_replace_the_previous_output_with_an_empty_table(make_project):
+    project = make_project(
+        {
+            **SOURCES,
+            "seeknal/transforms/over.yml": """
+                kind: transform
+                name: over
+                inputs: [{ref: source.orders}]
+                params: {threshold: 0}
+                transform: SELECT order_id, amount FROM ref('source.orders') WHERE amount > {{ threshold }}
+            """,
+        }
+    )
+    assert materialize(project).success
+    assert len(rows(project, "transform_over")) == 2
+
+    result = materialize(project, 'key:"transform/over"', params={"threshold": 1000})
+    assert result.success
+    assert materialization_metadata(result, "transform/over")["dagster/row_count"] == 0
+    assert rows(project, "transform_over") == []
+    columns = duckdb.sql(f"DESCRIBE SELECT * FROM '{project}/target/intermediate/transform_over.parquet'").fetchall()
+    assert [(name, kind) for name, kind, *_ in columns] == [("order_id", "BIGINT"), ("amount", "BIGINT")]
+
+
+def test_a_failing_statement_names_the_node_and_keeps_the_last_good_output(make_project):
+    files = {
+        **SOURCES,
+        "seeknal/transforms/positive.yml": """
+            kind: transform
+            name: positive
+            inputs: [{ref: source.orders}]
+            transform: |
+              CREATE TEMP TABLE p AS SELECT * FROM ref('source.orders') WHERE amount > 0;
+              SELECT order_id, amount FROM p
+        """,
+    }
+    project = make_project(files)
+    assert materialize(project).success
+    good = (project / "target/intermediate/transform_positive.parquet").read_bytes()
+
+    (project / "seeknal/transforms/positive.yml").write_text(
+        "kind: transform\nname: positive\ninputs: [{ref: source.orders}]\n"
+        "transform: |\n"
+        "  CREATE TEMP TABLE p AS SELECT * FROM ref('source.orders') WHERE amount > 0;\n"
+        "  SELECT order_id, amount, discount FROM p\n"
+    )
+    result = materialize(project, 'key:"transform/positive"')
+    assert not result.success
+    message = failure_messages(result)
+    assert "transform.positive: statement 2 of 2 failed" in message
+    assert '"discount" not found' in message
+    assert "Statement: SELECT order_id, amount, discount FROM p" in message
+    assert (project / "target/intermediate/transform_positive.parquet").read_bytes() == good
+    assert sorted(path.name for path in (project / "target/intermediate").iterdir()) == [
+        "source_customers.parquet",
+        "source_orders.parquet",
+        "transform_positive.parquet",
+    ]
+    assert materialized_keys(result) == set()
