@@ -1,0 +1,242 @@
+"""File and SQLite sources: a small project on disk per story, materialized through Dagster, outputs read back."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.support.projects import materialization_metadata, materialize, materialized_keys
+
+
+def output_rows(project: Path, node: str, order_by: str = "1") -> list[tuple]:
+    kind, name = node.split(".")
+    path = project / "target" / "intermediate" / f"{kind}_{name}.parquet"
+    return duckdb.sql(f"SELECT * FROM read_parquet('{path}') ORDER BY {order_by}").fetchall()
+
+
+def output_schema(project: Path, node: str) -> list[tuple[str, str]]:
+    kind, name = node.split(".")
+    path = project / "target" / "intermediate" / f"{kind}_{name}.parquet"
+    return [(row[0], row[1]) for row in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+
+
+def failure_text(result) -> str:
+    """What the failed step reported (Dagster shows this message in the run's UI)."""
+    return "\n".join(event.step_failure_data.error.message for event in result.get_step_failure_events())
+
+
+def source_yml(name: str, body: str) -> str:
+    return f"kind: source\nname: {name}\n{body.strip()}\n"
+
+
+def test_csv_with_delimiter_header_and_skip(make_project):
+    project = make_project(
+        {
+            "data/orders.csv": "order_id;amount\n1;10.5\n2;3\n",
+            "data/raw.csv": "exported by a tool\n7|a\n8|b\n",
+            "seeknal/sources/orders.yml": source_yml(
+                "orders", "source: csv\ntable: data/orders.csv\nparams: {delimiter: ';'}"
+            ),
+            "seeknal/sources/raw.yml": source_yml(
+                "raw", "source: csv\ntable: data/raw.csv\nparams: {delim: '|', header: false, skip: 1}"
+            ),
+        }
+    )
+    result = materialize(project)
+    assert result.success
+    assert output_rows(project, "source.orders") == [(1, 10.5), (2, 3.0)]
+    assert output_rows(project, "source.raw") == [(7, "a"), (8, "b")]
+    metadata = materialization_metadata(result, "source/orders")
+    assert metadata["dagster/row_count"] == 2
+    assert metadata["seeknal/source_type"] == "csv"
+    assert metadata["seeknal/location"] == "data/orders.csv"
+
+
+def test_parquet_glob_reads_every_file(make_project):
+    project = make_project(
+        {
+            "seeknal/sources/events.yml": source_yml("events", "source: parquet\ntable: data/events/*.parquet"),
+            "seeknal/sources/all_events.yml": source_yml("all_events", "source: parquet\ntable: data/events"),
+        }
+    )
+    (project / "data/events").mkdir(parents=True)
+    for day, count in (("2024-01-01", 3), ("2024-01-02", 2)):
+        duckdb.sql(
+            f"COPY (SELECT range AS id, DATE '{day}' AS day FROM range({count})) "
+            f"TO '{project}/data/events/{day}.parquet'"
+        )
+    result = materialize(project)
+    assert result.success
+    assert materialization_metadata(result, "source/events")["dagster/row_count"] == 5
+    assert materialization_metadata(result, "source/all_events")["dagster/row_count"] == 5
+    assert output_rows(project, "source.events", "day, id")[-1][0] == 1
+
+
+def test_json_array_and_newline_delimited(make_project):
+    project = make_project(
+        {
+            "data/users.json": '[{"id": 1, "name": "ann"}, {"id": 2, "name": "bob"}]',
+            "data/clicks.jsonl": '{"id": 1, "page": "/"}\n{"id": 2, "page": "/a"}\n{"id": 3, "page": null}\n',
+            "data/views.ndjson": '{"id": 10}\n{"id": 11}\n',
+            "seeknal/sources/users.yml": source_yml("users", "source: json\ntable: data/users.json"),
+            "seeknal/sources/clicks.yml": source_yml("clicks", "source: jsonl\ntable: data/clicks.jsonl"),
+            "seeknal/sources/views.yml": source_yml(
+                "views", "source: json\ntable: data/views.ndjson\nparams: {format: newline}"
+            ),
+        }
+    )
+    result = materialize(project)
+    assert result.success
+    assert output_rows(project, "source.users") == [(1, "ann"), (2, "bob")]
+    assert output_rows(project, "source.clicks") == [(1, "/"), (2, "/a"), (3, None)]
+    assert output_rows(project, "source.views") == [(10,), (11,)]
+
+
+def test_profile_source_defaults_sit_under_inline_params(make_project):
+    project = make_project(
+        {
+            "profiles.yml": "source_defaults:\n  csv: {delimiter: '|', header: false}\n",
+            "data/a.csv": "1|x\n2|y\n",
+            "data/b.csv": "id|label\n3|z\n",
+            "seeknal/sources/a.yml": source_yml("a", "source: csv\ntable: data/a.csv"),
+            "seeknal/sources/b.yml": source_yml("b", "source: csv\ntable: data/b.csv\nparams: {header: true}"),
+        }
+    )
+    result = materialize(project)
+    assert result.success
+    assert output_rows(project, "source.a") == [(1, "x"), (2, "y")]
+    assert output_schema(project, "source.b")[0][0] == "id"
+    assert output_rows(project, "source.b") == [(3, "z")]
+
+
+def test_zero_rows_are_written_with_their_columns(make_project):
+    project = make_project(
+        {
+            "data/empty.csv": "id,name\n",
+            "seeknal/sources/empty.yml": source_yml("empty", "source: csv\ntable: data/empty.csv"),
+            "seeknal/transforms/downstream.yml": """
+                kind: transform
+                name: downstream
+                inputs: [{ref: source.empty}]
+                transform: SELECT count(*) AS n FROM ref('source.empty')
+            """,
+        }
+    )
+    result = materialize(project)
+    assert result.success
+    assert materialized_keys(result) == {"source/empty", "transform/downstream"}
+    assert materialization_metadata(result, "source/empty")["dagster/row_count"] == 0
+    assert [name for name, _ in output_schema(project, "source.empty")] == ["id", "name"]
+    assert output_rows(project, "transform.downstream") == [(0,)]
+
+
+def make_shop_database(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as connection:
+        connection.executescript(
+            """
+            CREATE TABLE customers (
+                id INTEGER PRIMARY KEY, name TEXT, balance DECIMAL(10, 2), active BOOLEAN,
+                signed_up DATE, last_seen DATETIME, avatar BLOB, code
+            );
+            INSERT INTO customers VALUES (1, 'ann', 10.5, 1, '2024-01-02', '2024-01-02 03:04:05', x'00ff', 7);
+            INSERT INTO customers VALUES (2, NULL, 3, 0, NULL, NULL, NULL, 'B-2');
+            INSERT INTO customers VALUES (3, 'cy', NULL, NULL, '2024-03-04', '2024-03-04T05:06:07', NULL, NULL);
+            CREATE TABLE returns (id INTEGER, reason TEXT);
+            """
+        )
+
+
+def test_sqlite_database_in_table_or_path(make_project):
+    project = make_project(
+        {
+            "seeknal/sources/customers.yml": source_yml(
+                "customers", "source: sqlite\ntable: data/shop.db\nparams: {table: customers}"
+            ),
+            "seeknal/sources/returns.yml": source_yml(
+                "returns", "source: sqlite\ntable: returns\nparams: {path: data/shop.db}"
+            ),
+            "seeknal/sources/big_spenders.yml": source_yml(
+                "big_spenders",
+                "source: sqlite\ntable: data/shop.db\n"
+                "params: {query: 'SELECT id, balance * 2 AS doubled FROM customers WHERE balance > 5'}",
+            ),
+        }
+    )
+    make_shop_database(project / "data/shop.db")
+    result = materialize(project)
+    assert result.success
+    assert output_schema(project, "source.customers") == [
+        ("id", "BIGINT"),
+        ("name", "VARCHAR"),
+        ("balance", "DOUBLE"),
+        ("active", "BOOLEAN"),
+        ("signed_up", "DATE"),
+        ("last_seen", "TIMESTAMP"),
+        ("avatar", "BLOB"),
+        ("code", "VARCHAR"),
+    ]
+    rows = output_rows(project, "source.customers")
+    assert [row[0] for row in rows] == [1, 2, 3]
+    assert rows[0][1:4] == ("ann", 10.5, True) and rows[1][7] == "B-2" and rows[0][7] == "7"
+    assert str(rows[2][5]) == "2024-03-04 05:06:07" and rows[0][6] == b"\x00\xff"
+    # A table with no rows keeps its declared columns.
+    assert output_rows(project, "source.returns") == []
+    assert output_schema(project, "source.returns") == [("id", "BIGINT"), ("reason", "VARCHAR")]
+    assert output_rows(project, "source.big_spenders") == [(1, 21.0)]
+    assert "SELECT id, balance * 2" in materialization_metadata(result, "source/big_spenders")["seeknal/sql"]
+
+
+def test_sqlite_streams_large_tables_in_batches(make_project):
+    project = make_project(
+        {
+            "seeknal/sources/numbers.yml": source_yml(
+                "numbers", "source: sqlite\ntable: data/n.sqlite\nparams: {table: n}"
+            )
+        }
+    )
+    (project / "data").mkdir()
+    with sqlite3.connect(project / "data/n.sqlite") as connection:
+        connection.execute("CREATE TABLE n (value INTEGER, label TEXT)")
+        # The first batch's labels are all NULL: the column type must still come out as text.
+        rows = ((number, None if number < 15_000 else f"v{number}") for number in range(25_000))
+        connection.executemany("INSERT INTO n VALUES (?, ?)", rows)
+    result = materialize(project)
+    assert result.success
+    assert materialization_metadata(result, "source/numbers")["dagster/row_count"] == 25_000
+    path = project / "target/intermediate/source_numbers.parquet"
+    assert duckdb.sql(f"SELECT sum(value), count(label) FROM '{path}'").fetchall() == [(sum(range(25_000)), 10_000)]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("source: csv\ntable: data/missing.csv", "csv source file not found: data/missing.csv"),
+        ("source: excel\ntable: data/book.xlsx", "unsupported source type 'excel'"),
+        ("source: sqlite\ntable: data/missing.db\nparams: {table: t}", "sqlite database not found: data/missing.db"),
+        ("source: sqlite\ntable: data/shop.db", "needs params.table"),
+        ("source: sqlite\ntable: data/shop.db\nparams: {table: nope}", "no such table: nope"),
+        ("source: sqlite\ntable: data/shop.db\nparams: {query: 'DELETE FROM customers'}", "DDL/DML is not allowed"),
+        ("source: csv\ntable: data/bad.csv\nparams: {delimiter: ',', header: true, skip: 'x'}", "data/bad.csv"),
+    ],
+    ids=["missing-file", "unsupported-type", "missing-database", "no-table", "unknown-table", "dml", "bad-option"],
+)
+def test_bad_sources_fail_naming_node_and_path(make_project, body, expected):
+    project = make_project(
+        {
+            "data/bad.csv": "a,b\n1,2\n",
+            "seeknal/sources/broken.yml": source_yml("broken", body),
+            "seeknal/sources/fine.yml": source_yml("fine", "source: csv\ntable: data/bad.csv"),
+        }
+    )
+    make_shop_database(project / "data/shop.db")
+    result = materialize(project)
+    assert not result.success
+    assert materialized_keys(result) == {"source/fine"}
+    text = failure_text(result)
+    assert "source.broken" in text and expected in text
+    assert "Traceback" not in text
+    assert not (project / "target/intermediate/source_broken.parquet").exists()
