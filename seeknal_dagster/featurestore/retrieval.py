@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from seeknal_dagster.engines.duckdb_engine import quote_identifier
+from seeknal_dagster.engines.duckdb_engine import quote_identifier, quote_literal
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
+
+    from seeknal_dagster.featurestore.offline import OfflineVersion
 
 
 class PointInTimeJoinError(ValueError):
@@ -72,3 +75,55 @@ def _require(columns: Mapping[str, str], needed: Sequence[str], side: str, relat
         raise PointInTimeJoinError(
             f"the {side} ({relation}) have no column(s) {missing}; available: {', '.join(columns)}"
         )
+
+
+#: The column keeping the caller's row order through the joins.
+_ROW_ORDER = "__seeknal_label_row"
+
+
+def parse_feature_references(features: Sequence[str]) -> dict[str, list[str] | None]:
+    """``["fg.a", "fg.b", "other.*"]`` → ``{"fg": ["a", "b"], "other": None}`` (``None``: every feature), in
+    the order first named."""
+    wanted: dict[str, list[str] | None] = {}
+    for reference in features:
+        group, _, feature = reference.removeprefix("feature_group.").rpartition(".")
+        if not group or not feature:
+            raise ValueError(f"'{reference}' does not name a feature: use 'feature_group.feature' or 'feature_group.*'")
+        if feature == "*":
+            wanted[group] = None
+        elif wanted.get(group, []) is not None:
+            wanted.setdefault(group, []).append(feature)  # type: ignore[union-attr]
+    return wanted
+
+
+def historical_features(
+    connection: "duckdb.DuckDBPyConnection",
+    labels: "pa.Table",
+    groups: Sequence[tuple[str, "OfflineVersion", list[str] | None]],
+    timestamp_col: str,
+    full_feature_names: bool,
+) -> "pa.Table":
+    """The labels with each group's features as of each label's timestamp, in the labels' order.
+
+    ``groups`` are (name, offline version, features or ``None`` for all). Each group is one more ASOF join over
+    its Parquet file, so only the feature columns asked for are read.
+    """
+    import pyarrow as pa
+
+    connection.register("labels_input", labels.append_column(_ROW_ORDER, pa.array(range(labels.num_rows), pa.int64())))
+    relation = "labels_input"
+    for name, version, wanted in groups:
+        available = version.feature_names
+        unknown = [feature for feature in wanted or () if feature not in available]
+        if unknown:
+            raise PointInTimeJoinError(
+                f"feature group {name} (version {version.version}) has no feature(s) {unknown}; it has {available}"
+            )
+        outputs = {feature: f"{name}__{feature}" if full_feature_names else feature for feature in wanted or available}
+        feature_relation = f"read_parquet({quote_literal(version.data_path)})"
+        sql = point_in_time_join(
+            connection, relation, feature_relation, version.join_keys, timestamp_col, version.event_time_col, outputs
+        )
+        relation = f"({sql})"
+    ordered = f"SELECT * EXCLUDE ({quote_identifier(_ROW_ORDER)}) FROM {relation} ORDER BY {quote_identifier(_ROW_ORDER)}"
+    return connection.sql(ordered).to_arrow_table()

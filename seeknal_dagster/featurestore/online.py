@@ -1,0 +1,244 @@
+"""The online store: the latest feature values per entity key, for low-latency lookups.
+
+Two backends: an embedded SQLite file (default ``target/feature_store/online.db``) and a PostgreSQL database named
+by a profiles.yml connection. A feature group's table is replaced as a whole: the new rows go into a staging table
+which is swapped in within one transaction, so a reader sees either the old values or the new ones, never a mix.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+import pyarrow as pa
+
+from seeknal_dagster.engines.duckdb_engine import quote_identifier
+from seeknal_dagster.featurestore.definition import type_family
+from seeknal_dagster.featurestore.offline import FEATURE_STORE_DIR
+
+if TYPE_CHECKING:
+    from seeknal_dagster.featurestore.definition import FeatureGroupDefinition
+    from seeknal_dagster.project.profiles import Profiles
+
+DEFAULT_SQLITE_FILE = "online.db"
+#: profiles.yml connection keys psycopg knows under another name; other unknown keys (type, schema…) are dropped.
+_LIBPQ_RENAMES = {"database": "dbname", "username": "user"}
+_LIBPQ_KEYWORDS = frozenset({"host", "port", "dbname", "user", "password", "sslmode", "connect_timeout"})
+
+
+class OnlineStore(ABC):
+    """One online database. ``columns`` are (name, DuckDB type) pairs of the rows to store."""
+
+    #: Where the store is, for metadata and messages (no secrets).
+    location: str
+
+    @abstractmethod
+    def column_plan(self, name: str, duckdb_type: str) -> tuple[str, str]:
+        """(DuckDB expression producing the value to send, the store's column type) for one column."""
+
+    @abstractmethod
+    def replace(
+        self, table: str, columns: Sequence[tuple[str, str]], key_columns: Sequence[str], batches: Iterable[pa.RecordBatch]
+    ) -> int:
+        """Swap in a new table holding the rows of ``batches`` (already converted by :meth:`column_plan`); returns
+        the number of rows."""
+
+    @abstractmethod
+    def key_query(self, table: str, key_columns: Sequence[str]) -> str:
+        """The query selecting the row of one key, with the driver's parameter placeholders."""
+
+    @abstractmethod
+    def fetch(self, query: str, key: tuple[Any, ...]) -> tuple[list[str], tuple[Any, ...] | None]:
+        """(column names, the row or ``None``) of one key."""
+
+    def decode(self, table: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Stored values back to their Python types (for stores keeping some types as text)."""
+        return row
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def lookup(self, table: str, key_columns: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """The stored row of each key, in the order asked; a key without one gets its key values and NULLs."""
+        query = self.key_query(table, key_columns)
+        found = []
+        for key in keys:
+            names, row = self.fetch(query, key)
+            if row is None:
+                found.append({**dict.fromkeys(names), **dict(zip(key_columns, key))})
+            else:
+                found.append(dict(zip(names, self.decode(table, row))))
+        return found
+
+    def select_list(self, columns: Sequence[tuple[str, str]]) -> str:
+        """The DuckDB select list turning stored rows into what this store is sent."""
+        return ", ".join(
+            f"{self.column_plan(name, duckdb_type)[0]} AS {quote_identifier(name)}" for name, duckdb_type in columns
+        )
+
+
+def _rows(batches: Iterable[pa.RecordBatch]) -> Iterable[tuple[Any, ...]]:
+    for batch in batches:
+        yield from zip(*(column.to_pylist() for column in batch.columns))
+
+
+class SqliteOnlineStore(OnlineStore):
+    """An embedded SQLite file in WAL mode, so lookups keep running while a table is swapped."""
+
+    #: DuckDB type family → (SQLite declared type, DuckDB cast to send the value as, or None to send it as is).
+    _TYPES = {
+        "int": ("INTEGER", None),
+        "float": ("REAL", "DOUBLE"),
+        "string": ("TEXT", None),
+        "bool": ("BOOLEAN", None),
+        "date": ("DATE", "VARCHAR"),
+        "timestamp": ("TIMESTAMP", "VARCHAR"),
+        "BLOB": ("BLOB", None),
+    }
+    #: Declared type → how a stored value is read back into its Python type.
+    _READERS: dict[str, Callable[[Any], Any]] = {
+        "BOOLEAN": bool,
+        "DATE": date.fromisoformat,
+        "TIMESTAMP": datetime.fromisoformat,
+    }
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.connection = sqlite3.connect(self.path, isolation_level=None)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self._readers: dict[str, list[Callable[[Any], Any] | None]] = {}
+
+    def column_plan(self, name: str, duckdb_type: str) -> tuple[str, str]:
+        declared, cast = self._TYPES.get(type_family(duckdb_type), ("TEXT", "VARCHAR"))
+        expression = quote_identifier(name)
+        return (f"CAST({expression} AS {cast})" if cast else expression), declared
+
+    def replace(
+        self, table: str, columns: Sequence[tuple[str, str]], key_columns: Sequence[str], batches: Iterable[pa.RecordBatch]
+    ) -> int:
+        staging = quote_identifier(f"{table}__staging")
+        definitions = ", ".join(f"{quote_identifier(name)} {self.column_plan(name, kind)[1]}" for name, kind in columns)
+        keys = ", ".join(map(quote_identifier, key_columns))
+        insert = f"INSERT INTO {staging} VALUES ({', '.join('?' for _ in columns)})"
+        cursor = self.connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            cursor.execute(f"DROP TABLE IF EXISTS {staging}")
+            cursor.execute(f"CREATE TABLE {staging} ({definitions}, PRIMARY KEY ({keys}))")
+            cursor.executemany(insert, _rows(batches))
+            row_count = cursor.execute(f"SELECT count(*) FROM {staging}").fetchone()[0]
+            cursor.execute(f"DROP TABLE IF EXISTS {quote_identifier(table)}")
+            cursor.execute(f"ALTER TABLE {staging} RENAME TO {quote_identifier(table)}")
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        self._readers.pop(table, None)
+        return int(row_count)
+
+    def key_query(self, table: str, key_columns: Sequence[str]) -> str:
+        matches = " AND ".join(f"{quote_identifier(key)} = ?" for key in key_columns)
+        return f"SELECT * FROM {quote_identifier(table)} WHERE {matches}"
+
+    def fetch(self, query: str, key: tuple[Any, ...]) -> tuple[list[str], tuple[Any, ...] | None]:
+        cursor = self.connection.execute(query, key)
+        return [column[0] for column in cursor.description], cursor.fetchone()
+
+    def decode(self, table: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        readers = self._readers.get(table)
+        if readers is None:
+            declared = self.connection.execute(f"PRAGMA table_info({quote_identifier(table)})").fetchall()
+            readers = self._readers[table] = [self._READERS.get(column[2].upper()) for column in declared]
+        return tuple(value if reader is None or value is None else reader(value) for value, reader in zip(row, readers))
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresOnlineStore(OnlineStore):
+    """Tables in the schema of a profiles.yml PostgreSQL connection (``public`` unless it sets ``schema``)."""
+
+    _TYPES = {
+        "int": "BIGINT",
+        "float": "DOUBLE PRECISION",
+        "string": "TEXT",
+        "bool": "BOOLEAN",
+        "date": "DATE",
+        "BLOB": "BYTEA",
+    }
+
+    def __init__(self, settings: Mapping[str, Any], connection_name: str):
+        import psycopg
+
+        renamed = {_LIBPQ_RENAMES.get(key, key): value for key, value in settings.items()}
+        connect = {key: value for key, value in renamed.items() if key in _LIBPQ_KEYWORDS and value not in (None, "")}
+        self.schema = str(settings.get("schema") or "public")
+        self.location = f"postgresql connection '{connection_name}' ({connect.get('host', 'localhost')}/{connect.get('dbname', '')}, schema {self.schema})"
+        self.connection = psycopg.connect(**connect, autocommit=True, application_name="seeknal-dagster")
+
+    def qualified(self, table: str) -> str:
+        return f"{quote_identifier(self.schema)}.{quote_identifier(table)}"
+
+    def column_plan(self, name: str, duckdb_type: str) -> tuple[str, str]:
+        family = type_family(duckdb_type)
+        if family == "timestamp":
+            return quote_identifier(name), "TIMESTAMPTZ" if "TIME ZONE" in duckdb_type.upper() else "TIMESTAMP"
+        if duckdb_type.upper().startswith("DECIMAL"):
+            return quote_identifier(name), duckdb_type.replace("DECIMAL", "NUMERIC")
+        if family in self._TYPES:
+            return quote_identifier(name), self._TYPES[family]
+        return f"CAST({quote_identifier(name)} AS VARCHAR)", "TEXT"
+
+    def replace(
+        self, table: str, columns: Sequence[tuple[str, str]], key_columns: Sequence[str], batches: Iterable[pa.RecordBatch]
+    ) -> int:
+        staging = self.qualified(f"{table}__staging")
+        definitions = ", ".join(f"{quote_identifier(name)} {self.column_plan(name, kind)[1]}" for name, kind in columns)
+        names = ", ".join(quote_identifier(name) for name, _ in columns)
+        keys = ", ".join(map(quote_identifier, key_columns))
+        row_count = 0
+        with self.connection.transaction():
+            self.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.schema)}")
+            self.connection.execute(f"DROP TABLE IF EXISTS {staging}")
+            self.connection.execute(f"CREATE TABLE {staging} ({definitions})")
+            with self.connection.cursor().copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+                for row in _rows(batches):
+                    copy.write_row(row)
+                    row_count += 1
+            self.connection.execute(f"DROP TABLE IF EXISTS {self.qualified(table)}")
+            self.connection.execute(f"ALTER TABLE {staging} RENAME TO {quote_identifier(table)}")
+            # The key is added after the rename: an index keeps its name, which the next staging table would reuse.
+            self.connection.execute(f"ALTER TABLE {self.qualified(table)} ADD PRIMARY KEY ({keys})")
+        return row_count
+
+    def key_query(self, table: str, key_columns: Sequence[str]) -> str:
+        matches = " AND ".join(f"{quote_identifier(key)} = %s" for key in key_columns)
+        return f"SELECT * FROM {self.qualified(table)} WHERE {matches}"
+
+    def fetch(self, query: str, key: tuple[Any, ...]) -> tuple[list[str], tuple[Any, ...] | None]:
+        cursor = self.connection.execute(query, key, prepare=True)
+        return [column.name for column in cursor.description or []], cursor.fetchone()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def open_online_store(
+    definition: "FeatureGroupDefinition", workspace: Path, target_dir: Path, profiles: "Profiles"
+) -> OnlineStore:
+    """The store a feature group's ``materialization.online`` names; raises ``KeyError`` for an unknown
+    connection (resolved from the environment now, at connect time)."""
+    online = definition.online
+    if online.connection:
+        return PostgresOnlineStore(profiles.connection(online.connection), online.connection)
+    path = Path(online.path) if online.path else Path(target_dir) / FEATURE_STORE_DIR / DEFAULT_SQLITE_FILE
+    return SqliteOnlineStore(path if path.is_absolute() else Path(workspace) / path)
+
+
+def online_table(definition: "FeatureGroupDefinition") -> str:
+    return definition.online.table or definition.name
