@@ -29,4 +29,4 @@ def test_component_declared_in_yaml_builds_the_project_assets(make_project):
         with sandbox.load_component_and_build_defs(defs_path=defs_path) as (component, defs):
             assert isinstance(component, SeeknalProjectComponent)
             keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"shop/source/orders", "shop/transform/big"}
+    assert {"shop/source/orders", "shop/transform/big"} <= keys
