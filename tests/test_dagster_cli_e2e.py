@@ -15,6 +15,7 @@ import pytest
 
 from seeknal_dagster import load_project
 from seeknal_dagster.executors import default_registry
+from tests.support.shop import CLEAN_ORDERS, SHOP_SOURCES
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -50,14 +51,8 @@ def latest_run_ids(keys: list[str]) -> dict[str, str]:
 def test_a_later_cli_run_of_one_node_reads_the_earlier_runs_output(make_project, dagster_home, tmp_path):
     make_project(
         {
-            "data/orders.csv": "order_id,customer_id,amount\n1,10,25\n2,11,-3\n3,10,7\n",
-            "seeknal/sources/orders.yml": "kind: source\nname: orders\nsource: csv\ntable: data/orders.csv\n",
-            "seeknal/transforms/clean_orders.yml": """
-                kind: transform
-                name: clean_orders
-                inputs: [{ref: source.orders}]
-                transform: SELECT * FROM ref('source.orders') WHERE amount > 0
-            """,
+            **SHOP_SOURCES,
+            **CLEAN_ORDERS,
             "seeknal/transforms/customer_totals.yml": """
                 kind: transform
                 name: customer_totals

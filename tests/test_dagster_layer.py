@@ -15,10 +15,11 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver, S
 from seeknal_dagster import ProjectLoadError, build_definitions
 from seeknal_dagster.engines.outputs import file_fingerprint
 from tests.support.projects import failure_messages, materialization_metadata, materialize, materialized_keys
+from tests.support.shop import CLEAN_ORDERS, SHOP_SOURCES
 
 SHOP = {
-    "data/orders.csv": "order_id,customer_id,amount\n1,10,25\n2,11,-3\n3,10,7\n",
-    "data/customers.csv": "customer_id,name\n10,Ana\n11,Budi\n",
+    **SHOP_SOURCES,
+    **CLEAN_ORDERS,
     "seeknal/sources/orders.yml": """
         kind: source
         name: orders
@@ -27,13 +28,6 @@ SHOP = {
         description: Orders exported nightly from the shop database.
         owner: data-platform
         tags: [bronze, pii]
-    """,
-    "seeknal/sources/customers.yml": "kind: source\nname: customers\nsource: csv\ntable: data/customers.csv\n",
-    "seeknal/transforms/clean_orders.yml": """
-        kind: transform
-        name: clean_orders
-        inputs: [{ref: source.orders}]
-        transform: SELECT * FROM ref('source.orders') WHERE amount > 0
     """,
     "seeknal/transforms/customer_totals.yml": """
         kind: transform
@@ -319,7 +313,7 @@ def test_a_broken_project_fails_to_load_listing_every_problem(make_project):
     with pytest.raises(ProjectLoadError) as raised:
         build_definitions(project)
     message = str(raised.value)
-    assert "has 2 problem(s)" in message
+    assert f"Seeknal project {project} has 2 problem(s)" in message
     assert "seeknal/transforms/typo.yml:1 | node transform.typo | field 'transform': ref('source.order')" in message
     assert "did you mean source.orders" in message
     assert "seeknal/transforms/bad.yml:1 | node transfrom.bad | field 'kind': unknown kind 'transfrom'" in message

@@ -62,10 +62,14 @@ def _ctx_refs(function: ast.AST) -> list[str]:
 
 def read_python_nodes(path: Path, relative_to: Path) -> Iterator[PythonNodeSpec | Problem]:
     """Yield one spec per decorated function in ``path`` (or a problem when the file does not parse)."""
+    relative = path.relative_to(relative_to)
     try:
         tree = ast.parse(path.read_text(), filename=str(path))
     except SyntaxError as error:
-        yield Problem(f"Python syntax error: {error.msg}", file=path.relative_to(relative_to), line=error.lineno)
+        yield Problem(f"Python syntax error: {error.msg}", file=relative, line=error.lineno)
+        return
+    except (OSError, UnicodeDecodeError) as error:
+        yield Problem(f"cannot read file: {error}", file=relative)
         return
     for function in ast.walk(tree):
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
