@@ -479,6 +479,9 @@ BROKEN_PROJECT = {
         inputs: [{ref: source.order}]
         transform: SELECT * FROM ref('source.orders')
     """,
+    "seeknal/transforms/orders.yml": "kind: transform\nname: orders\ntransform: SELECT * FROM source.orders\n",
+    "seeknal/transforms/ambiguous.yml": "kind: transform\nname: ambiguous\ninputs: [{ref: orders}]\ntransform: SELECT 1\n",
+    "seeknal/transforms/selfish.yml": "kind: transform\nname: selfish\ntransform: SELECT * FROM transform.selfish\n",
     "seeknal/transforms/injection.yml": """
         kind: transform
         name: injection
@@ -524,6 +527,12 @@ def test_every_problem_is_reported_in_one_pass_with_file_node_and_field(make_pro
     )
     dangling = message("transforms/dangling.yml", "transform.dangling", "inputs[0]")
     assert "'source.order'" in dangling and "did you mean source.orders" in dangling
+    assert "ambiguous reference 'orders': write one of source.orders, transform.orders" in message(
+        "transforms/ambiguous.yml", "transform.ambiguous", "inputs[0]"
+    )
+    assert "transform.selfish: a node cannot read its own output" in message(
+        "transforms/selfish.yml", "transform.selfish", "transform"
+    )
     assert "invalid ref() argument: 'DROP TABLE; --'" in message("transforms/injection.yml", "transform.injection", "transform")
     assert "cycle detected: transform.a -> transform.b -> transform.a" in message("transforms/cycle.yml", "transform.a", None)
     typo = message("transforms/common_typo.yml", "transform.common_typo", "transform")

@@ -211,9 +211,11 @@ def _resolve_ref(raw: Any, nodes: Mapping[str, ProjectNode]) -> tuple[str | None
     if ref in nodes:
         return ref, None
     if "." not in ref:
-        matches = [node_id for node_id, node in nodes.items() if node.name == ref]
+        matches = sorted(node_id for node_id, node in nodes.items() if node.name == ref)
         if len(matches) == 1:
             return matches[0], None
+        if matches:
+            return None, f"ambiguous reference '{ref}': write one of {', '.join(matches)}"
     return None, f"reference to a node that does not exist: '{ref}'{_suggest(ref, nodes)}"
 
 
@@ -231,12 +233,18 @@ def _link(nodes: dict[str, ProjectNode], renderer: TemplateRenderer) -> tuple[No
         def problem(message: str, field_name: str | None) -> Problem:
             return Problem(message, file=node.file, line=node.line, node_id=node_id, field=field_name)
 
-        for field_name, raw in node.spec.declared_refs():
+        def reads(raw: Any, field_name: str | None, quoted: str = "") -> None:
+            """Record the edge for one reference to another node, or the problem with it."""
             target, error = _resolve_ref(raw, nodes)
+            if target == node_id:
+                error = "a node cannot read its own output"
             if error:
-                problems.append(problem(error, field_name))
-            elif target and target != node_id:
+                problems.append(problem(quoted + error, field_name))
+            else:
                 graph.add_edge(target, node_id)
+
+        for field_name, raw in node.spec.declared_refs():
+            reads(raw, field_name)
         params = node.spec.params
         try:
             renderer.render_params(params)
@@ -253,14 +261,9 @@ def _link(nodes: dict[str, ProjectNode], renderer: TemplateRenderer) -> tuple[No
                 if not VALID_REF_ARGUMENT.match(ref):
                     problems.append(problem(f"invalid ref() argument: {ref!r}", field_name))
                     continue
-                target, error = _resolve_ref(ref, nodes)
-                if error:
-                    problems.append(problem(f"ref('{ref}'): {error}", field_name))
-                elif target != node_id:
-                    graph.add_edge(target, node_id)
+                reads(ref, field_name, f"ref('{ref}'): ")
             for target in find_qualified_names(sql, nodes):
-                if target != node_id:
-                    graph.add_edge(target, node_id)
+                reads(target, field_name, f"{target}: ")
         node.upstream = graph.upstream[node_id]
     cycle = graph.find_cycle()
     if cycle:
