@@ -407,22 +407,37 @@ class SourceExecutor(BaseExecutor):
         schema, table = parts if len(parts) == 2 else [str(settings.get("schema") or "public"), parts[0]]
         return settings, f"SELECT * FROM {quote_identifier(schema)}.{quote_identifier(table)}", f"{schema}.{table}"
 
-    def _read_postgresql(self, output_path: Path) -> tuple[int, dict[str, Any]]:
+    @staticmethod
+    def postgres_server(settings: dict[str, Any]) -> str:
+        """``user@host:port/database``: which server a message is about, without the password."""
+        user = settings.get("user") or settings.get("username") or ""
+        database = settings.get("database") or settings.get("dbname") or ""
+        return f"{user}@{settings['host']}:{settings['port']}/{database}"
+
+    def postgres_connection(self, settings: dict[str, Any]) -> "psycopg.Connection[Any]":
+        """A connection whose transactions are all READ ONLY; a failure to connect never shows the password."""
         import psycopg
 
-        settings, query, location = self.postgres_plan()
         connect = {
             keyword: settings[key]
             for key, keyword in _POSTGRES_CONNECT_KEYS.items()
             if settings.get(key) not in (None, "")
         }
-        server = f"{connect.get('user', '')}@{connect['host']}:{connect['port']}/{connect.get('dbname', '')}"
         try:
             connection = psycopg.connect(**connect, application_name="seeknal-dagster")
         except psycopg.Error as error:
-            raise self._postgres_error(f"could not connect to PostgreSQL {server}", error, settings) from None
+            summary = f"could not connect to PostgreSQL {self.postgres_server(settings)}"
+            raise self._postgres_error(summary, error, settings) from None
+        connection.read_only = True
+        return connection
+
+    def _read_postgresql(self, output_path: Path) -> tuple[int, dict[str, Any]]:
+        import psycopg
+
+        settings, query, location = self.postgres_plan()
+        server = self.postgres_server(settings)
+        connection = self.postgres_connection(settings)
         try:
-            connection.read_only = True
             with connection.cursor(name="seeknal_source") as cursor:
                 cursor.execute(query)
                 columns = [
