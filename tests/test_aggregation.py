@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from seeknal_dagster.executors import ExecutorError
-from tests.support.projects import materialization_metadata, materialize, materialized_keys, run_node
+from tests.support.projects import materialization_metadata, materialize, materialized_keys, replace_in_file, run_node
 
 APPLICATION_DATES = [date(2025, 3, 31), date(2025, 4, 30)]
 
@@ -191,8 +191,7 @@ def test_seed_dialect_windows_count_back_from_the_latest_date(make_project):
 
 
 def test_a_missing_column_names_the_node_and_the_column(orders_project):
-    aggregation = orders_project / "seeknal/aggregations/order_activity.yml"
-    aggregation.write_text(aggregation.read_text().replace("column: amount", "column: refund_amount"))
+    replace_in_file(orders_project / "seeknal/aggregations/order_activity.yml", "column: amount", "column: refund_amount")
     run_node(orders_project, "source.orders")
     with pytest.raises(ExecutorError) as raised:
         run_node(orders_project, "aggregation.order_activity")
@@ -210,8 +209,7 @@ def test_a_missing_column_names_the_node_and_the_column(orders_project):
     ],
 )
 def test_invalid_definitions_fail_before_running(orders_project, written, broken, message):
-    aggregation = orders_project / "seeknal/aggregations/order_activity.yml"
-    aggregation.write_text(aggregation.read_text().replace(written, broken))
+    replace_in_file(orders_project / "seeknal/aggregations/order_activity.yml", written, broken)
     with pytest.raises(ExecutorError, match=message):
         run_node(orders_project, "aggregation.order_activity", dry_run=True)
 

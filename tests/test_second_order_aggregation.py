@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from seeknal_dagster.executors import ExecutorError
-from tests.support.projects import materialize, materialized_keys, run_node
+from tests.support.projects import materialize, materialized_keys, replace_in_file, run_node
 
 SOA_YML = """
     kind: second_order_aggregation
@@ -169,10 +169,7 @@ def test_reads_a_first_order_aggregation_output(make_project):
     ],
 )
 def test_invalid_definitions_give_seeknals_errors(applicants_project, written, broken, message):
-    definition = applicants_project / "seeknal/features/applicant_history.yml"
-    text = definition.read_text()
-    assert written in text
-    definition.write_text(text.replace(written, broken))
+    replace_in_file(applicants_project / "seeknal/features/applicant_history.yml", written, broken)
     with pytest.raises(ExecutorError, match=message) as raised:
         run_node(applicants_project, "second_order_aggregation.applicant_history", dry_run=True)
     assert raised.value.node_id == "second_order_aggregation.applicant_history"

@@ -27,7 +27,6 @@ from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
-from seeknal_dagster.featurestore.retrieval import relation_columns
 from seeknal_dagster.project.models import AggregationSpec, NodeKind
 from seeknal_dagster.project.templating import TemplateError
 
@@ -116,16 +115,6 @@ def ensure_unique(node_id: str, aggregates: Iterable[Aggregate], grain: Iterable
         seen.add(aggregate.alias)
 
 
-def require_columns(node_id: str, available: Iterable[str], needed: dict[str, str], relation: str) -> None:
-    """A clear error naming each missing column and what needed it, instead of a binder error."""
-    columns = set(available)
-    missing = [f"'{column}' ({purpose})" for column, purpose in needed.items() if column not in columns]
-    if missing:
-        raise ExecutorExecutionError(
-            node_id, f"{relation} has no column {', '.join(missing)}; available: {', '.join(sorted(columns))}"
-        )
-
-
 @dataclass
 class AggregationPlan:
     """What one aggregation computes: output grain, aggregates, and how rows are dated."""
@@ -183,7 +172,7 @@ class AggregatingExecutor(SqlNodeExecutor):
         plan = self.plan()
         source_id = self.source_id()
         relation = self.relations[source_id]
-        require_columns(self.node.id, relation_columns(self.connection, relation), plan.needs, source_id)
+        self.require_columns(relation, source_id, plan.needs)
         row_filter = self.partition_filter(relation)
         query = plan.query(relation, row_filter)
         output_path = self.context.get_output_path(self.node)

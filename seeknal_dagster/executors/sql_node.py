@@ -6,11 +6,12 @@ node can never leak into another (Seeknal's late-bound alias bug).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from seeknal_dagster.engines.duckdb_engine import register_inputs, rewrite_sql
 from seeknal_dagster.executors.base import BaseExecutor, ExecutorResult
-from seeknal_dagster.executors.errors import ExecutorValidationError
+from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
+from seeknal_dagster.featurestore.retrieval import relation_columns
 from seeknal_dagster.project.models import parse_ref
 from seeknal_dagster.project.templating import TemplateError
 
@@ -48,6 +49,17 @@ class SqlNodeExecutor(BaseExecutor):
         if len(by_name) == 1:
             return by_name[0]
         raise ExecutorValidationError(self.node.id, f"{reference!r} does not name an upstream node of {self.node.id}")
+
+    def require_columns(self, relation: str, described_as: str, needed: Mapping[str, str]) -> dict[str, str]:
+        """Column name → type of ``relation``, once it is checked to have every ``needed`` column (column → what
+        for): a clear error naming them, instead of a binder error deep inside generated SQL."""
+        columns = relation_columns(self.connection, relation)
+        missing = [f"'{column}' ({purpose})" for column, purpose in needed.items() if column not in columns]
+        if missing:
+            raise ExecutorExecutionError(
+                self.node.id, f"{described_as} has no column {', '.join(missing)}; available: {', '.join(columns)}"
+            )
+        return columns
 
     def pre_execute(self) -> None:
         self.connection = self.context.get_duckdb_connection().cursor()

@@ -75,3 +75,10 @@ def run_node(project_dir: Path, node_id: str, **context_options: Any) -> Executo
         return get_executor(project.nodes[node_id], context).run()
     finally:
         context.close()
+
+
+def replace_in_file(path: Path, old: str, new: str) -> None:
+    """Edit a project file the way a user would: ``old`` (which must be there) becomes ``new``."""
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new))

@@ -1,0 +1,264 @@
+"""Models: from labelled events to a trained, versioned model, checked against an independent scikit-learn fit."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import FunctionTransformer
+
+from seeknal_dagster.executors import ExecutorError
+from seeknal_dagster.ml import ModelArtifactError, load_model
+from seeknal_dagster.ml.algorithms import build_estimator, infer_task, resolve_algorithm
+from seeknal_dagster.ml.artifacts import sha256_of
+from tests.support.projects import materialization_metadata, materialize, replace_in_file, run_node
+
+SAMPLE_PROJECT = Path(__file__).resolve().parents[1] / "seeknal_project"
+SNAPSHOTS = ["2025-01-31", "2025-02-28", "2025-03-31"]
+
+CHURN_MODEL_YML = """
+    kind: model
+    name: churn
+    inputs:
+      - ref: source.activity
+        event_time: snapshot_date
+    output_columns: [will_churn, churn_probability]
+    training:
+      algorithm: logistic_regression
+      label_source: source.labels
+      label_column: churned
+      label_time_column: label_date
+      join_keys: [customer_id]
+      test_size: 0.3
+      random_state: 7
+"""
+
+
+def activity_and_labels(seed: int = 1) -> tuple[str, str]:
+    """Monthly activity snapshots and mid-month churn labels. A customer churns when their engagement at the
+    last snapshot before the label was low; the snapshot after the label says the opposite, so a model fed
+    values from after the label date (leakage) learns the inverse of the truth."""
+    rng = random.Random(seed)
+    activity = ["customer_id,snapshot_date,engagement,orders,segment"]
+    labels = ["customer_id,label_date,churned"]
+    for customer in range(1, 241):
+        engaged = [rng.random() < 0.5 for _ in SNAPSHOTS]
+        for snapshot, is_engaged in zip(SNAPSHOTS, engaged):
+            engagement = round(rng.uniform(0.6, 1.0) if is_engaged else rng.uniform(0.0, 0.4), 3)
+            activity.append(f"{customer},{snapshot},{engagement},{rng.randrange(5)},{rng.choice(['a', 'b'])}")
+        for label_date, index in (("2025-02-15", 0), ("2025-03-15", 1)):
+            if engaged[index + 1] == engaged[index]:
+                continue  # only the months where the next snapshot disagrees: a leak would flip the answer
+            labels.append(f"{customer},{label_date},{str(not engaged[index]).lower()}")
+    return "\n".join(activity) + "\n", "\n".join(labels) + "\n"
+
+
+@pytest.fixture
+def churn_project(make_project):
+    activity, labels = activity_and_labels()
+    return make_project(
+        {
+            "data/activity.csv": activity,
+            "data/labels.csv": labels,
+            "seeknal/sources/activity.yml": "kind: source\nname: activity\nsource: csv\ntable: data/activity.csv\n",
+            "seeknal/sources/labels.yml": "kind: source\nname: labels\nsource: csv\ntable: data/labels.csv\n",
+            "seeknal/models/churn.yml": CHURN_MODEL_YML,
+        }
+    )
+
+
+def independent_churn_fit(project: Path) -> tuple[float, float]:
+    """The same training set built with pandas' merge_asof, split and fit with plain scikit-learn."""
+    activity = pd.read_csv(project / "data/activity.csv", parse_dates=["snapshot_date"])
+    labels = pd.read_csv(project / "data/labels.csv", parse_dates=["label_date"])
+    rows = pd.merge_asof(
+        labels.sort_values("label_date"),
+        activity.sort_values("snapshot_date")[["customer_id", "snapshot_date", "engagement", "orders", "segment"]],
+        left_on="label_date",
+        right_on="snapshot_date",
+        by="customer_id",
+    ).drop(columns="snapshot_date")
+    rows = rows.sort_values(list(rows.columns)).reset_index(drop=True)  # keys, time, label, features
+    features = pd.get_dummies(rows[["engagement", "orders", "segment"]], columns=["segment"], dtype=float)
+    train_x, test_x, train_y, test_y = train_test_split(
+        features, rows["churned"], test_size=0.3, random_state=7, stratify=rows["churned"]
+    )
+    model = LogisticRegression(max_iter=1000, random_state=7).fit(train_x, train_y)
+    return accuracy_score(test_y, model.predict(test_x)), roc_auc_score(test_y, model.predict_proba(test_x)[:, 1])
+
+
+def test_point_in_time_training_matches_an_independent_fit(churn_project):
+    result = materialize(churn_project)
+    assert result.success
+    metadata = materialization_metadata(result, "model/churn")
+
+    accuracy, roc_auc = independent_churn_fit(churn_project)
+    assert metadata["metrics/accuracy"] == pytest.approx(accuracy)
+    assert metadata["metrics/roc_auc"] == pytest.approx(roc_auc, abs=1e-6)
+    assert metadata["metrics/accuracy"] > 0.95  # values as of each label: a leaky join would score near 0
+    assert {"metrics/precision", "metrics/recall", "metrics/f1"} <= set(metadata)
+    assert metadata["seeknal/model_version"] == 1
+    assert metadata["seeknal/estimator"] == "LogisticRegression"
+    assert "engagement" in metadata["seeknal/feature_importances"]
+
+    version_dir = churn_project / "target/models/churn/v1"
+    assert sorted(path.name for path in version_dir.iterdir()) == [
+        "features.json", "manifest.json", "metrics.json", "model.skops", "training_data.json",
+    ]
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    assert manifest["sha256"]["model.skops"] == sha256_of(version_dir / "model.skops")
+    features = json.loads((version_dir / "features.json").read_text())
+    assert features["numeric"] == ["engagement", "orders"] and features["categorical"] == ["segment"]
+    training = json.loads((version_dir / "training_data.json").read_text())
+    assert training["sha256"] == metadata["seeknal/training_data_sha256"]
+    assert json.loads((version_dir / "metrics.json").read_text())["accuracy"] == metadata["metrics/accuracy"]
+
+
+def test_predictions_score_each_customers_latest_snapshot_and_match_the_loaded_model(churn_project):
+    assert materialize(churn_project).success
+    scored = pd.read_parquet(churn_project / "target/intermediate/model_churn.parquet")
+    assert list(scored.columns) == ["customer_id", "snapshot_date", "will_churn", "churn_probability"]
+    assert len(scored) == 240 and set(scored["snapshot_date"].astype(str)) == {"2025-03-31"}
+
+    model = load_model(churn_project, "churn")
+    latest = pd.read_csv(churn_project / "data/activity.csv").query("snapshot_date == '2025-03-31'")
+    latest = latest.sort_values("customer_id").reset_index(drop=True)
+    assert model.version == 1
+    assert list(model.predict(latest)) == list(scored.sort_values("customer_id")["will_churn"])
+    probability = model.estimator.predict_proba(latest[model.features["columns"]])[:, 1]
+    assert list(probability.round(9)) == list(scored.sort_values("customer_id")["churn_probability"].round(9))
+
+
+def test_every_materialization_is_a_new_version_and_loading_verifies_it(churn_project):
+    assert materialize(churn_project).success
+    assert materialize(churn_project, "key:model/churn").success
+    assert load_model(churn_project, "model.churn").version == 2
+    assert load_model(churn_project, "churn", version=1).version == 1
+
+    first = churn_project / "target/models/churn/v1"
+    with (first / "model.skops").open("ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(ModelArtifactError, match="does not match the SHA-256"):
+        load_model(churn_project, "churn", version=1)
+
+    # Someone plants a model that would run a command when used, and rewrites the manifest to match.
+    planted = churn_project / "target/models/churn/v3"
+    shutil.copytree(churn_project / "target/models/churn/v2", planted)
+    sio.dump(FunctionTransformer(func=shutil.rmtree), planted / "model.skops")
+    manifest = json.loads((planted / "manifest.json").read_text())
+    manifest["sha256"]["model.skops"] = sha256_of(planted / "model.skops")
+    (planted / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelArtifactError, match="types that are not allowed"):
+        load_model(churn_project, "churn")
+
+
+def houses_csv(seed: int = 4) -> str:
+    rng = random.Random(seed)
+    lines = ["rooms,area,age,price"]
+    for _ in range(200):
+        rooms, area, age = rng.randrange(1, 6), rng.uniform(30, 200), rng.randrange(60)
+        lines.append(f"{rooms},{area:.1f},{age},{1000 * area + 5000 * rooms - 300 * age + rng.gauss(0, 5000):.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def test_seed_dialect_regression_on_one_table(make_project):
+    """The seed form: top-level algorithm, features by ref, target, hyperparameters; a float target is a
+    regression even though 'gradient_boosting' names no task."""
+    project = make_project(
+        {
+            "data/houses.csv": houses_csv(),
+            "seeknal/sources/houses.yml": "kind: source\nname: houses\nsource: csv\ntable: data/houses.csv\n",
+            "seeknal/models/house_prices.yml": """
+                kind: model
+                name: house_prices
+                algorithm: gradient_boosting
+                features:
+                  - ref: source.houses
+                target: price
+                hyperparameters:
+                  n_estimators: 40
+                  max_depth: 3
+                predictions: true
+            """,
+        }
+    )
+    result = materialize(project)
+    assert result.success
+    metadata = materialization_metadata(result, "model/house_prices")
+
+    houses = pd.read_csv(project / "data/houses.csv")
+    houses = houses.sort_values(["price", "rooms", "area", "age"]).reset_index(drop=True)  # label, then features
+    train_x, test_x, train_y, test_y = train_test_split(
+        houses[["rooms", "area", "age"]], houses["price"], test_size=0.2, random_state=42
+    )
+    fitted = GradientBoostingRegressor(n_estimators=40, max_depth=3, random_state=42).fit(train_x, train_y)
+    assert metadata["seeknal/task"] == "regression"
+    assert metadata["metrics/r2"] == pytest.approx(r2_score(test_y, fitted.predict(test_x)))
+    assert {"metrics/rmse", "metrics/mae"} <= set(metadata) and "metrics/accuracy" not in metadata
+
+    scored = pd.read_parquet(project / "target/intermediate/model_house_prices.parquet")
+    assert list(scored.columns) == ["rooms", "area", "age", "price", "prediction"]
+    assert len(scored) == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "expected"),
+    [
+        ("random_forest", [True, False, True], RandomForestClassifier),
+        ("random_forest", [1.5, 2.25, 3.0], RandomForestRegressor),
+        ("random_forest_regressor", [0, 1, 0], RandomForestRegressor),
+        ("RandomForestClassifier", [0.5, 1.5, 2.5], RandomForestClassifier),
+        ("linear_regression", [0, 1, 0], LinearRegression),
+        ("logistic_regression", ["stay", "churn", "stay"], LogisticRegression),
+        ("xgboost", ["a", "b", "c"], HistGradientBoostingClassifier),
+    ],
+)
+def test_algorithm_names_of_both_dialects(name, target, expected):
+    algorithm, task = resolve_algorithm(name)
+    estimator = build_estimator(algorithm, task or infer_task(pd.Series(target)), {}, random_state=0)
+    assert type(estimator) is expected
+
+
+@pytest.mark.parametrize(
+    ("written", "broken", "message"),
+    [
+        ("algorithm: logistic_regression", "algorithm: deep_forest", "unknown algorithm 'deep_forest'"),
+        ("random_state: 7", "random_state: 7\n  params: {n_trees: 5}", r"unknown hyperparameter\(s\) \['n_trees'\]"),
+        ("test_size: 0.3", "test_size: 3", "test_size must be a fraction"),
+        ("label_column: churned", "label_column: cancelled", "source.labels has no column 'cancelled' \\(label_column\\)"),
+        ("event_time: snapshot_date", "event_time: taken_at", "source.activity has no column 'taken_at' \\(event time\\)"),
+    ],
+)
+def test_bad_model_definitions_name_the_node_and_the_problem(churn_project, written, broken, message):
+    replace_in_file(churn_project / "seeknal/models/churn.yml", written, broken)
+    run_node(churn_project, "source.activity")
+    run_node(churn_project, "source.labels")
+    with pytest.raises(ExecutorError, match=message) as raised:
+        run_node(churn_project, "model.churn")
+    assert raised.value.node_id == "model.churn"
+    assert not (churn_project / "target/models/churn").exists()
+
+
+def test_sample_project_churn_story(tmp_path):
+    """The sample shop: orders → month-end snapshots → 7/30/90-day activity → churn labels → classifier."""
+    project = tmp_path / "seeknal_project"
+    shutil.copytree(SAMPLE_PROJECT, project, ignore=shutil.ignore_patterns("target", "__pycache__"))
+    result = materialize(project)
+    assert result.success
+    metadata = materialization_metadata(result, "model/churn_classifier")
+    assert metadata["metrics/roc_auc"] > 0.7
+    activity = pd.read_parquet(project / "target/intermediate/aggregation_customer_order_activity.parquet")
+    assert {"order_value_sum_7d", "order_value_count_30d", "order_value_sum_ratio_30d_90d"} <= set(activity.columns)
+    scored = pd.read_parquet(project / "target/intermediate/model_churn_classifier.parquet")
+    assert len(scored) == activity["customer_id"].nunique()
+    assert set(scored["application_date"].astype(str)) == {"2025-12-31"}
+    assert load_model(project, "churn_classifier").metrics["roc_auc"] == metadata["metrics/roc_auc"]
