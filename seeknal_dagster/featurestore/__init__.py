@@ -44,12 +44,18 @@ _online_stores = threading.local()
 
 
 @lru_cache(maxsize=16)
-def _load(root: str) -> SeeknalProject:
+def _load_resolved(root: Path) -> SeeknalProject:
     return load_project(root)
 
 
+@lru_cache(maxsize=64)
+def _load(path: str) -> SeeknalProject:
+    """Keyed by the path as given, so a serving loop does not resolve it on every call."""
+    return _load_resolved(Path(path).resolve())
+
+
 def _project(project: ProjectLike) -> SeeknalProject:
-    return project if isinstance(project, SeeknalProject) else _load(str(Path(project).resolve()))
+    return project if isinstance(project, SeeknalProject) else _load(os.fspath(project))
 
 
 def offline_version(project: ProjectLike, feature_group: str, version: int | None = None) -> OfflineVersion:

@@ -120,29 +120,24 @@ class OfflineStore:
         join_keys: Sequence[str],
         groups: dict[str, OfflineVersion],
     ) -> tuple[Path, int]:
-        """Rebuild ``<entity>/features.parquet``: the union of every group's (join keys, event time), each group's
-        features as one STRUCT column named after it (NULL where the group has no row at that time)."""
+        """Rebuild ``<entity>/features.parquet``: one row per (join keys, event time) of any group, each group's
+        features as one STRUCT column named after it (NULL where the group has no row at that time).
+
+        The groups' rows are stacked (each filling only its own STRUCT column) and grouped once, which costs one
+        hash aggregate however many groups the entity has, instead of a join per group.
+        """
         keys = ", ".join(quote_identifier(key) for key in join_keys)
-        per_group, joins = [], []
+        stacked = []
         for name, version in sorted(groups.items()):
-            alias = quote_identifier(f"group_{len(per_group)}")
             features = ", ".join(f"{quote_identifier(f)} := {quote_identifier(f)}" for f in version.feature_names)
-            per_group.append(
-                f"{alias} AS (SELECT {keys}, {quote_identifier(version.event_time_col)} AS event_time, "
-                f"any_value(struct_pack({features})) AS {quote_identifier(name)} "
-                f"FROM read_parquet({quote_literal(version.data_path)}) GROUP BY ALL)"
+            stacked.append(
+                f"SELECT {keys}, {quote_identifier(version.event_time_col)} AS event_time, "
+                f"struct_pack({features}) AS {quote_identifier(name)} FROM read_parquet({quote_literal(version.data_path)})"
             )
-            matches = " AND ".join(
-                f"spine.{column} IS NOT DISTINCT FROM {alias}.{column}"
-                for column in [*map(quote_identifier, join_keys), "event_time"]
-            )
-            joins.append((alias, name, matches))
-        spine = " UNION ".join(f"SELECT {keys}, event_time FROM {alias}" for alias, _, _ in joins)
+        columns = ", ".join(f"any_value({quote_identifier(name)}) AS {quote_identifier(name)}" for name in sorted(groups))
         query = (
-            f"WITH {', '.join(per_group)}, spine AS ({spine}) "
-            f"SELECT spine.*, {', '.join(f'{alias}.{quote_identifier(name)}' for alias, name, _ in joins)} FROM spine "
-            + " ".join(f"LEFT JOIN {alias} ON {matches}" for alias, _, matches in joins)
-            + f" ORDER BY {keys}, event_time"
+            f"SELECT {keys}, event_time, {columns} FROM ({' UNION ALL BY NAME '.join(stacked)}) "
+            f"GROUP BY {keys}, event_time"
         )
         path = self.entity_dir(entity) / ENTITY_TABLE
         row_count = write_query(connection, query, path)

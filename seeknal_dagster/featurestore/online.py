@@ -35,6 +35,9 @@ class OnlineStore(ABC):
     #: Where the store is, for metadata and messages (no secrets).
     location: str
 
+    def __init__(self) -> None:
+        self._key_queries: dict[tuple[str, tuple[str, ...]], str] = {}
+
     @abstractmethod
     def column_plan(self, name: str, duckdb_type: str) -> tuple[str, str]:
         """(DuckDB expression producing the value to send, the store's column type) for one column."""
@@ -63,7 +66,10 @@ class OnlineStore(ABC):
 
     def lookup(self, table: str, key_columns: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
         """The stored row of each key, in the order asked; a key without one gets its key values and NULLs."""
-        query = self.key_query(table, key_columns)
+        cache_key = (table, tuple(key_columns))
+        query = self._key_queries.get(cache_key)
+        if query is None:
+            query = self._key_queries[cache_key] = self.key_query(table, key_columns)
         found = []
         for key in keys:
             names, row = self.fetch(query, key)
@@ -106,6 +112,7 @@ class SqliteOnlineStore(OnlineStore):
     }
 
     def __init__(self, path: Path):
+        super().__init__()
         self.path = Path(path)
         self.location = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +182,7 @@ class PostgresOnlineStore(OnlineStore):
     def __init__(self, settings: Mapping[str, Any], connection_name: str):
         import psycopg
 
+        super().__init__()
         renamed = {_LIBPQ_RENAMES.get(key, key): value for key, value in settings.items()}
         connect = {key: value for key, value in renamed.items() if key in _LIBPQ_KEYWORDS and value not in (None, "")}
         self.schema = str(settings.get("schema") or "public")
