@@ -13,6 +13,8 @@ from seeknal_dagster.assets.decorator import op_name, external_asset_specs, seek
 from seeknal_dagster.assets.resource import SeeknalResource
 from seeknal_dagster.assets.translator import SeeknalTranslator
 from seeknal_dagster.graph.selection import select_nodes
+from seeknal_dagster.operations.definitions import build_operations
+from seeknal_dagster.operations.sensors import DEFAULT_SENSOR_INTERVAL_SECONDS
 from seeknal_dagster.project.loader import load_project
 from seeknal_dagster.project.models import PartitionSettings
 
@@ -29,8 +31,13 @@ def build_definitions(
     params: Mapping[str, Any] | None = None,
     duckdb_database: str = ":memory:",
     spark_config: Mapping[str, Any] | None = None,
+    sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
+    automation_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
 ) -> Definitions:
-    """Load, validate and wire a Seeknal project: its assets, checks and the ``seeknal`` resource.
+    """Load, validate and wire a Seeknal project: its assets, checks and the ``seeknal`` resource, plus what
+    runs it unattended (see :func:`build_operations`): observed source data, the sensor re-running sources whose
+    data changed (every ``sensor_interval_seconds``), the automation sensor (every
+    ``automation_interval_seconds``) and the schedules of ``seeknal_project.yml``.
 
     A project with problems raises :class:`ProjectLoadError` listing all of them (file, node, field), which is
     what the Dagster UI shows for a code location that fails to load.
@@ -58,11 +65,21 @@ def build_definitions(
         duckdb=DuckDBResource(database=duckdb_database),
         pyspark=LazyPySparkResource(spark_config=dict(spark_config)) if spark_config is not None else None,
     )
+    operations = build_operations(
+        project,
+        assets,
+        translator,
+        sensor_interval_seconds=sensor_interval_seconds,
+        automation_interval_seconds=automation_interval_seconds,
+    )
     return Definitions(
-        assets=[*assets, *external_asset_specs(project, translator)],
+        assets=[*assets, *external_asset_specs(project, translator), *operations.assets],
         resources={"seeknal": resource},
         # A run is one step per partitions group: a subprocess per step would only add start-up time.
         executor=in_process_executor,
+        sensors=operations.sensors,
+        schedules=operations.schedules,
+        jobs=operations.jobs,
     )
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Sequence
 from dagster import (
     AssetCheckSpec,
     AssetKey,
+    AssetSelection,
     AssetSpec,
     AutomationCondition,
     DailyPartitionsDefinition,
@@ -18,6 +19,9 @@ from dagster import (
     WeeklyPartitionsDefinition,
 )
 
+from seeknal_dagster.executors.exposure import exposure_kinds
+from seeknal_dagster.executors.rule import rule_severity
+from seeknal_dagster.operations.fingerprints import has_data_fingerprint
 from seeknal_dagster.project.models import NodeKind, PartitionSettings, RuleSpec
 
 if TYPE_CHECKING:
@@ -98,6 +102,8 @@ class SeeknalTranslator:
         kinds = {"seeknal", node_engine(node)}
         if node.kind == NodeKind.SOURCE and not node.is_python:
             kinds.add(str(node.spec.source).lower())
+        if node.kind == NodeKind.EXPOSURE and not node.is_python:
+            kinds = {"seeknal", *exposure_kinds(node.spec)}  # type: ignore[arg-type]
         metadata: dict[str, object] = {
             NODE_ID_METADATA_KEY: node_id,
             "seeknal/file": MetadataValue.path(str(node.file)),
@@ -106,7 +112,8 @@ class SeeknalTranslator:
             metadata[f"seeknal/{field_name}"] = MetadataValue.md(f"```sql\n{sql.strip()}\n```")
         return AssetSpec(
             key=self.node_key(project, node_id),
-            deps=[self.node_key(project, parent) for parent in node.upstream],
+            deps=[self.node_key(project, parent) for parent in node.upstream]
+            + [key for key in [self.get_source_data_key(project, node_id)] if key is not None],
             description=self.describe(node),
             metadata=metadata,
             group_name=settings.group or node.kind.value,
@@ -114,10 +121,32 @@ class SeeknalTranslator:
             owners=list(dict.fromkeys(owners)),
             tags=tags,
             kinds=kinds,
-            automation_condition=automation_condition(settings.automation),
+            automation_condition=self.get_automation_condition(project, node_id),
             partitions_def=partitions_definition(settings.partitions),
             skippable=True,
         )
+
+    def get_source_data_key(self, project: "SeeknalProject", node_id: str) -> AssetKey | None:
+        """The observable asset standing for the external data a source node reads (its files, its table): new
+        data gives it a new data version, which marks the source stale. ``None`` for every other node."""
+        node = project.nodes[node_id]
+        return AssetKey([*self.key_prefix, "source_data", node.name]) if has_data_fingerprint(node) else None
+
+    def get_automation_condition(self, project: "SeeknalProject", node_id: str) -> AutomationCondition | None:
+        """The node's ``dagster.automation``, held back while a blocking check of an upstream asset fails.
+
+        Only ``eager`` reacts to new source data; ``on_cron`` and ``on_missing`` ignore the observed data asset,
+        so a cron source refreshes on its tick and a missing one runs before its data was ever observed.
+        """
+        expression = project.nodes[node_id].spec.dagster.automation
+        condition = automation_condition(expression)
+        if condition is None:
+            return None
+        condition = condition & AutomationCondition.all_deps_blocking_checks_passed()
+        data_key = self.get_source_data_key(project, node_id)
+        if data_key is not None and expression.strip() != "eager":
+            condition = condition.ignore(AssetSelection.assets(data_key))
+        return condition
 
     def describe(self, node: "ProjectNode") -> str:
         text = node.spec.description or f"Seeknal {node.kind.value} `{node.name}`."
@@ -139,11 +168,9 @@ class SeeknalTranslator:
             additional_deps=[self.node_key(project, other) for other in others],
             description=rule.spec.description or f"Seeknal rule `{rule.name}` ({rule.file}).",
             blocking=rule_severity(spec) == "error",
-            metadata={NODE_ID_METADATA_KEY: rule_id, "seeknal/file": MetadataValue.path(str(rule.file))},
+            metadata={
+                NODE_ID_METADATA_KEY: rule_id,
+                "seeknal/file": MetadataValue.path(str(rule.file)),
+                "seeknal/severity": rule_severity(spec),
+            },
         )
-
-
-def rule_severity(spec: RuleSpec) -> str:
-    """``error`` or ``warn``: top level (seed dialect) or under ``params`` (Seeknal dialect)."""
-    severity = spec.severity or spec.params.get("severity") or "error"
-    return "warn" if str(severity).lower().startswith("warn") else "error"

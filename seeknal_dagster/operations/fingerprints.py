@@ -1,0 +1,126 @@
+"""Data versions of what source nodes read, computed without reading the data into the pipeline.
+
+A source node's output depends on data outside the project: files, a SQLite database, a PostgreSQL table. Its
+fingerprint is a short version string that changes when that data changes, so Dagster can mark the node stale and
+the sensor can re-run it. Files are hashed when small (touching or re-copying a file does not count as new data)
+and described by size and modification time when large (hashing gigabytes on every sensor tick would cost more
+than the run it saves). PostgreSQL tables are summarised by one cheap query: the row count, and the latest value of
+``freshness.time_column`` when the node declares one.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seeknal_dagster.engines.duckdb_engine import quote_identifier
+from seeknal_dagster.engines.outputs import file_fingerprint
+from seeknal_dagster.executors import ExecutionContext, ExecutorExecutionError, get_executor
+from seeknal_dagster.executors.source import FILE_TYPES, SourceExecutor
+from seeknal_dagster.project.models import NodeKind
+
+if TYPE_CHECKING:
+    from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
+
+#: Files up to this size are fingerprinted by content; larger ones by size and modification time.
+SMALL_FILE_BYTES = 16 * 1024 * 1024
+#: Declared ``source:`` types whose data can be fingerprinted without starting Spark.
+FINGERPRINTED_SOURCE_TYPES = frozenset({*FILE_TYPES, "sqlite", "postgresql", "postgres"})
+
+
+@dataclass(frozen=True)
+class SourceFingerprint:
+    """The data version of one source node, with a description of what was looked at (for metadata)."""
+
+    node_id: str
+    version: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def has_data_fingerprint(node: "ProjectNode") -> bool:
+    """Whether a node is a YAML source whose data can be fingerprinted (files, SQLite, PostgreSQL; not Hive)."""
+    return (
+        node.kind == NodeKind.SOURCE
+        and not node.is_python
+        and str(getattr(node.spec, "source", "")).lower() in FINGERPRINTED_SOURCE_TYPES
+    )
+
+
+def _digest(parts: Any) -> str:
+    return hashlib.blake2b(json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+
+
+def _file_state(path: Path) -> str:
+    """What identifies a file's data: its content when small, its size and modification time when large."""
+    stat = path.stat()
+    if stat.st_size <= SMALL_FILE_BYTES:
+        return f"content:{file_fingerprint(path)}"
+    return f"stat:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _files_fingerprint(executor: SourceExecutor, files: list[Path]) -> SourceFingerprint:
+    stats = [path.stat() for path in files]
+    details: dict[str, Any] = {"files": len(files), "bytes": sum(stat.st_size for stat in stats)}
+    if stats:
+        latest = max(stat.st_mtime for stat in stats)
+        details["modified"] = datetime.fromtimestamp(latest, tz=timezone.utc).isoformat(timespec="seconds")
+    version = _digest([[executor.shown_path(path), _file_state(path)] for path in files])
+    return SourceFingerprint(executor.node.id, version, details)
+
+
+def _file_source_files(executor: SourceExecutor) -> list[Path]:
+    """Every file a file source reads, globs and directories expanded, in a stable order."""
+    return sorted(Path(match) for match in glob.glob(str(executor.file_path()), recursive=True) if Path(match).is_file())
+
+
+def _sqlite_files(executor: SourceExecutor) -> list[Path]:
+    """The database file, plus its write-ahead log: in WAL mode recent commits live only there."""
+    database, _ = executor.sqlite_plan()
+    wal = database.with_name(database.name + "-wal")
+    return [database, wal] if wal.is_file() else [database]
+
+
+def _postgres_fingerprint(executor: SourceExecutor) -> SourceFingerprint:
+    """Row count and ``max(freshness.time_column)`` of the table or query, in one read-only query."""
+    import psycopg
+
+    settings, query, location = executor.postgres_plan()
+    time_column = (executor.spec.freshness or {}).get("time_column")
+    latest = f"max({quote_identifier(str(time_column))})" if time_column else "NULL"
+    summary = f"SELECT count(*), {latest} FROM ({query}) AS seeknal_source"
+    with executor.postgres_connection(settings) as connection:
+        try:
+            rows, newest = connection.execute(summary).fetchone()  # type: ignore[misc]
+        except psycopg.Error as error:
+            raise ExecutorExecutionError(
+                executor.node.id, f"could not fingerprint PostgreSQL {location}: {str(error).strip()}"
+            ) from None
+    details: dict[str, Any] = {"location": location, "rows": rows}
+    if time_column:
+        details[f"max_{time_column}"] = str(newest)
+    return SourceFingerprint(executor.node.id, _digest([rows, newest]), details)
+
+
+def fingerprint_source(
+    project: "SeeknalProject", node_id: str, context: ExecutionContext | None = None
+) -> SourceFingerprint:
+    """The current data version of a source node's external data.
+
+    Raises :class:`ExecutorValidationError` when the data cannot be located (a missing file, a bad table name),
+    and :class:`ExecutorExecutionError` when a database cannot be queried, both naming the node.
+    """
+    node = project.nodes[node_id]
+    if not has_data_fingerprint(node):
+        raise ExecutorExecutionError(node_id, f"{node_id} is not a source whose data can be fingerprinted")
+    executor = get_executor(node, context or ExecutionContext.for_project(project))
+    assert isinstance(executor, SourceExecutor)
+    if executor.source_type in FILE_TYPES:
+        return _files_fingerprint(executor, _file_source_files(executor))
+    if executor.source_type == "sqlite":
+        return _files_fingerprint(executor, _sqlite_files(executor))
+    return _postgres_fingerprint(executor)
