@@ -192,14 +192,18 @@ def main() -> int:
             print(f"  {mode:4} run {attempt + 1}: {report['seconds']:6.2f} s   peak RSS {peak / 1e9:5.2f} GB")
 
     median = {mode: statistics.median(seconds for seconds, _ in values) for mode, values in runs.items()}
+    fastest = {mode: min(seconds for seconds, _ in values) for mode, values in runs.items()}
     peaks = {mode: max(peak for _, peak in values) for mode, values in runs.items()}
-    ratio = median["ours"] / median["raw"]
     print()
-    print("| contender | median s | peak RSS GB |")
-    print("|---|---|---|")
+    print("| contender | median s | fastest s | peak RSS GB |")
+    print("|---|---|---|---|")
     for mode in ("raw", "ours"):
-        print(f"| {mode} | {median[mode]:.2f} | {peaks[mode] / 1e9:.2f} |")
-    print(f"\nours / raw = {ratio:.2f} (target <= {TARGET_RATIO})")
+        print(f"| {mode} | {median[mode]:.2f} | {fastest[mode]:.2f} | {peaks[mode] / 1e9:.2f} |")
+    # On a shared machine the fastest run is the least disturbed one; both ratios are shown.
+    print(
+        f"\nours / raw = {median['ours'] / median['raw']:.2f} (medians), {fastest['ours'] / fastest['raw']:.2f} (fastest runs);"
+        f" target <= {TARGET_RATIO}"
+    )
     if checksums["ours"] != checksums["raw"]:
         print(f"RESULTS DIFFER: ours {checksums['ours']} raw {checksums['raw']}")
         return 1

@@ -108,6 +108,7 @@ def historical_features(
     ``groups`` are (name, offline version, features or ``None`` for all). Each group is one more ASOF join over
     its Parquet file, so only the feature columns asked for are read.
     """
+    import numpy
     import pyarrow as pa
 
     connection.register("labels_input", labels.append_column(_ROW_ORDER, pa.array(range(labels.num_rows), pa.int64())))
@@ -125,5 +126,10 @@ def historical_features(
             connection, relation, feature_relation, version.join_keys, timestamp_col, version.event_time_col, outputs
         )
         relation = f"({sql})"
-    ordered = f"SELECT * EXCLUDE ({quote_identifier(_ROW_ORDER)}) FROM {relation} ORDER BY {quote_identifier(_ROW_ORDER)}"
-    return connection.sql(ordered).to_arrow_table()
+    joined = connection.sql(f"SELECT * FROM {relation}").to_arrow_table()
+    # The join does not keep the labels' order. Row numbers are a permutation of 0..n-1, so inverting it puts the
+    # rows back in one linear pass, far cheaper than sorting in SQL.
+    rows = joined.column(_ROW_ORDER).to_numpy()
+    positions = numpy.empty(len(rows), dtype=numpy.int64)
+    positions[rows] = numpy.arange(len(rows), dtype=numpy.int64)
+    return joined.drop_columns([_ROW_ORDER]).take(positions)
