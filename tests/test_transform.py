@@ -98,6 +98,22 @@ def test_ref_and_schema_qualified_names_read_each_upstreams_own_output(make_proj
     assert rows(project, "transform_both_spellings") == [(3,), (3,), (3,)]
 
 
+def test_inputs_named_by_bare_name_are_input_n_in_declaration_order(make_project):
+    project = make_project(
+        {
+            **SOURCES,
+            "seeknal/transforms/joined.yml": """
+                kind: transform
+                name: joined
+                inputs: [{ref: customers}, {ref: source.orders}]
+                transform: SELECT input_0.name, input_1.amount FROM input_0 JOIN input_1 USING (customer_id)
+            """,
+        }
+    )
+    assert materialize(project).success
+    assert rows(project, "transform_joined", order_by="2") == [("Budi", -3), ("Ana", 7), ("Ana", 25)]
+
+
 def test_an_upstream_from_an_earlier_run_is_read_in_a_fresh_process(make_project):
     project = make_project(
         {

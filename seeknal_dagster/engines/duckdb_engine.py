@@ -74,7 +74,7 @@ def register_inputs(
         relation = relation_name(upstream_id)
         connection.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM read_parquet({quote_literal(path)})")
         relations[upstream_id] = relation
-    declared = [ref for ref in node.spec.input_ids() if ref in relations]
+    declared = [upstream_id for upstream_id in node.input_upstream_ids() if upstream_id in relations]
     for index, upstream_id in enumerate(declared):
         connection.execute(f"CREATE OR REPLACE TEMP VIEW input_{index} AS SELECT * FROM {relations[upstream_id]}")
     if len(declared) == 1:

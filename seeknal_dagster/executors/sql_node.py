@@ -12,7 +12,6 @@ from seeknal_dagster.engines.duckdb_engine import register_inputs, rewrite_sql
 from seeknal_dagster.executors.base import BaseExecutor, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.featurestore.retrieval import relation_columns
-from seeknal_dagster.project.models import parse_ref
 from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:
@@ -42,13 +41,10 @@ class SqlNodeExecutor(BaseExecutor):
 
     def upstream_for(self, reference: Any) -> str:
         """The upstream node id a reference in this node's YAML names (``kind.name``, or a unique bare name)."""
-        ref = parse_ref(reference)
-        by_name = [upstream_id for upstream_id in self.node.upstream if upstream_id.partition(".")[2] == ref]
-        if ref in self.node.upstream:
-            return ref
-        if len(by_name) == 1:
-            return by_name[0]
-        raise ExecutorValidationError(self.node.id, f"{reference!r} does not name an upstream node of {self.node.id}")
+        upstream_id = self.node.upstream_id(reference)
+        if upstream_id is None:
+            raise ExecutorValidationError(self.node.id, f"{reference!r} does not name an upstream node of {self.node.id}")
+        return upstream_id
 
     def require_columns(self, relation: str, described_as: str, needed: Mapping[str, str]) -> dict[str, str]:
         """Column name → type of ``relation``, once it is checked to have every ``needed`` column (column → what

@@ -60,6 +60,19 @@ class ProjectNode:
     def is_python(self) -> bool:
         return isinstance(self.spec, PythonNodeSpec)
 
+    def upstream_id(self, reference: Any) -> str | None:
+        """The upstream node a reference in this node's YAML names: ``kind.name``, or a bare name that is unique
+        among its upstream nodes (the loader accepts both)."""
+        ref = parse_ref(reference)
+        if ref in self.upstream:
+            return ref
+        by_name = [upstream_id for upstream_id in self.upstream if upstream_id.partition(".")[2] == ref]
+        return by_name[0] if len(by_name) == 1 else None
+
+    def input_upstream_ids(self) -> list[str]:
+        """The declared inputs as upstream node ids, in order: what ``input_0``, ``input_1``, … stand for."""
+        return [upstream_id for upstream_id in map(self.upstream_id, self.spec.input_ids()) if upstream_id]
+
     @property
     def config(self) -> dict[str, Any]:
         """The node's YAML as a plain mapping (the seed design's ``node.config``)."""
