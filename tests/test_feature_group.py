@@ -272,7 +272,9 @@ def test_a_changed_definition_starts_a_new_version_and_the_old_one_stays_readabl
         offline_version(loaded, "purchases", 7)
 
 
-def snapshot_project(make_project, mode: str, extra: str = "") -> Path:
+def snapshot_project(
+    make_project, mode: str, extra: str = "", materialization: str = "{event_time_col: scored_at}"
+) -> Path:
     return make_project(
         {
             "data/scores.csv": "customer_id,scored_at,score\n1,2025-01-01,10\n2,2025-01-01,20\n",
@@ -282,7 +284,7 @@ def snapshot_project(make_project, mode: str, extra: str = "") -> Path:
                 name: scores
                 entity: customer
                 mode: {mode}
-                materialization: {{event_time_col: scored_at}}
+                materialization: {materialization}
                 inputs: [{{ref: source.scores}}]
                 features: {{score: {{dtype: float}}}}
                 {extra}
@@ -455,3 +457,23 @@ def test_the_sample_project_feature_groups_serve_point_in_time_training_data(tmp
     for row in training.sample(200, random_state=1).itertuples():
         placed_by_then = sum(1 for customer_id, day in orders if customer_id == row.customer_id and day <= row.label_date)
         assert (0 if pd.isna(row.orders_to_date) else row.orders_to_date) == placed_by_then
+
+
+def test_an_online_only_group_keeps_its_output_and_serves_the_latest_values(make_project):
+    project = snapshot_project(
+        make_project, "append", materialization="{event_time_col: scored_at, offline: false, online: true}"
+    )
+    (project / "data/scores.csv").write_text("customer_id,scored_at,score\n1,2025-01-01,10\n2,2025-01-01,20\n")
+    run_node(project, "source.scores")
+    run_node(project, "feature_group.scores")
+    (project / "data/scores.csv").write_text("customer_id,scored_at,score\n1,2025-01-02,12\n")
+    run_node(project, "source.scores")
+    result = run_node(project, "feature_group.scores")
+
+    assert "version" not in result.metadata and not (project / "target/feature_store/customer/scores").exists()
+    assert read_rows(
+        project / "target/intermediate/feature_group_scores.parquet",
+        "SELECT customer_id, CAST(scored_at AS VARCHAR), score FROM data ORDER BY ALL",
+    ) == [(1, "2025-01-01", 10.0), (1, "2025-01-02", 12.0), (2, "2025-01-01", 20.0)]
+    online = get_online_features(load_project(project), "scores", [1, 2])
+    assert [(row["customer_id"], row["score"]) for row in online] == [(1, 12.0), (2, 20.0)]

@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
-from dagster import AssetCheckKey, AssetCheckResult, AssetCheckSeverity, DataVersion, Failure, MaterializeResult
+from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+)
 
 from seeknal_dagster.assets.metadata import materialization_metadata
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, rule_severity
@@ -117,7 +125,8 @@ class StepRunner:
             if any(parent in self.selected_nodes and parent not in done for parent in inputs):
                 continue
             pending.remove(rule_id)
-            unusable = [parent for parent in inputs if parent in self.outcome.unusable()]
+            # An asset held back by another failed blocking check still has its data: its other checks run too.
+            unusable = [parent for parent in inputs if parent in self.outcome.failed or parent in self.outcome.skipped]
             if unusable:
                 self.dagster.log.warning(f"{rule_id}: not evaluated, {', '.join(unusable)} did not materialize")
                 continue
@@ -132,16 +141,23 @@ class StepRunner:
         except ExecutorError as error:
             result = ExecutorResult(rule_id, ExecutionStatus.FAILED, error_message=error.message)
         passed = result.status == ExecutionStatus.SUCCESS
-        metadata = {key: value for key, value in result.metadata.items() if isinstance(value, (int, float, str, bool))}
+        # A WARNING result (a warn-level rule, or a profile_check's warn threshold) never blocks.
+        error_level = severity == "error" and result.status != ExecutionStatus.WARNING
+        blocking = not passed and error_level
+        metadata = {
+            key: value
+            for key, value in result.metadata.items()
+            if isinstance(value, (int, float, str, bool, MetadataValue))
+        }
         if result.error_message:
             metadata["error"] = result.error_message
-        if not passed and severity == "error":
+        if blocking:
             checked = rule.upstream[0]
             self.outcome.blocked_by_check[checked] = f"{rule_id}: {result.error_message or 'rule failed'}"
         return AssetCheckResult(
             asset_key=check_key.asset_key,
             check_name=check_key.name,
             passed=passed,
-            severity=AssetCheckSeverity.ERROR if severity == "error" else AssetCheckSeverity.WARN,
+            severity=AssetCheckSeverity.ERROR if error_level else AssetCheckSeverity.WARN,
             metadata=metadata,
         )

@@ -97,12 +97,13 @@ def rewrite_sql(sql: str, relations: dict[str, str], known_ids: Iterable[str]) -
     return rewrite_node_references(sql, relation_for, known_ids)
 
 
-def write_query(connection: "duckdb.DuckDBPyConnection", query: str, path: Path) -> int:
-    """Stream a query's result to ``path`` as Parquet, atomically; returns the number of rows written."""
+def write_query(
+    connection: "duckdb.DuckDBPyConnection", query: str, path: Path, copy_options: str = "FORMAT parquet, COMPRESSION zstd"
+) -> int:
+    """Stream a query's result to ``path`` (Parquet unless ``copy_options`` say otherwise), atomically; returns the
+    number of rows written."""
     with atomic_path(path) as temporary:
-        written = connection.execute(
-            f"COPY ({query}) TO {quote_literal(temporary)} (FORMAT parquet, COMPRESSION zstd)"
-        ).fetchone()
+        written = connection.execute(f"COPY ({query}) TO {quote_literal(temporary)} ({copy_options})").fetchone()
     return int(written[0]) if written else 0
 
 

@@ -294,6 +294,12 @@ class SemanticModelSpec(NodeSpec):
 class MetricSpec(NodeSpec):
     type: str
 
+    def declared_refs(self) -> Iterator[tuple[str, Any]]:
+        """A derived metric's ``inputs: [{metric, alias, offset}]`` name other metrics, not nodes: no edges."""
+        for field_path, raw in super().declared_refs():
+            if not (isinstance(raw, dict) and "metric" in raw and "ref" not in raw):
+                yield field_path, raw
+
 
 SPEC_BY_KIND: dict[NodeKind, type[NodeSpec]] = {
     NodeKind.SOURCE: SourceSpec,

@@ -34,6 +34,22 @@ def interpolate_env(value: Any) -> Any:
     return value
 
 
+def unset_variables(value: Any) -> list[str]:
+    """The ``${VAR}`` placeholders without a default in ``value`` whose variable is not set: a secret that is
+    missing should fail by its name, not be sent as an empty string."""
+    if isinstance(value, dict):
+        return [name for item in value.values() for name in unset_variables(item)]
+    if isinstance(value, list):
+        return [name for item in value for name in unset_variables(item)]
+    if not isinstance(value, str):
+        return []
+    return [
+        match.group(1)
+        for match in _ENV_PLACEHOLDER.finditer(value)
+        if match.group(2) is None and match.group(1) not in os.environ
+    ]
+
+
 def redact(params: dict[str, Any]) -> dict[str, Any]:
     """A copy of connection params fit for metadata: secrets replaced by ``***``."""
     return {key: ("***" if key.lower() in SECRET_KEYS and value else value) for key, value in params.items()}

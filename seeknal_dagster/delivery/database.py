@@ -1,0 +1,63 @@
+"""Database deliveries: rows written to a PostgreSQL table, replaced atomically or appended.
+
+The connection, the schema and the DuckDB → PostgreSQL column types are the feature store's online PostgreSQL
+store's (one mapping for every table this project writes to PostgreSQL). ``replace`` fills a staging table and
+swaps it in within the same transaction, so readers see the old rows or the new ones, never an empty or partial
+table; ``append`` creates the table when it does not exist yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+import pyarrow as pa
+
+from seeknal_dagster.engines.duckdb_engine import quote_identifier
+from seeknal_dagster.featurestore.online import PostgresOnlineStore
+
+MODES = ("replace", "append")
+MODE_ALIASES = {"overwrite": "replace", "full": "replace", "insert": "append"}
+STAGING_SUFFIX = "__seeknal_staging"
+
+
+def split_table(table: str, default_schema: str | None) -> tuple[str | None, str]:
+    """``schema.table`` or ``table`` → (schema or ``default_schema``, table)."""
+    schema, _, name = table.rpartition(".")
+    return (schema or default_schema), name
+
+
+def open_postgres(settings: Mapping[str, Any], connection_name: str, schema: str | None) -> PostgresOnlineStore:
+    """A connection to the profiles.yml connection ``connection_name`` whose tables live in ``schema`` (the
+    connection's own ``schema`` when ``None``)."""
+    return PostgresOnlineStore({**settings, **({"schema": schema} if schema else {})}, connection_name)
+
+
+def write_table(
+    store: PostgresOnlineStore,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    batches: Iterable[pa.RecordBatch],
+    mode: str,
+) -> int:
+    """Write ``batches`` (already shaped by ``store.select_list(columns)``) to ``table``; returns the row count."""
+    target = store.qualified(table)
+    definitions = ", ".join(f"{quote_identifier(name)} {store.column_plan(name, kind)[1]}" for name, kind in columns)
+    names = ", ".join(quote_identifier(name) for name, _ in columns)
+    destination = target if mode == "append" else store.qualified(table + STAGING_SUFFIX)
+    row_count = 0
+    with store.connection.transaction():
+        store.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(store.schema)}")
+        if mode == "append":
+            store.connection.execute(f"CREATE TABLE IF NOT EXISTS {target} ({definitions})")
+        else:
+            store.connection.execute(f"DROP TABLE IF EXISTS {destination}")
+            store.connection.execute(f"CREATE TABLE {destination} ({definitions})")
+        with store.connection.cursor().copy(f"COPY {destination} ({names}) FROM STDIN") as copy:
+            for batch in batches:
+                for row in zip(*(column.to_pylist() for column in batch.columns)):
+                    copy.write_row(row)
+                row_count += batch.num_rows
+        if mode != "append":
+            store.connection.execute(f"DROP TABLE IF EXISTS {target}")
+            store.connection.execute(f"ALTER TABLE {destination} RENAME TO {quote_identifier(table)}")
+    return row_count

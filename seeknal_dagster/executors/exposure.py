@@ -1,0 +1,339 @@
+"""``exposure``: deliver the first input's data to where its consumers read it.
+
+Types: ``file`` (CSV, Parquet, JSON, JSON lines, written atomically, path relative to the project), ``database``
+(a PostgreSQL table of a profiles.yml connection, replaced in one transaction or appended), ``api`` (the rows
+POSTed as JSON records in batches, with retries), ``dashboard`` (a validated link, optionally probed) and
+``notification`` (a webhook or Slack message). Unlike Seeknal, every type really delivers, and a missing upstream
+output is a failure, never sample data.
+
+A ``contract: {columns: {name: type}, min_rows: N}`` is verified before anything is delivered. ``params.enabled:
+false`` (usually templated, e.g. ``"{{ env('DELIVER', 'false') }}"``) turns delivery off without failing the run.
+Secrets come from ``${VAR}`` placeholders resolved at send time and never appear in metadata or messages.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from dagster import MetadataValue
+
+from seeknal_dagster.delivery.contract import Contract, ContractError
+from seeknal_dagster.delivery.database import MODE_ALIASES, MODES, open_postgres, split_table, write_table
+from seeknal_dagster.delivery.files import FILE_FORMATS, file_format, write_file
+from seeknal_dagster.delivery.web import (
+    DeliveryError,
+    RetryPolicy,
+    auth_headers,
+    is_web_url,
+    probe,
+    resolve_secrets,
+    send_json,
+    shown_url,
+)
+from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
+from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
+from seeknal_dagster.executors.registry import register_executor
+from seeknal_dagster.executors.sql_node import SqlNodeExecutor
+from seeknal_dagster.project.models import ExposureSpec, NodeKind
+from seeknal_dagster.project.templating import TemplateError
+
+EXPOSURE_TYPES = ("file", "database", "api", "dashboard", "notification", "report")
+TYPE_ALIASES = {"postgres": "database", "postgresql": "database", "webhook": "notification"}
+NOTIFICATION_CHANNELS = ("webhook", "slack")
+DEFAULT_BATCH_ROWS = 1000
+
+
+def exposure_type(spec: ExposureSpec) -> str:
+    declared = str(spec.type).lower().strip()
+    return TYPE_ALIASES.get(declared, declared)
+
+
+def exposure_kinds(spec: ExposureSpec) -> set[str]:
+    """What Dagster shows as the exposure's kinds: its type and, where it says more, its format or target."""
+    kind = exposure_type(spec)
+    params = spec.params
+    if kind == "file":
+        path = params.get("path") or spec.extra_fields().get("path") or ""
+        detail = file_format(params.get("format") or spec.extra_fields().get("format"), Path(str(path)))
+    elif kind == "database":
+        detail = "postgres"
+    elif kind == "notification":
+        detail = str(params.get("channel") or "webhook").lower()
+    else:
+        detail = None
+    return {kind, detail} if detail else {kind}
+
+
+@register_executor(NodeKind.EXPOSURE)
+class ExposureExecutor(SqlNodeExecutor):
+    @property
+    def spec(self) -> ExposureSpec:
+        return self.node.spec  # type: ignore[return-value]
+
+    @cached_property
+    def params(self) -> dict[str, Any]:
+        try:
+            return self.context.renderer.render_params(self.spec.params)
+        except TemplateError as error:
+            raise ExecutorValidationError(self.node.id, str(error)) from error
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        """A setting under ``params`` or, in the forgiving form, at the top level of the node."""
+        if self.params.get(name) is not None:
+            return self.params[name]
+        top_level = getattr(self.spec, name, None) if name in type(self.spec).model_fields else None
+        return top_level if top_level is not None else self.spec.extra_fields().get(name, default)
+
+    @property
+    def target_type(self) -> str:
+        """The exposure's ``type`` (``file``, ``database``…), aliases resolved."""
+        return exposure_type(self.spec)
+
+    @property
+    def enabled(self) -> bool:
+        value = self.setting("enabled", True)
+        return value if isinstance(value, bool) else str(value).strip().lower() not in ("false", "0", "no", "off", "")
+
+    @cached_property
+    def contract(self) -> Contract | None:
+        raw = self.setting("contract")
+        if raw is None:
+            return None
+        try:
+            return Contract.parse(raw)
+        except ContractError as error:
+            raise ExecutorValidationError(self.node.id, str(error)) from None
+
+    @property
+    def data_input(self) -> str | None:
+        """The node whose output is delivered: the first of ``inputs`` (or ``depends_on``)."""
+        declared = self.spec.input_ids()
+        return self.upstream_for(declared[0]) if declared else None
+
+    # Validation ------------------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        if self.target_type not in EXPOSURE_TYPES:
+            raise ExecutorValidationError(
+                self.node.id,
+                f"unsupported exposure type '{self.spec.type}' (supported: {', '.join(EXPOSURE_TYPES)})",
+            )
+        self.contract  # noqa: B018 - parsed now so a malformed contract fails before anything runs
+        if self.target_type in ("file", "database", "api") and self.data_input is None:
+            raise ExecutorValidationError(self.node.id, f"a {self.target_type} exposure needs 'inputs' naming the data to deliver")
+        validators: dict[str, Callable[[], Any]] = {
+            "file": self.file_target,
+            "database": self.database_target,
+            "api": self.api_target,
+            "dashboard": self.web_url,
+            "notification": self.notification_target,
+        }
+        if self.target_type in validators:
+            validators[self.target_type]()
+
+    def invalid(self, message: str) -> ExecutorValidationError:
+        return ExecutorValidationError(self.node.id, f"{self.target_type} exposure: {message}")
+
+    def file_target(self) -> tuple[Path, str]:
+        path = self.setting("path") or self.setting("url")
+        if not path:
+            raise self.invalid("give the file to write as params.path (relative to the project)")
+        path = str(path).removeprefix("file://")
+        target = self.context.resolve_path(path)
+        fmt = file_format(self.setting("format"), target)
+        if fmt is None:
+            raise self.invalid(f"unknown format '{self.setting('format')}' (supported: {', '.join(FILE_FORMATS)})")
+        return target, fmt
+
+    def database_target(self) -> tuple[str, str | None, str, str]:
+        """(connection name, schema, table, mode)."""
+        connection, table = self.setting("connection"), self.setting("table")
+        if not connection or not table:
+            raise self.invalid("give params.connection (a profiles.yml connection) and params.table ([schema.]table)")
+        if str(connection) not in self.context.profiles.connections:
+            where = self.context.profiles.path or "no profiles.yml was found"
+            raise self.invalid(f"connection '{connection}' is not defined in profiles ({where})")
+        mode = str(self.setting("mode", "replace")).lower()
+        mode = MODE_ALIASES.get(mode, mode)
+        if mode not in MODES:
+            raise self.invalid(f"unknown mode '{mode}' (use replace or append)")
+        schema, name = split_table(str(table), self.setting("schema"))
+        return str(connection), schema, name, mode
+
+    def web_url(self, *names: str) -> str:
+        """The URL as written (placeholders unresolved), checked to be an http(s) URL once resolved."""
+        template = next((str(self.setting(name)) for name in (*names, "url") if self.setting(name)), None)
+        if template is None:
+            raise self.invalid("give the endpoint as url (or params.url)")
+        try:
+            resolved = resolve_secrets(template, "url")
+        except DeliveryError as error:
+            raise self.invalid(str(error)) from None
+        if not is_web_url(resolved):
+            raise self.invalid(f"{shown_url(template)!r} is not an http(s) URL")
+        return template
+
+    def api_target(self) -> tuple[str, RetryPolicy, int]:
+        url = self.web_url()
+        batch_rows = self.setting("batch_size", DEFAULT_BATCH_ROWS)
+        if not isinstance(batch_rows, int) or batch_rows < 1:
+            raise self.invalid(f"batch_size must be a positive whole number (got {batch_rows!r})")
+        return url, self.retry_policy(), batch_rows
+
+    def notification_target(self) -> tuple[str, str]:
+        channel = str(self.setting("channel", "webhook")).lower()
+        if channel not in NOTIFICATION_CHANNELS:
+            raise self.invalid(f"channel '{channel}' is not supported (supported: {', '.join(NOTIFICATION_CHANNELS)})")
+        return self.web_url("webhook_url"), channel
+
+    def retry_policy(self) -> RetryPolicy:
+        try:
+            policy = RetryPolicy(
+                retries=int(self.setting("retries", RetryPolicy.retries)),
+                backoff=float(self.setting("backoff", RetryPolicy.backoff)),
+                timeout=float(self.setting("timeout", RetryPolicy.timeout)),
+            )
+        except (TypeError, ValueError):
+            raise self.invalid("retries, backoff and timeout must be numbers") from None
+        if policy.retries < 0 or policy.backoff < 0 or policy.timeout <= 0:
+            raise self.invalid("retries and backoff must be >= 0 and timeout > 0")
+        return policy
+
+    def request_headers(self) -> dict[str, str]:
+        headers = self.setting("headers") or {}
+        if not isinstance(headers, dict):
+            raise self.invalid("headers must be a mapping of header names to values")
+        return {**resolve_secrets({str(k): str(v) for k, v in headers.items()}, "headers"), **auth_headers(self.setting("auth"))}
+
+    # Running ---------------------------------------------------------------------------------------------
+
+    def pre_execute(self) -> None:
+        if self.enabled:
+            super().pre_execute()
+
+    @property
+    def relation(self) -> str:
+        return self.relations[self.data_input]  # type: ignore[index]
+
+    def execute(self) -> ExecutorResult:
+        if not self.enabled:
+            self.context.log.info(f"{self.node.id}: delivery is disabled (params.enabled is false)")
+            return ExecutorResult(
+                self.node.id, ExecutionStatus.SUCCESS, metadata={"delivered": False, "reason": "params.enabled is false"}
+            )
+        metadata: dict[str, Any] = {"type": self.target_type}
+        if self.data_input is not None and self.contract is not None:
+            differences = self.contract.differences(self.connection, self.relation)
+            if differences:
+                raise ExecutorExecutionError(
+                    self.node.id, f"{self.data_input} breaks the exposure's contract: " + "; ".join(differences)
+                )
+            metadata["contract"] = "verified"
+        deliveries: dict[str, Callable[[], tuple[int, dict[str, Any]]]] = {
+            "file": self.deliver_file,
+            "database": self.deliver_database,
+            "api": self.deliver_api,
+            "dashboard": self.deliver_dashboard,
+            "notification": self.deliver_notification,
+            "report": lambda: (0, {"note": "reports are rendered by Seeknal's own tools, not delivered here"}),
+        }
+        try:
+            row_count, details = deliveries[self.target_type]()
+        except DeliveryError as error:
+            raise ExecutorExecutionError(self.node.id, f"{self.target_type} delivery failed: {error}") from None
+        return ExecutorResult(
+            self.node.id,
+            ExecutionStatus.SUCCESS,
+            row_count=row_count,
+            metadata={**metadata, **details, "delivered": self.target_type != "report"},
+        )
+
+    def deliver_file(self) -> tuple[int, dict[str, Any]]:
+        target, fmt = self.file_target()
+        row_count = write_file(self.connection, f"SELECT * FROM {self.relation}", target, fmt)
+        return row_count, {"path": MetadataValue.path(str(target)), "format": fmt}
+
+    def deliver_database(self) -> tuple[int, dict[str, Any]]:
+        import psycopg
+
+        name, schema, table, mode = self.database_target()
+        settings = self.context.profiles.connection(name)
+        columns = [tuple(row[:2]) for row in self.connection.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()]
+        try:
+            store = open_postgres(settings, name, schema)
+        except psycopg.Error as error:
+            raise DeliveryError(self._without_password(f"could not connect to {name}: {error}", settings)) from None
+        try:
+            batches = self.connection.sql(f"SELECT {store.select_list(columns)} FROM {self.relation}").to_arrow_reader(
+                DEFAULT_BATCH_ROWS
+            )
+            row_count = write_table(store, table, columns, batches, mode)
+        except psycopg.Error as error:
+            message = f"writing {store.schema}.{table} ({store.location}) failed: {str(error).strip()}"
+            raise DeliveryError(self._without_password(message, settings)) from None
+        finally:
+            store.close()
+        return row_count, {"table": f"{store.schema}.{table}", "mode": mode, "connection": name, "location": store.location}
+
+    @staticmethod
+    def _without_password(message: str, settings: dict[str, Any]) -> str:
+        password = str(settings.get("password") or "")
+        return message.replace(password, "***") if password else message
+
+    def deliver_api(self) -> tuple[int, dict[str, Any]]:
+        url, policy, batch_rows = self.api_target()
+        headers = self.request_headers()
+        resolved = resolve_secrets(url, "url")
+        records_key = self.setting("records_key")
+        method = str(self.setting("method", "POST")).upper()
+        sent = batches = 0
+        reader = self.connection.sql(f"SELECT * FROM {self.relation}").to_arrow_reader(batch_rows)
+        for batch in reader:
+            records = batch.to_pylist()
+            try:
+                send_json(resolved, {records_key: records} if records_key else records, headers, policy, method)
+            except DeliveryError as error:
+                raise DeliveryError(
+                    f"batch {batches + 1} to {shown_url(url)} {error} ({sent} row(s) in {batches} batch(es) were "
+                    "delivered before it)"
+                ) from None
+            sent += len(records)
+            batches += 1
+        return sent, {"url": shown_url(url), "batches": batches, "method": method}
+
+    def deliver_dashboard(self) -> tuple[int, dict[str, Any]]:
+        url = self.web_url()
+        details: dict[str, Any] = {"url": MetadataValue.url(shown_url(url))}
+        if self.setting("check_reachable", False):
+            problem = probe(resolve_secrets(url, "url"), self.retry_policy().timeout)
+            if problem:
+                raise DeliveryError(f"{shown_url(url)} is not reachable: {problem}")
+            details["reachable"] = True
+        return 0, details
+
+    def deliver_notification(self) -> tuple[int, dict[str, Any]]:
+        url, channel = self.notification_target()
+        rows = self.connection.execute(f"SELECT count(*) FROM {self.relation}").fetchone()[0] if self.data_input else 0
+        project = self.context.project_name
+        message = str(
+            self.setting("message")
+            or f"{project}: {self.data_input or self.node.id} is ready" + (f" ({rows} rows)" if self.data_input else "")
+        )
+        payload: dict[str, Any] = (
+            {"text": message}
+            if channel == "slack"
+            else {"node": self.node.id, "project": project, "input": self.data_input, "rows": rows, "message": message}
+        )
+        try:
+            send_json(resolve_secrets(url, "url"), payload, self.request_headers(), self.retry_policy())
+        except DeliveryError as error:
+            raise DeliveryError(f"{channel} message to {shown_url(url)} {error}") from None
+        return 0, {"url": shown_url(url), "channel": channel, "message": message}
+
+    def dry_run(self) -> ExecutorResult:
+        return ExecutorResult(
+            self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"type": self.target_type, "enabled": self.enabled}
+        )

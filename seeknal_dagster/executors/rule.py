@@ -1,0 +1,442 @@
+"""``rule``: data quality checks on the output of the rule's first input, run as a Dagster asset check.
+
+Both dialects: the seed's bare SQL condition (``rule: email LIKE '%@%'``: a row that does not satisfy it is a
+violation) and Seeknal's typed checks (``null``, ``range``, ``uniqueness``, ``freshness``, ``sql_assertion``,
+``profile_check``), plus ``accepted_values``; one check or a list. Every check is SQL run by DuckDB over the
+persisted outputs, so a check gives the same answer with its asset or on its own later.
+
+The outcome: SUCCESS when every check passes; otherwise FAILED for ``severity: error`` (a blocking check) or
+WARNING for ``severity: warn`` and for ``profile_check`` thresholds marked ``warn``. The metadata carries the
+violation count and ratio, the SQL evaluated and a sample of the failing rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from dagster import MetadataValue
+
+from seeknal_dagster.assets.metadata import markdown_table
+from seeknal_dagster.engines.duckdb_engine import is_query, quote_identifier, quote_literal
+from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
+from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
+from seeknal_dagster.executors.registry import register_executor
+from seeknal_dagster.executors.source import _sql_value
+from seeknal_dagster.executors.sql_node import SqlNodeExecutor
+from seeknal_dagster.project.models import NodeKind, RuleSpec
+
+#: Rows of failing data shown per failed check.
+SAMPLE_ROWS = 5
+#: The view every check reads: the rule's first input (Seeknal's name for it).
+CHECKED = "input_data"
+CHECK_TYPES = ("condition", "null", "range", "uniqueness", "accepted_values", "freshness", "sql_assertion", "profile_check")
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?"
+_COMPARISON = re.compile(rf"^\s*(>=|<=|!=|>|<|=)\s*({_NUMBER})\s*$", re.I)
+_BETWEEN = re.compile(rf"^\s*between\s+({_NUMBER})\s+and\s+({_NUMBER})\s*$", re.I)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.I)
+_SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">": lambda value, bound: value > bound,
+    ">=": lambda value, bound: value >= bound,
+    "<": lambda value, bound: value < bound,
+    "<=": lambda value, bound: value <= bound,
+    "=": lambda value, bound: value == bound,
+    "!=": lambda value, bound: value != bound,
+}
+
+
+def rule_severity(spec: RuleSpec) -> str:
+    """``error`` or ``warn``: top level (seed dialect) or under ``params`` (Seeknal dialect); ``error`` by default."""
+    severity = spec.severity or spec.params.get("severity") or "error"
+    return "warn" if str(severity).lower().startswith("warn") else "error"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A ``profile_check`` threshold: ``> >= < <= = != N`` or ``between A and B`` (inclusive)."""
+
+    text: str
+    operator: str
+    bound: float
+    upper: float | None = None
+
+    @classmethod
+    def parse(cls, text: Any) -> "Threshold":
+        written = str(text)
+        comparison = _COMPARISON.match(written)
+        if comparison:
+            return cls(written.strip(), comparison.group(1), float(comparison.group(2)))
+        between = _BETWEEN.match(written)
+        if between:
+            low, high = sorted((float(between.group(1)), float(between.group(2))))
+            return cls(written.strip(), "between", low, high)
+        raise ValueError(f"Invalid threshold expression {written!r} (use > >= < <= = != N, or between A and B)")
+
+    def matches(self, value: float) -> bool:
+        if self.operator == "between":
+            return self.bound <= value <= (self.upper if self.upper is not None else self.bound)
+        return _OPERATORS[self.operator](value, self.bound)
+
+
+@dataclass
+class CheckOutcome:
+    """One check's verdict. ``level`` is ``pass``, ``warn`` or ``fail``; ``ratio`` is the share of rows
+    violating it, for checks that judge rows."""
+
+    label: str
+    level: str
+    violations: int
+    message: str
+    sql: str
+    ratio: float | None = None
+    failing_rows: str | None = None
+
+
+def _option(check: dict[str, Any], name: str, default: Any = None) -> Any:
+    """A check's setting, written on the check itself or under its ``params`` (Seeknal's place)."""
+    if name in check:
+        return check[name]
+    return (check.get("params") or {}).get(name, default)
+
+
+def _columns(check: dict[str, Any]) -> list[str]:
+    columns = _option(check, "columns") or ([_option(check, "column")] if _option(check, "column") else [])
+    return [str(column) for column in ([columns] if isinstance(columns, str) else columns)]
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"max_age {value!r} is not a duration (30s, 15m, 24h, 7d, 2w, or seconds)")
+    return float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2).lower()]
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio:.2%}"
+
+
+@register_executor(NodeKind.RULE)
+class RuleExecutor(SqlNodeExecutor):
+    @property
+    def spec(self) -> RuleSpec:
+        return self.node.spec  # type: ignore[return-value]
+
+    # Reading the YAML ------------------------------------------------------------------------------------
+
+    def checks(self) -> list[dict[str, Any]]:
+        """The rule's checks as mappings with a known ``type``; a bare string (or ``{value: …}``) is a condition."""
+        raw = self.spec.rule if isinstance(self.spec.rule, list) else [self.spec.rule]
+        checks = []
+        for index, item in enumerate(raw):
+            where = f"rule[{index}]" if isinstance(self.spec.rule, list) else "rule"
+            if isinstance(item, str) and item.strip():
+                item = {"type": "condition", "condition": item}
+            if not isinstance(item, dict):
+                raise ExecutorValidationError(self.node.id, f"{where} must be a SQL condition or a mapping with a 'type'")
+            item = dict(item)
+            if "type" in item and item["type"] is None:  # `type: null` unquoted is YAML's null
+                item["type"] = "null"
+            if "type" not in item and any(key in item for key in ("condition", "value", "expression")):
+                item["type"] = "condition"
+            check_type = str(item.get("type") or "").lower()
+            if check_type not in CHECK_TYPES:
+                raise ExecutorValidationError(
+                    self.node.id,
+                    f"{where}: unsupported check type {item.get('type')!r} (supported: {', '.join(CHECK_TYPES)})",
+                )
+            item["type"] = check_type
+            self._validate_check(item, where)
+            checks.append(item)
+        return checks
+
+    def _validate_check(self, check: dict[str, Any], where: str) -> None:
+        def invalid(message: str) -> ExecutorValidationError:
+            return ExecutorValidationError(self.node.id, f"{where} ({check['type']}): {message}")
+
+        check_type = check["type"]
+        if check_type == "condition" and not self._condition(check):
+            raise invalid("the condition is empty")
+        if check_type in ("null", "uniqueness", "range", "accepted_values", "freshness") and not _columns(check):
+            raise invalid("name the column(s) to check with 'column' or 'columns'")
+        if check_type == "null":
+            limit = _option(check, "max_null_percentage", 0.0)
+            if not isinstance(limit, (int, float)) or not 0 <= limit <= 1:
+                raise invalid(f"max_null_percentage is a fraction between 0 and 1, e.g. 0.05 for 5% (got {limit!r})")
+        if check_type == "range" and _option(check, "min_val") is None and _option(check, "max_val") is None:
+            raise invalid("give min_val and/or max_val")
+        if check_type == "accepted_values" and not isinstance(_option(check, "values"), list):
+            raise invalid("list the accepted values under 'values'")
+        if check_type == "freshness":
+            try:
+                _seconds(_option(check, "max_age"))
+            except ValueError as error:
+                raise invalid(str(error)) from None
+        if check_type == "sql_assertion":
+            sql = _option(check, "sql")
+            if not isinstance(sql, str) or not is_query(sql):
+                raise invalid("'sql' must be a query returning the violating rows")
+        if check_type == "profile_check":
+            upstream = self.node.upstream[0]
+            if not upstream.startswith(f"{NodeKind.PROFILE.value}."):
+                raise invalid(f"it reads a profile node's statistics, but the rule's first input is {upstream}")
+            items = _option(check, "checks")
+            if not isinstance(items, list) or not items:
+                raise invalid("list the statistics to check under 'checks: [{metric, column, warn, fail}]'")
+            for item in items:
+                if not isinstance(item, dict) or not item.get("metric"):
+                    raise invalid(f"each entry of 'checks' needs a 'metric' (got {item!r})")
+                if item.get("warn") is None and item.get("fail") is None:
+                    raise invalid(f"the check of {item['metric']} needs a 'warn' and/or 'fail' threshold")
+                try:
+                    for level in ("fail", "warn"):
+                        if item.get(level) is not None:
+                            Threshold.parse(item[level])
+                except ValueError as error:
+                    raise invalid(str(error)) from None
+
+    @staticmethod
+    def _condition(check: dict[str, Any]) -> str:
+        return str(check.get("condition") or check.get("value") or check.get("expression") or "").strip()
+
+    def validate(self) -> None:
+        self.checks()
+
+    def dry_run(self) -> ExecutorResult:
+        checks = self.checks()
+        return ExecutorResult(
+            self.node.id,
+            ExecutionStatus.SUCCESS,
+            is_dry_run=True,
+            metadata={"checks": ", ".join(check["type"] for check in checks), "severity": rule_severity(self.spec)},
+        )
+
+    # Running -------------------------------------------------------------------------------------------
+
+    def pre_execute(self) -> None:
+        """The inputs as ``kind.name`` and ``input_N``, plus Seeknal's rule names: ``input_data`` for the checked
+        input and ``<kind>_<name>`` for every input (what ``sql_assertion`` queries use)."""
+        super().pre_execute()
+        for upstream_id, relation in self.relations.items():
+            alias = quote_identifier(upstream_id.replace(".", "_"))
+            self.connection.execute(f"CREATE OR REPLACE TEMP VIEW {alias} AS SELECT * FROM {relation}")
+        checked = self.relations[self.node.upstream[0]]
+        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW {CHECKED} AS SELECT * FROM {checked}")
+
+    def execute(self) -> ExecutorResult:
+        rows = self._scalar(f"SELECT count(*) FROM {CHECKED}")
+        evaluators: dict[str, Callable[[dict[str, Any], int], CheckOutcome]] = {
+            "condition": self._condition_check,
+            "null": self._null_check,
+            "range": self._range_check,
+            "uniqueness": self._uniqueness_check,
+            "accepted_values": self._accepted_values_check,
+            "freshness": self._freshness_check,
+            "sql_assertion": self._sql_assertion,
+            "profile_check": self._profile_check,
+        }
+        outcomes = []
+        for check in self.checks():
+            try:
+                outcomes.append(evaluators[check["type"]](check, rows))
+            except ExecutorValidationError:
+                raise
+            except Exception as error:  # a check whose SQL cannot run (unknown column, bad syntax) names itself
+                raise ExecutorExecutionError(
+                    self.node.id, f"{check['type']} check could not run: {error}", cause=error
+                ) from error
+        return self._result(outcomes, rows)
+
+    def _result(self, outcomes: list[CheckOutcome], rows: int) -> ExecutorResult:
+        severity = rule_severity(self.spec)
+        failed = [outcome for outcome in outcomes if outcome.level == "fail"]
+        warned = [outcome for outcome in outcomes if outcome.level == "warn"]
+        violations = sum(outcome.violations for outcome in outcomes)
+        ratios = [outcome.ratio for outcome in outcomes if outcome.ratio is not None]
+        metadata: dict[str, Any] = {
+            "violations": violations,
+            "rows_checked": rows,
+            "checked_input": self.node.upstream[0],
+            "severity": severity,
+            "sql": MetadataValue.md("\n\n".join(f"```sql\n{outcome.sql}\n```" for outcome in outcomes)),
+            "checks": MetadataValue.md(
+                markdown_table(
+                    ["check", "result", "violations", "details"],
+                    [(outcome.label, outcome.level, outcome.violations, outcome.message) for outcome in outcomes],
+                )
+            ),
+        }
+        if ratios:
+            metadata["violation_ratio"] = max(ratios)
+        samples = [f"**{outcome.label}**\n\n{outcome.failing_rows}" for outcome in failed + warned if outcome.failing_rows]
+        if samples:
+            metadata["failing_rows"] = MetadataValue.md("\n\n".join(samples))
+        if not failed and not warned:
+            return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, row_count=rows, metadata=metadata)
+        summary = "; ".join(outcome.message for outcome in failed + warned)
+        message = str(self.spec.params.get("error_message") or summary)
+        status = ExecutionStatus.FAILED if failed and severity == "error" else ExecutionStatus.WARNING
+        return ExecutorResult(self.node.id, status, row_count=rows, error_message=message, metadata=metadata)
+
+    def _scalar(self, sql: str) -> Any:
+        return self.connection.execute(sql).fetchone()[0]
+
+    def _sample(self, sql: str) -> str:
+        cursor = self.connection.execute(f"SELECT * FROM ({sql}) LIMIT {SAMPLE_ROWS}")
+        return markdown_table([column[0] for column in cursor.description], cursor.fetchall())
+
+    def _row_check(
+        self, label: str, relation: str, violation: str, rows: int, describe: Callable[[int], str], tolerance: float = 0.0
+    ) -> CheckOutcome:
+        """A check judging rows: those matching the SQL predicate ``violation`` violate it; it fails when their
+        share of the rows exceeds ``tolerance``."""
+        sql = f"SELECT count(*) FROM {relation} WHERE {violation}"
+        violations = int(self._scalar(sql))
+        ratio = violations / rows if rows else 0.0
+        failing = violations > 0 and ratio > tolerance
+        sample = self._sample(f"SELECT * FROM {relation} WHERE {violation}") if violations else None
+        return CheckOutcome(label, "fail" if failing else "pass", violations, describe(violations), sql, ratio, sample)
+
+    def _condition_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
+        condition = self.render_sql(self._condition(check))
+        return self._row_check(
+            check.get("name") or "condition",
+            CHECKED,
+            f"NOT coalesce(({condition}), false)",
+            rows,
+            lambda count: f"{count} of {rows} row(s) do not satisfy {condition}",
+        )
+
+    def _null_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
+        columns = _columns(check)
+        limit = float(_option(check, "max_null_percentage", 0.0))
+        return self._row_check(
+            check.get("name") or f"null({', '.join(columns)})",
+            CHECKED,
+            " OR ".join(f"{quote_identifier(column)} IS NULL" for column in columns),
+            rows,
+            lambda count: f"{count} of {rows} row(s) ({_percent(count / rows if rows else 0)}) have a NULL in "
+            f"{', '.join(columns)} (allowed: {_percent(limit)})",
+            tolerance=limit,
+        )
+
+    def _range_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
+        column = _columns(check)[0]
+        low, high = _option(check, "min_val"), _option(check, "max_val")
+        quoted = quote_identifier(column)
+        outside = [f"{quoted} < {_sql_value(low)}"] if low is not None else []
+        outside += [f"{quoted} > {_sql_value(high)}"] if high is not None else []
+        bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        return self._row_check(
+            check.get("name") or f"range({column})",
+            CHECKED,
+            " OR ".join(outside),
+            rows,
+            lambda count: f"{count} of {rows} row(s) have {column} outside {bounds}",
+        )
+
+    def _uniqueness_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
+        columns = _columns(check)
+        keys = ", ".join(map(quote_identifier, columns))
+        relation = f"(SELECT *, count(*) OVER (PARTITION BY {keys}) AS duplicate_count FROM {CHECKED})"
+        return self._row_check(
+            check.get("name") or f"uniqueness({', '.join(columns)})",
+            relation,
+            "duplicate_count > 1",
+            rows,
+            lambda count: f"{count} of {rows} row(s) share their {', '.join(columns)} with another row",
+            tolerance=float(_option(check, "max_duplicate_percentage", 0.0)),
+        )
+
+    def _accepted_values_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
+        column = _columns(check)[0]
+        values = _option(check, "values")
+        accepted = ", ".join(quote_literal(str(value)) for value in values)
+        return self._row_check(
+            check.get("name") or f"accepted_values({column})",
+            CHECKED,
+            f"{quote_identifier(column)} IS NOT NULL AND CAST({quote_identifier(column)} AS VARCHAR) NOT IN ({accepted})",
+            rows,
+            lambda count: f"{count} of {rows} row(s) have a {column} outside {json.dumps([str(v) for v in values])}",
+        )
+
+    def _freshness_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
+        """Fresh when the newest value is within ``max_age`` of now (or of ``reference_time``): the data is
+        recent, even though older rows are kept."""
+        column = _columns(check)[0]
+        max_age = _option(check, "max_age")
+        reference = _option(check, "reference_time")
+        now = f"CAST({quote_literal(str(reference))} AS TIMESTAMPTZ)" if reference else "now()"
+        sql = (
+            f"SELECT max(CAST({quote_identifier(column)} AS TIMESTAMPTZ)) AS newest, {now} AS reference_time, "
+            f"{now} - max(CAST({quote_identifier(column)} AS TIMESTAMPTZ)) AS age FROM {CHECKED}"
+        )
+        newest, _, age = self.connection.execute(sql).fetchone()
+        stale = newest is None or age.total_seconds() > _seconds(max_age)
+        if newest is None:
+            message = f"{column} has no values, so the data is not fresh"
+        else:
+            message = f"newest {column} is {newest} ({age} old; max_age {max_age})"
+        return CheckOutcome(
+            check.get("name") or f"freshness({column})",
+            "fail" if stale else "pass",
+            int(stale),
+            message,
+            sql,
+            failing_rows=self._sample(sql) if stale else None,
+        )
+
+    def _sql_assertion(self, check: dict[str, Any], rows: int) -> CheckOutcome:
+        query = self.render_sql(str(_option(check, "sql"))).strip().rstrip(";")
+        sql = f"SELECT count(*) FROM ({query})"
+        violations = int(self._scalar(sql))
+        return CheckOutcome(
+            check.get("name") or "sql_assertion",
+            "fail" if violations else "pass",
+            violations,
+            f"the assertion returned {violations} violating row(s)",
+            query,
+            failing_rows=self._sample(query) if violations else None,
+        )
+
+    def _profile_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
+        """Thresholds on a profile's statistics; ``fail`` is judged before ``warn``, a missing statistic fails, a
+        NULL one fails (or warns) when that threshold is set."""
+        sql = f"SELECT column_name, metric, value FROM {CHECKED}"
+        statistics = {(column, metric): value for column, metric, value in self.connection.execute(sql).fetchall()}
+        evaluated: list[tuple[Any, ...]] = []
+        problems: list[str] = []
+        level = "pass"
+        for item in _option(check, "checks"):
+            column, metric = str(item.get("column") or "_table_"), str(item["metric"])
+            thresholds = {name: Threshold.parse(item[name]) for name in ("fail", "warn") if item.get(name) is not None}
+            found = (column, metric) in statistics
+            value = statistics.get((column, metric))
+            verdict = "pass"
+            for name, threshold in thresholds.items():
+                if not found:
+                    verdict = "fail"
+                elif value is None or threshold.matches(float(value)):
+                    verdict = name
+                if verdict != "pass":
+                    break
+            shown = "missing" if not found else ("NULL" if value is None else value)
+            evaluated.append((column, metric, shown, item.get("warn") or "", item.get("fail") or "", verdict))
+            if verdict != "pass":
+                rule = f"{verdict} threshold {thresholds[verdict].text!r}" if found else "no such statistic"
+                problems.append(f"{column}.{metric} = {shown} ({rule})")
+                level = "fail" if "fail" in (verdict, level) else "warn"
+        return CheckOutcome(
+            check.get("name") or "profile_check",
+            level,
+            len(problems),
+            "; ".join(problems) or f"{len(evaluated)} statistic(s) within thresholds",
+            sql,
+            failing_rows=markdown_table(["column", "metric", "value", "warn", "fail", "result"], evaluated)
+            if problems
+            else None,
+        )
