@@ -80,6 +80,10 @@ def seeknal_assets(
 
     ``select`` / ``exclude`` take node ids, names, ``tag:…``, ``kind:…``, ``path:…``, with ``+`` for upstream or
     downstream. Python-declared nodes are not part of it (see :func:`external_asset_specs`).
+
+    ``pool`` defaults to one Dagster pool per project, named like the op (``seeknal_<project>``): with a limit of
+    1 on it (``concurrency: {pools: {default_limit: 1}}`` in dagster.yaml), two runs never write the project's
+    outputs at the same time; the second waits for the first.
     """
     loaded = _as_project(project)
     translator = translator or SeeknalTranslator()
@@ -109,7 +113,7 @@ def seeknal_assets(
         check_specs=check_specs,
         can_subset=True,
         op_tags={**(op_tags or {}), PROJECT_ROOT_TAG: str(loaded.root)},
-        pool=pool,
+        pool=pool or op_name(loaded),
         partitions_def=partitions_def,
         backfill_policy=backfill_policy,
         retry_policy=retry_policy,

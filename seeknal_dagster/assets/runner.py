@@ -7,6 +7,7 @@ fails at the end naming every failed node. A failed blocking rule check skips it
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
@@ -23,13 +24,33 @@ from dagster import (
 from seeknal_dagster.assets.metadata import materialization_metadata
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, rule_severity
 from seeknal_dagster.engines.outputs import file_fingerprint
-from seeknal_dagster.executors import ExecutionStatus, ExecutorError, ExecutorResult, get_executor
+from seeknal_dagster.executors import (
+    ExecutionStatus,
+    ExecutorError,
+    ExecutorResult,
+    ExecutorValidationError,
+    get_executor,
+)
 
 if TYPE_CHECKING:
     from dagster import AssetExecutionContext
 
     from seeknal_dagster.executors import ExecutionContext
-    from seeknal_dagster.project.loader import SeeknalProject
+    from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
+
+
+def retry_settings(node: "ProjectNode") -> tuple[int, float]:
+    """(retries, delay in seconds) from the node's ``dagster:`` block, or from top-level ``retries`` /
+    ``retry_delay`` as the seed design writes them; none by default."""
+    settings, top_level = node.spec.dagster, node.spec.extra_fields()
+    retries = settings.retries if settings.retries is not None else top_level.get("retries")
+    delay = settings.retry_delay if settings.retry_delay is not None else top_level.get("retry_delay")
+    try:
+        return max(0, int(retries or 0)), max(0.0, float(delay or 0))
+    except (TypeError, ValueError):
+        raise ExecutorValidationError(
+            node.id, f"retries must be a whole number and retry_delay a number of seconds (got {retries!r}, {delay!r})"
+        ) from None
 
 
 @dataclass
@@ -96,7 +117,7 @@ class StepRunner:
     def _materialize(self, node_id: str) -> MaterializeResult | None:
         node = self.project.nodes[node_id]
         try:
-            result = get_executor(node, self.execution).run()
+            result = self._run_with_retries(node)
         except ExecutorError as error:
             self.outcome.failed[node_id] = error.message
             self.dagster.log.error(f"{node_id} ({node.file}) failed: {error.message}")
@@ -117,6 +138,27 @@ class StepRunner:
             metadata=materialization_metadata(result, self.execution.get_duckdb_connection()),
             data_version=data_version,
         )
+
+    def _run_with_retries(self, node: "ProjectNode") -> ExecutorResult:
+        """Run a node, and again up to its ``retries`` times after an execution failure (a database restarting,
+        a file still being copied), ``retry_delay`` seconds apart. Invalid configuration is not retried: it would
+        fail the same way."""
+        retries, delay = retry_settings(node)
+        for attempt in range(1, retries + 1):
+            try:
+                result = get_executor(node, self.execution).run()
+                if result.is_success():
+                    return result
+                failure = result.error_message or "failed"
+            except ExecutorValidationError:
+                raise
+            except ExecutorError as error:
+                failure = error.message
+            self.dagster.log.warning(
+                f"{node.id}: attempt {attempt} of {retries + 1} failed, retrying in {delay:g}s: {failure}"
+            )
+            time.sleep(delay)
+        return get_executor(node, self.execution).run()
 
     def _ready_checks(self, pending: list[str], done: set[str]) -> Iterator[AssetCheckResult]:
         """Evaluate every pending rule whose selected inputs have all run, right after its asset."""

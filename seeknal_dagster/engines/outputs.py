@@ -6,8 +6,10 @@ downstream nodes read it, never a half-written one.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -20,8 +22,13 @@ FULL_HASH_LIMIT = 256 * 1024 * 1024
 
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``final``; on success it replaces ``final``, on error it is removed."""
+    """Yield a temporary path beside ``final``; on success it replaces ``final``, on error it is removed.
+
+    The temporary is hidden (``.name.tmp-<pid>``) and has no ``.parquet`` suffix, so no reader or glob of outputs
+    ever picks it up; one left by a killed writer is deleted by the next write of the same output.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_temporaries(final)
     temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     try:
         yield temporary
@@ -29,6 +36,28 @@ def atomic_path(final: Path) -> Iterator[Path]:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def remove_abandoned_temporaries(final: Path) -> None:
+    """Delete the temporaries of ``final`` whose writing process is gone (killed by SIGKILL, OOM, a lost host);
+    a temporary whose writer still runs is another run's write in progress and is left alone."""
+    for leftover in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
+        pid = leftover.name.rpartition("-")[2]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
 
 
 def file_fingerprint(path: Path) -> str:
