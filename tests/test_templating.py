@@ -61,6 +61,14 @@ def test_node_params_fill_the_sql_and_overrides_win(renderer):
     assert overridden.render("{{ run_id }}") == "run-43"
 
 
+def test_an_override_replaces_a_param_without_rendering_it(renderer, monkeypatch):
+    monkeypatch.delenv("SHOP_REGION", raising=False)
+    params = {"region": "{{ env:SHOP_REGION }}"}
+    with pytest.raises(TemplateError):
+        renderer.render_params(params)
+    assert renderer.with_run("run-43", {"region": "eu"}).render_params(params) == {"region": "eu"}
+
+
 def test_rendered_param_values_are_typed_like_seeknal(renderer, monkeypatch):
     monkeypatch.setenv("SHOP_LIMIT", "100")
     params = {
