@@ -48,6 +48,8 @@ def test_yml_yaml_and_multi_document_files_all_load(make_project):
                     transform: SELECT DISTINCT * FROM ref('source.customers')
                     ---
                 """,
+                "seeknal/sources/.ipynb_checkpoints/orders-checkpoint.yml": ORDERS_SOURCE,
+                "seeknal/sources/.orders.yml": ORDERS_SOURCE,
             }
         )
     )

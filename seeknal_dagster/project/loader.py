@@ -178,6 +178,14 @@ def _describe_validation_error(detail: Mapping[str, Any]) -> str:
     return message
 
 
+def _node_files(nodes_dir: Path, pattern: str) -> Iterator[Path]:
+    """Files matching ``pattern`` below ``nodes_dir``, except hidden ones (editor and notebook checkpoint copies
+    such as ``.ipynb_checkpoints/orders-checkpoint.yml`` would otherwise be duplicate nodes)."""
+    return (
+        path for path in nodes_dir.rglob(pattern) if not any(part.startswith(".") for part in path.relative_to(nodes_dir).parts)
+    )
+
+
 def _discover(root: Path) -> tuple[list[ProjectNode], list[Problem]]:
     nodes_dir = root / NODES_DIR
     problems: list[Problem] = []
@@ -185,7 +193,7 @@ def _discover(root: Path) -> tuple[list[ProjectNode], list[Problem]]:
     yaml_files = sorted(
         path
         for pattern in ("*.yml", "*.yaml")
-        for path in nodes_dir.rglob(pattern)
+        for path in _node_files(nodes_dir, pattern)
         if path.relative_to(nodes_dir).parts[0] != "common"
     )
     for path in yaml_files:
@@ -202,7 +210,7 @@ def _discover(root: Path) -> tuple[list[ProjectNode], list[Problem]]:
                 problems.extend(result)
     python_files = sorted(
         path
-        for path in nodes_dir.rglob("*.py")
+        for path in _node_files(nodes_dir, "*.py")
         if path.relative_to(nodes_dir).parts[0] not in SKIPPED_PYTHON_DIRS and not path.name.startswith("_")
     )
     for path in python_files:
