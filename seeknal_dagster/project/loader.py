@@ -181,9 +181,9 @@ def _describe_validation_error(detail: Mapping[str, Any]) -> str:
 def _node_files(nodes_dir: Path, pattern: str) -> Iterator[Path]:
     """Files matching ``pattern`` below ``nodes_dir``, except hidden ones (editor and notebook checkpoint copies
     such as ``.ipynb_checkpoints/orders-checkpoint.yml`` would otherwise be duplicate nodes)."""
-    return (
-        path for path in nodes_dir.rglob(pattern) if not any(part.startswith(".") for part in path.relative_to(nodes_dir).parts)
-    )
+    for path in nodes_dir.rglob(pattern):
+        if not any(part.startswith(".") for part in path.relative_to(nodes_dir).parts):
+            yield path
 
 
 def _discover(root: Path) -> tuple[list[ProjectNode], list[Problem]]:

@@ -113,7 +113,8 @@ class TemplateRenderer:
     def render_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Render a node's ``params`` recursively; CLI-style overrides win for keys they name."""
         return {
-            key: self.overrides[key] if key in self.overrides else self._render_value(value) for key, value in params.items()
+            key: self.overrides[key] if key in self.overrides else self._render_value(value)
+            for key, value in params.items()
         }
 
     def _render_value(self, value: Any) -> Any:
