@@ -98,6 +98,32 @@ def test_ref_and_schema_qualified_names_read_each_upstreams_own_output(make_proj
     assert rows(project, "transform_both_spellings") == [(3,), (3,), (3,)]
 
 
+def test_scratch_tables_belong_to_their_node_and_run(make_project, tmp_path):
+    staging = """
+        kind: transform
+        name: {name}
+        transform: |
+          CREATE TABLE staging AS SELECT * FROM source.orders WHERE amount {condition};
+          CREATE VIEW picked AS SELECT order_id FROM staging;
+          SELECT * FROM picked
+    """
+    project = make_project(
+        {
+            **SOURCES,
+            "seeknal/transforms/positive.yml": staging.format(name="positive", condition="> 0"),
+            "seeknal/transforms/negative.yml": staging.format(name="negative", condition="< 0"),
+        }
+    )
+    database = tmp_path / "warehouse.duckdb"
+    for _ in range(2):  # the second run meets the same names again in a persistent database
+        assert materialize(project, duckdb_database=str(database)).success
+    assert rows(project, "transform_positive") == [(1,), (3,)]
+    assert rows(project, "transform_negative") == [(2,)]
+    with duckdb.connect(str(database), read_only=True) as connection:
+        tables = connection.sql("SELECT table_name FROM information_schema.tables").fetchall()
+    assert ("staging",) not in tables and ("picked",) not in tables
+
+
 def test_inputs_named_by_bare_name_are_input_n_in_declaration_order(make_project):
     project = make_project(
         {

@@ -12,6 +12,9 @@ from seeknal_dagster.project.models import NodeKind
 
 @register_executor(NodeKind.TRANSFORM)
 class TransformExecutor(SqlNodeExecutor):
+    #: Whether this node's statements run in a transaction that is rolled back afterwards.
+    in_scratch_transaction: bool = False
+
     def statements(self) -> list[str]:
         statements = split_statements(self.render_sql(self.node.spec.transform))
         if not statements:
@@ -29,6 +32,20 @@ class TransformExecutor(SqlNodeExecutor):
         return ExecutorResult(
             self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"sql": ";\n".join(self.statements())}
         )
+
+    def pre_execute(self) -> None:
+        """Tables and views the SQL creates are scratch space: the node's statements run in a transaction that
+        is rolled back once its output file is written, so a name like ``staging`` never clashes with another
+        node's, or with an earlier run's in a persistent ``duckdb_database``."""
+        super().pre_execute()
+        self.connection.execute("BEGIN TRANSACTION")
+        self.in_scratch_transaction = True
+
+    def post_execute(self, result: ExecutorResult) -> ExecutorResult:
+        if self.in_scratch_transaction:
+            self.connection.execute("ROLLBACK")
+            self.in_scratch_transaction = False
+        return super().post_execute(result)
 
     def execute(self) -> ExecutorResult:
         statements = self.statements()
