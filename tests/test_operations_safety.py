@@ -14,23 +14,17 @@ import dagster
 import pyarrow.parquet as pq
 import pytest
 
+from tests.support.operations import flaky_transform
 from tests.support.projects import failure_messages, materialize, materialized_keys
-
-MARKER_SQL = """
-    CREATE TEMP TABLE earlier_attempts AS SELECT count(*) AS n FROM glob('{marker}');
-    COPY (SELECT 1 AS attempted) TO '{marker}' (FORMAT csv);
-    SELECT CASE WHEN (SELECT n FROM earlier_attempts) = 0 THEN error('the first attempt always fails') ELSE 1 END AS ok
-"""
 
 
 def flaky_project(make_project, tmp_path: Path, retry_settings: str) -> Path:
     """A transform failing on its first attempt only (it leaves a marker file the next attempt finds)."""
-    sql = MARKER_SQL.format(marker=tmp_path / "attempted.csv").replace("\n", "\n  ")
     return make_project(
         {
             "data/orders.csv": "order_id\n1\n",
             "seeknal/sources/orders.yml": "kind: source\nname: orders\nsource: csv\ntable: data/orders.csv\n",
-            "seeknal/transforms/flaky.yml": f"kind: transform\nname: flaky\ninputs: [{{ref: source.orders}}]\n{retry_settings}\ntransform: |\n  {sql}\n",
+            "seeknal/transforms/flaky.yml": flaky_transform("flaky", "source.orders", tmp_path / "attempted.csv", retry_settings),
         }
     )
 

@@ -10,6 +10,20 @@ from dagster._core.definitions.sensor_definition import SensorExecutionData
 from seeknal_dagster import build_definitions
 
 
+_FAIL_FIRST_ATTEMPT_SQL = """
+    CREATE TEMP TABLE earlier_attempts AS SELECT count(*) AS n FROM glob('{marker}');
+    COPY (SELECT 1 AS attempted) TO '{marker}' (FORMAT csv);
+    SELECT CASE WHEN (SELECT n FROM earlier_attempts) = 0 THEN error('the first attempt always fails') ELSE 1 END AS ok
+"""
+
+
+def flaky_transform(name: str, upstream: str, marker: Path, settings: str = "") -> str:
+    """YAML of a transform reading ``upstream`` that fails on its first attempt only: that attempt leaves
+    ``marker``, which later attempts find (delete it to make the next attempt fail again)."""
+    sql = _FAIL_FIRST_ATTEMPT_SQL.format(marker=marker).replace("\n", "\n  ")
+    return f"kind: transform\nname: {name}\ninputs: [{{ref: {upstream}}}]\n{settings}\ntransform: |\n  {sql}\n"
+
+
 def tick(
     project_dir: Path, instance: dagster.DagsterInstance, cursor: str | None, sensor: str = "source_sensor", **options
 ) -> SensorExecutionData:
