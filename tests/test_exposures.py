@@ -131,8 +131,14 @@ def test_a_broken_contract_fails_naming_every_difference_and_keeps_the_last_deli
         ("type: file\ninputs: [{ref: source.orders}]\n", "params.path"),
         ("type: file\ninputs: [{ref: source.orders}]\nparams: {path: a.txt, format: xml}\n", "unknown format 'xml'"),
         ("type: starrocks_materialized_view\ninputs: [{ref: source.orders}]\n", "unsupported exposure type"),
-        ("type: file\ninputs: [{ref: source.orders}]\nparams: {path: a.csv}\ncontract: {columns: {id: intger}}\n", "unknown type 'intger'"),
-        ("type: database\ninputs: [{ref: source.orders}]\nparams: {connection: nowhere, table: t}\n", "connection 'nowhere' is not defined"),
+        (
+            "type: file\ninputs: [{ref: source.orders}]\nparams: {path: a.csv}\ncontract: {columns: {id: intger}}\n",
+            "unknown type 'intger'",
+        ),
+        (
+            "type: database\ninputs: [{ref: source.orders}]\nparams: {connection: nowhere, table: t}\n",
+            "connection 'nowhere' is not defined",
+        ),
         ("type: api\ninputs: [{ref: source.orders}]\nurl: ftp://example.com/in\n", "is not an http(s) URL"),
         ("type: dashboard\nurl: not a url\n", "is not an http(s) URL"),
         ("type: notification\nparams: {channel: email, url: 'http://127.0.0.1:9/'}\n", "channel 'email' is not supported"),
@@ -218,7 +224,9 @@ def test_database_exposure_replaces_a_postgres_table_in_one_transaction(
     result = materialize(project)
 
     assert result.success, failure_messages(result)
-    rows = table_rows(postgres_server, database, "SELECT order_id, customer, amount, ordered_on FROM analytics.orders ORDER BY 1")
+    rows = table_rows(
+        postgres_server, database, "SELECT order_id, customer, amount, ordered_on FROM analytics.orders ORDER BY 1"
+    )
     assert len(rows) == 5 and rows[0][:2] == (1, "ann") and str(rows[0][3]) == "2025-12-01"
     metadata = materialization_metadata(result, "exposure/delivery")
     assert metadata["seeknal/table"] == "analytics.orders" and metadata["seeknal/mode"] == "replace"
@@ -310,7 +318,12 @@ def endpoint() -> Iterator[Endpoint]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             state.requests.append(
-                {"method": self.command, "path": self.path, "headers": dict(self.headers), "json": json.loads(body) if body else None}
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "json": json.loads(body) if body else None,
+                }
             )
             status, delay = state.plan.pop(0) if state.plan else (200, 0.0)
             time.sleep(delay)

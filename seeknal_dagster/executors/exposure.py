@@ -123,7 +123,7 @@ class ExposureExecutor(SqlNodeExecutor):
             )
         self.contract  # noqa: B018 - parsed now so a malformed contract fails before anything runs
         if self.target_type in ("file", "database", "api") and self.data_input is None:
-            raise ExecutorValidationError(self.node.id, f"a {self.target_type} exposure needs 'inputs' naming the data to deliver")
+            raise self.invalid("give 'inputs' naming the data to deliver")
         validators: dict[str, Callable[[], Any]] = {
             "file": self.file_target,
             "database": self.database_target,
@@ -206,7 +206,8 @@ class ExposureExecutor(SqlNodeExecutor):
         headers = self.setting("headers") or {}
         if not isinstance(headers, dict):
             raise self.invalid("headers must be a mapping of header names to values")
-        return {**resolve_secrets({str(k): str(v) for k, v in headers.items()}, "headers"), **auth_headers(self.setting("auth"))}
+        resolved = resolve_secrets({str(name): str(value) for name, value in headers.items()}, "headers")
+        return {**resolved, **auth_headers(self.setting("auth"))}
 
     # Running ---------------------------------------------------------------------------------------------
 
@@ -335,5 +336,8 @@ class ExposureExecutor(SqlNodeExecutor):
 
     def dry_run(self) -> ExecutorResult:
         return ExecutorResult(
-            self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"type": self.target_type, "enabled": self.enabled}
+            self.node.id,
+            ExecutionStatus.SUCCESS,
+            is_dry_run=True,
+            metadata={"type": self.target_type, "enabled": self.enabled},
         )

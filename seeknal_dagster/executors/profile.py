@@ -51,7 +51,7 @@ def column_metrics(column: str, duckdb_type: str) -> list[tuple[str, str]]:
     quoted = quote_identifier(column)
     metrics = [
         ("null_count", f"count(*) - count({quoted})"),
-        ("null_percent", f"CASE WHEN count(*) = 0 THEN 0 ELSE round(100.0 * (count(*) - count({quoted})) / count(*), 4) END"),
+        ("null_percent", f"coalesce(round(100.0 * (count(*) - count({quoted})) / nullif(count(*), 0), 4), 0)"),
     ]
     category = column_category(duckdb_type)
     if category == "blob":
@@ -64,7 +64,10 @@ def column_metrics(column: str, duckdb_type: str) -> list[tuple[str, str]]:
             ("avg", f"avg({quoted})"),
             ("sum", f"sum({quoted})"),
             ("stddev", f"stddev_samp({quoted})"),
-            *((f"p{int(q * 100)}", f"quantile_cont({quoted}, {q})") for q in (0.25, 0.5, 0.75)),
+            # One list quantile indexed three times: DuckDB computes the shared aggregate once (~3x faster).
+            ("p25", f"quantile_cont({quoted}, [0.25, 0.5, 0.75])[1]"),
+            ("p50", f"quantile_cont({quoted}, [0.25, 0.5, 0.75])[2]"),
+            ("p75", f"quantile_cont({quoted}, [0.25, 0.5, 0.75])[3]"),
         ]
     elif category == "temporal":
         with_zone = "TIME ZONE" in duckdb_type.upper()
@@ -91,7 +94,8 @@ class ProfileExecutor(SqlNodeExecutor):
             columns = [columns]
         if columns is not None and not isinstance(columns, list):
             raise ExecutorValidationError(self.node.id, "profile.columns must be a list of column names")
-        top = (profile.get("params") or {}).get("max_top_values", self.spec.params.get("max_top_values", DEFAULT_TOP_VALUES))
+        default_top = self.spec.params.get("max_top_values", DEFAULT_TOP_VALUES)
+        top = (profile.get("params") or {}).get("max_top_values", default_top)
         if isinstance(top, bool) or not isinstance(top, int) or top < 1:
             raise ExecutorValidationError(self.node.id, f"max_top_values must be a positive integer (got {top!r})")
         return ([str(column) for column in columns] if columns is not None else None), top
@@ -121,7 +125,9 @@ class ProfileExecutor(SqlNodeExecutor):
         if skipped:
             metadata["skipped_columns"] = ", ".join(skipped)
             self.context.log.warning(f"{self.node.id}: profile.columns not in the input, skipped: {', '.join(skipped)}")
-        return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, row_count=row_count, output_path=output_path, metadata=metadata)
+        return ExecutorResult(
+            self.node.id, ExecutionStatus.SUCCESS, row_count=row_count, output_path=output_path, metadata=metadata
+        )
 
     def _statistics(self, relation: str, columns: dict[str, str]) -> list[tuple[str, str, str | None, str | None]]:
         """Every scalar statistic, computed in one scan."""
@@ -150,5 +156,8 @@ class ProfileExecutor(SqlNodeExecutor):
             by_column.setdefault(column, {})[metric] = value
         table_level = by_column.pop(TABLE_LEVEL, {})
         shown = [metric for metric in _SHOWN_METRICS if any(metric in values for values in by_column.values())]
-        body = markdown_table(["column", *shown], [(column, *(values.get(metric, "") for metric in shown)) for column, values in by_column.items()])
+        body = markdown_table(
+            ["column", *shown],
+            [(column, *(values.get(metric, "") for metric in shown)) for column, values in by_column.items()],
+        )
         return f"**rows:** {table_level.get('row_count')}\n\n{body}"

@@ -62,7 +62,8 @@ class SemanticModelExecutor(SqlNodeExecutor):
                 value = str(item.get(key) or "").lower()
                 if value not in allowed:
                     raise ExecutorValidationError(
-                        self.node.id, f"{where} ({item['name']}): {key} '{item.get(key)}' is not one of {', '.join(allowed)}"
+                        self.node.id,
+                        f"{where} ({item['name']}): {key} '{item.get(key)}' is not one of {', '.join(allowed)}",
                     )
         time_dimension = self.spec.extra_fields().get("default_time_dimension")
         time_dimensions = [
@@ -95,7 +96,9 @@ class SemanticModelExecutor(SqlNodeExecutor):
         metadata: dict[str, Any] = {
             "model": model,
             "definition": self.spec.model_dump(mode="json", exclude_none=True, exclude={"dagster"}),
-            "semantic_model": MetadataValue.md(markdown_table(["role", "name", "type", "expression", "data type"], described)),
+            "semantic_model": MetadataValue.md(
+                markdown_table(["role", "name", "type", "expression", "data type"], described)
+            ),
         }
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, metadata=metadata)
 
