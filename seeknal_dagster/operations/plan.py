@@ -20,7 +20,6 @@ from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY
 from seeknal_dagster.executors import ExecutorError
 from seeknal_dagster.operations.definitions import node_asset_keys
 from seeknal_dagster.operations.fingerprints import SourceFingerprint, fingerprint_source
-from seeknal_dagster.operations.tags import RETRY_FROM_ASSET_FAILURE
 
 if TYPE_CHECKING:
     from dagster import EventLogEntry
@@ -177,6 +176,6 @@ def run_plan(defs: Definitions, instance: DagsterInstance, plan: Plan) -> Execut
     return job.execute_in_process(
         instance=instance,
         asset_selection=plan.asset_keys,
-        tags={**RETRY_FROM_ASSET_FAILURE, CHANGED_RUN_TAG: "true"},
+        tags={CHANGED_RUN_TAG: "true"},
         raise_on_error=False,
     )
