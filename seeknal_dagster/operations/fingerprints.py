@@ -106,9 +106,7 @@ def _postgres_fingerprint(executor: SourceExecutor) -> SourceFingerprint:
     return SourceFingerprint(executor.node.id, _digest([rows, newest]), details)
 
 
-def fingerprint_source(
-    project: "SeeknalProject", node_id: str, context: ExecutionContext | None = None
-) -> SourceFingerprint:
+def fingerprint_source(project: "SeeknalProject", node_id: str) -> SourceFingerprint:
     """The current data version of a source node's external data.
 
     Raises :class:`ExecutorValidationError` when the data cannot be located (a missing file, a bad table name),
@@ -117,7 +115,7 @@ def fingerprint_source(
     node = project.nodes[node_id]
     if not has_data_fingerprint(node):
         raise ExecutorExecutionError(node_id, f"{node_id} is not a source whose data can be fingerprinted")
-    executor = get_executor(node, context or ExecutionContext.for_project(project))
+    executor = get_executor(node, ExecutionContext.for_project(project))
     assert isinstance(executor, SourceExecutor)
     if executor.source_type in FILE_TYPES:
         return _files_fingerprint(executor, _file_source_files(executor))

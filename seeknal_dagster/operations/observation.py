@@ -48,7 +48,7 @@ def observation_metadata(fingerprint: SourceFingerprint) -> dict[str, object]:
 
 
 def observation_event(key: AssetKey, fingerprint: SourceFingerprint) -> AssetObservation:
-    """An observation recorded outside a run (by the sensor, by ``run --changed``) carrying the data version."""
+    """An observation recorded outside a run (by the sensor) carrying the data version."""
     return AssetObservation(
         asset_key=key,
         metadata=observation_metadata(fingerprint),
