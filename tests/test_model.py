@@ -15,6 +15,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.svm import SVC
 
 from seeknal_dagster.executors import ExecutorError
 from seeknal_dagster.ml import ModelArtifactError, load_model
@@ -134,7 +135,7 @@ def test_predictions_score_each_customers_latest_snapshot_and_match_the_loaded_m
     latest = latest.sort_values("customer_id").reset_index(drop=True)
     assert model.version == 1
     assert list(model.predict(latest)) == list(scored.sort_values("customer_id")["will_churn"])
-    probability = model.estimator.predict_proba(latest[model.features["columns"]])[:, 1]
+    probability = model.estimator.predict_proba(model.model_input(latest))[:, 1]
     assert list(probability.round(9)) == list(scored.sort_values("customer_id")["churn_probability"].round(9))
 
 
@@ -210,6 +211,41 @@ def test_seed_dialect_regression_on_one_table(make_project):
     assert len(scored) == 200
 
 
+def test_multiclass_svm_without_probabilities(make_project):
+    """Three classes, an estimator without probabilities: macro-averaged metrics, predictions without a
+    probability column, and no ROC AUC (it needs probabilities for more than two classes)."""
+    rng = random.Random(9)
+    rows = [(index, rng.random(), rng.random()) for index in range(150)]
+    lines = ["id,x1,x2,kind"] + [f"{i},{a},{b},{'abc'[int(a * 3)]}" for i, a, b in rows]
+    project = make_project(
+        {
+            "data/points.csv": "\n".join(lines) + "\n",
+            "seeknal/sources/points.yml": "kind: source\nname: points\nsource: csv\ntable: data/points.csv\n",
+            "seeknal/models/kinds.yml": """
+                kind: model
+                name: kinds
+                algorithm: svm
+                features: [{ref: source.points}]
+                target: kind
+                join_keys: [id]
+                output_columns: [predicted_kind, confidence]
+            """,
+        }
+    )
+    result = materialize(project)
+    assert result.success
+    metadata = materialization_metadata(result, "model/kinds")
+
+    points = pd.read_csv(project / "data/points.csv").sort_values("id")
+    train_x, test_x, train_y, test_y = train_test_split(
+        points[["x1", "x2"]], points["kind"], test_size=0.2, random_state=42, stratify=points["kind"]
+    )
+    assert metadata["metrics/accuracy"] == pytest.approx(accuracy_score(test_y, SVC(random_state=42).fit(train_x, train_y).predict(test_x)))
+    assert "metrics/roc_auc" not in metadata and "metrics/f1" in metadata
+    scored = pd.read_parquet(project / "target/intermediate/model_kinds.parquet")
+    assert list(scored.columns) == ["id", "predicted_kind"]
+
+
 @pytest.mark.parametrize(
     ("name", "target", "expected"),
     [
@@ -261,4 +297,12 @@ def test_sample_project_churn_story(tmp_path):
     scored = pd.read_parquet(project / "target/intermediate/model_churn_classifier.parquet")
     assert len(scored) == activity["customer_id"].nunique()
     assert set(scored["application_date"].astype(str)) == {"2025-12-31"}
-    assert load_model(project, "churn_classifier").metrics["roc_auc"] == metadata["metrics/roc_auc"]
+    browsing = pd.read_parquet(project / "target/intermediate/aggregation_customer_browsing_activity.parquet")
+    assert {"sessions_count_distinct_30d", "cart_adds_count_if"} <= set(browsing.columns)
+    model = load_model(project, "churn_classifier")
+    assert model.metrics["roc_auc"] == metadata["metrics/roc_auc"]
+    assert {source["node"] for source in model.features["inputs"]} == {
+        "aggregation.customer_order_activity",
+        "aggregation.customer_browsing_activity",
+        "feature_group.customer_order_features",
+    }

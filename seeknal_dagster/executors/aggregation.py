@@ -2,10 +2,14 @@
 
 Seeknal puts its rolling and ratio windows in window functions inside a ``GROUP BY``, which always fails. Here
 every window is a ``FILTER`` clause over ``_days_between`` (days from the feature date back from the application
-date), so all features of a row come from one grouped scan. Output columns are named as Seeknal names them:
-``<name>_<agg>``, ``<name>_<agg>_<n>d``, ``<name>_<agg>_ratio_<n>d_<m>d``, ``<name>_count_if`` / ``<name>_sum_if``.
+date), so all features of a row come from one grouped scan. A window of ``n`` days holds the rows dated 0 to n-1 days
+before the application date (the application day included); ``basic`` aggregates cover every row of the group,
+as in Seeknal. Output columns are named as Seeknal names them: ``<name>_<agg>``, ``<name>_<agg>_<n>d``,
+``<name>_<agg>_ratio_<n>d_<m>d``, ``<name>_count_if`` / ``<name>_sum_if``.
 
-The seed dialect (``aggregations: [{column, function, window: 30d, group_by}]``) is read into the same features.
+The seed dialect (``aggregations: [{column, function, window: 30d, group_by}]``) is read into the same features;
+its windows count back from ``application_date_col``, else a fixed ``application_date``, else the latest
+``feature_date_col`` in the input.
 The aggregation helpers here are shared with ``second_order_aggregation``.
 """
 

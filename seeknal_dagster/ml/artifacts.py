@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import skops.io as sio
 
+from seeknal_dagster.ml.training import FeatureColumns, as_model_input
+
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import SeeknalProject
 
@@ -110,9 +112,12 @@ class LoadedModel:
     metrics: dict[str, float]
     features: dict[str, Any]
 
+    def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's feature columns of ``frame`` (names in ``features.json``), typed as in training."""
+        return as_model_input(frame, FeatureColumns(self.features["numeric"], self.features["categorical"], {}))
+
     def predict(self, frame: pd.DataFrame) -> Any:
-        """Predictions for rows carrying the model's input feature columns (the names in ``features.json``)."""
-        return self.estimator.predict(frame[self.features["columns"]])
+        return self.estimator.predict(self.model_input(frame))
 
 
 def load_version(directory: Path) -> LoadedModel:

@@ -12,19 +12,19 @@ from sklearn.inspection import permutation_importance
 from seeknal_dagster.ml.algorithms import Task
 
 
-def positive_scores(pipeline: Any, features: pd.DataFrame) -> np.ndarray | None:
-    """Per-class scores for ROC AUC and probabilities: ``predict_proba``, else ``decision_function``, else None."""
+def class_scores(pipeline: Any, features: pd.DataFrame) -> tuple[np.ndarray | None, bool]:
+    """(per-class scores, whether they are probabilities): ``predict_proba``, else ``decision_function``."""
     for method in ("predict_proba", "decision_function"):
-        if hasattr(pipeline, method):
-            try:
-                return np.asarray(getattr(pipeline, method)(features))
-            except AttributeError:  # e.g. SVC without probability estimates
-                continue
-    return None
+        if hasattr(pipeline, method):  # False for e.g. an SVC without probability estimates
+            return np.asarray(getattr(pipeline, method)(features)), method == "predict_proba"
+    return None, False
 
 
-def classification_metrics(y_true: pd.Series, y_pred: np.ndarray, scores: np.ndarray | None, classes: list[Any]) -> dict[str, float]:
-    """accuracy, precision, recall, f1 (for the last class when binary, macro-averaged otherwise) and roc_auc."""
+def classification_metrics(
+    y_true: pd.Series, y_pred: np.ndarray, scores: np.ndarray | None, probabilities: bool, classes: list[Any]
+) -> dict[str, float]:
+    """accuracy, precision, recall, f1 (for the last class when binary, macro-averaged otherwise) and roc_auc
+    (from any score when binary; from probabilities only when there are more classes)."""
     binary = len(classes) == 2
     averaging = {"average": "binary", "pos_label": classes[-1]} if binary else {"average": "macro"}
     results = {
@@ -36,7 +36,7 @@ def classification_metrics(y_true: pd.Series, y_pred: np.ndarray, scores: np.nda
     if scores is not None and y_true.nunique() == len(classes):
         if binary:
             results["roc_auc"] = sk_metrics.roc_auc_score(y_true == classes[-1], scores[:, -1] if scores.ndim == 2 else scores)
-        elif scores.ndim == 2:
+        elif probabilities:
             results["roc_auc"] = sk_metrics.roc_auc_score(y_true, scores, multi_class="ovr", labels=classes)
     return {name: float(value) for name, value in results.items()}
 
@@ -53,7 +53,7 @@ def held_out_metrics(task: Task, pipeline: Any, features: pd.DataFrame, target: 
     predicted = pipeline.predict(features)
     if task == "regression":
         return regression_metrics(target, predicted)
-    return classification_metrics(target, predicted, positive_scores(pipeline, features), list(pipeline.classes_))
+    return classification_metrics(target, predicted, *class_scores(pipeline, features), list(pipeline.classes_))
 
 
 def feature_importances(pipeline: Any, features: pd.DataFrame, target: pd.Series, random_state: int) -> list[tuple[str, float]]:

@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from seeknal_dagster.ml.algorithms import Task
-from seeknal_dagster.ml.evaluation import feature_importances, held_out_metrics, positive_scores
+from seeknal_dagster.ml.evaluation import class_scores, feature_importances, held_out_metrics
 
 #: A text column with more distinct values than this is an identifier or free text, not a category.
 MAX_CATEGORIES = 50
@@ -123,9 +123,7 @@ def predictions(trained: Pipeline, frame: pd.DataFrame, columns: FeatureColumns,
     """Predicted values and, for classifiers with probabilities, P(last class) when binary or P(predicted class)."""
     features = as_model_input(frame, columns)
     predicted = trained.predict(features)
-    if task == "regression" or not hasattr(trained[-1], "predict_proba"):
-        return predicted, None
-    scores = positive_scores(trained, features)
-    if scores is None or scores.ndim != 2:
+    scores, probabilities = class_scores(trained, features) if task == "classification" else (None, False)
+    if scores is None or not probabilities:
         return predicted, None
     return predicted, scores[:, -1] if scores.shape[1] == 2 else scores.max(axis=1)
