@@ -60,13 +60,6 @@ def failure_messages(result: dagster.ExecuteInProcessResult) -> str:
     )
 
 
-def failure_messages(result: dagster.ExecuteInProcessResult) -> str:
-    """The messages of a run's failed steps, as Dagster shows them."""
-    return "\n".join(
-        event.step_failure_data.error.message for event in result.all_events if event.is_step_failure
-    )
-
-
 def run_node(project_dir: Path, node_id: str, **context_options: Any) -> ExecutorResult:
     """Run one node's executor directly (no Dagster), e.g. with ``partition_time_window=(start, end)``."""
     project = load_project(project_dir)
