@@ -314,3 +314,20 @@ def test_a_broken_project_fails_to_load_listing_every_problem(make_project):
     assert "seeknal/transforms/typo.yml:1 | node transform.typo | field 'transform': ref('source.order')" in message
     assert "did you mean source.orders" in message
     assert "seeknal/transforms/bad.yml:1 | node transfrom.bad | field 'kind': unknown kind 'transfrom'" in message
+
+
+def test_two_loads_of_one_folder_with_different_targets_each_write_their_own(make_project, tmp_path):
+    project = make_project(SHOP)
+    first = materialize(project, 'key:"source/orders"', target_dir=tmp_path / "first")
+    second = materialize(project, 'key:"source/orders"', target_dir=tmp_path / "second")
+    assert first.success and second.success
+    assert (tmp_path / "first/intermediate/source_orders.parquet").is_file()
+    assert (tmp_path / "second/intermediate/source_orders.parquet").is_file()
+
+    defs_a = build_definitions(project, target_dir=tmp_path / "a")
+    build_definitions(project, target_dir=tmp_path / "b")
+    job = defs_a.resolve_implicit_global_asset_job_def()
+    orders = dagster.AssetKey(["source", "orders"])
+    assert job.execute_in_process(asset_selection=[orders]).success
+    assert (tmp_path / "a/intermediate/source_orders.parquet").is_file()
+    assert not (tmp_path / "b/intermediate").exists()

@@ -12,21 +12,23 @@ from typing import Any, Callable, Mapping
 
 from dagster import AssetsDefinition, AssetSpec, BackfillPolicy, PartitionsDefinition, RetryPolicy, multi_asset
 
-from seeknal_dagster.assets.resource import PROJECT_ROOT_TAG
+from seeknal_dagster.assets.resource import PROJECT_IDENTITY_TAG, PROJECT_ROOT_TAG, TARGET_DIR_TAG
 from seeknal_dagster.assets.translator import SeeknalTranslator
 from seeknal_dagster.graph.selection import select_nodes
 from seeknal_dagster.project.loader import SeeknalProject, load_project
 from seeknal_dagster.project.models import NodeKind
 
-#: Projects the decorator built assets from, by root, so a step runs exactly the project its specs came from.
+#: Projects the decorator built assets from, by identity, so a step runs exactly the project (and options) its
+#: specs came from, even when one process loads the same folder twice with different options.
 _PROJECTS: dict[str, SeeknalProject] = {}
 
 
 def project_for(assets_def: AssetsDefinition) -> SeeknalProject:
-    root = assets_def.op.tags[PROJECT_ROOT_TAG]
-    if root not in _PROJECTS:
-        _PROJECTS[root] = load_project(root)
-    return _PROJECTS[root]
+    tags = assets_def.op.tags
+    identity = tags[PROJECT_IDENTITY_TAG]
+    if identity not in _PROJECTS:
+        _PROJECTS[identity] = load_project(tags[PROJECT_ROOT_TAG], target_dir=tags[TARGET_DIR_TAG])
+    return _PROJECTS[identity]
 
 
 def _as_project(project: SeeknalProject | str | os.PathLike[str]) -> SeeknalProject:
@@ -87,7 +89,7 @@ def seeknal_assets(
     """
     loaded = _as_project(project)
     translator = translator or SeeknalTranslator()
-    _PROJECTS[str(loaded.root)] = loaded
+    _PROJECTS[loaded.identity] = loaded
     chosen = {node_id for node_id in select_nodes(loaded, select, exclude) if not loaded.nodes[node_id].is_python}
     specs = build_asset_specs(loaded, chosen, translator)
     check_specs = [
@@ -112,7 +114,12 @@ def seeknal_assets(
         specs=list(specs.values()),
         check_specs=check_specs,
         can_subset=True,
-        op_tags={**(op_tags or {}), PROJECT_ROOT_TAG: str(loaded.root)},
+        op_tags={
+            **(op_tags or {}),
+            PROJECT_ROOT_TAG: str(loaded.root),
+            PROJECT_IDENTITY_TAG: loaded.identity,
+            TARGET_DIR_TAG: str(loaded.target_dir),
+        },
         pool=pool or op_name(loaded),
         partitions_def=partitions_def,
         backfill_policy=backfill_policy,

@@ -114,6 +114,12 @@ class SeeknalProject:
     def code_version(self, node_id: str) -> str:
         return self.nodes[node_id].definition_hash(self.renderer.common)
 
+    @property
+    def identity(self) -> str:
+        """Tells apart two loads of one folder with different options (target dir, profiles, params)."""
+        options = [str(self.root), str(self.target_dir), str(self.profiles.path), self.renderer.overrides]
+        return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 
 def _yaml_documents(path: Path, relative: Path) -> Iterator[tuple[int, Any] | Problem]:
     """(line, document) for every document in a YAML file, or a problem with the line of a syntax error."""
