@@ -553,3 +553,32 @@ def test_a_node_without_a_name_and_an_empty_seeknal_dir_are_reported(make_projec
     assert "no node files found" in str(problems_of(empty)[0])
     with pytest.raises(ProjectLoadError, match="not a Seeknal project"):
         load_project(empty / "data")
+
+
+def test_a_rule_on_a_python_declared_node_is_a_load_problem(make_project):
+    project = make_project(
+        {
+            "seeknal/pipelines/users.py": """
+                from seeknal.pipeline import transform
+
+                @transform(name="py_users", inputs=[])
+                def py_users(ctx):
+                    return None
+            """,
+            "seeknal/rules/users_have_ids.yml": """
+                kind: rule
+                name: users_have_ids
+                inputs: [{ref: transform.py_users}]
+                rule: user_id IS NOT NULL
+            """,
+        }
+    )
+    with pytest.raises(ProjectLoadError) as raised:
+        load_project(project)
+    (problem,) = raised.value.problems
+    assert (str(problem.file), problem.node_id, problem.field) == (
+        "seeknal/rules/users_have_ids.yml",
+        "rule.users_have_ids",
+        "inputs[0]",
+    )
+    assert "declared in Python" in problem.message

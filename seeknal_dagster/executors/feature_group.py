@@ -68,7 +68,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
 
     def first_input(self) -> str:
         """The node the group's rows come from: the first declared input, else the first ``ref()`` of its SQL."""
-        candidates = [ref for ref in self.node.spec.input_ids() if ref in self.node.upstream] or self.node.upstream
+        candidates = self.node.input_upstream_ids() or self.node.upstream
         if not candidates:
             raise ExecutorValidationError(self.node.id, "a feature group needs an input: inputs: [{ref: kind.name}]")
         return candidates[0]

@@ -292,6 +292,10 @@ def _link(nodes: dict[str, ProjectNode], renderer: TemplateRenderer) -> tuple[No
             for target in find_qualified_names(sql, nodes):
                 reads(target, field_name, f"{target}: ")
         node.upstream = graph.upstream[node_id]
+        checked = node.upstream[0] if node.kind == NodeKind.RULE and node.upstream else None
+        if checked and nodes[checked].is_python:
+            message = f"a rule cannot check {checked}: it is declared in Python, which seeknal-dagster does not run"
+            problems.append(problem(message, "inputs[0]"))
     cycle = graph.find_cycle()
     if cycle:
         first = nodes[cycle[0]]
