@@ -56,15 +56,15 @@ def warehouse_env(monkeypatch, postgres_server, shop_database) -> None:
     monkeypatch.delenv("SHOP_PG_HOST", raising=False)
 
 
-PROFILES = f"""
+PROFILES = """
 connections:
   warehouse:
     type: postgresql
-    host: ${{SHOP_PG_HOST:127.0.0.1}}
-    port: ${{SHOP_PG_PORT}}
+    host: ${SHOP_PG_HOST:127.0.0.1}
+    port: ${SHOP_PG_PORT}
     database: seeknal_shop
     user: shop_reader
-    password: ${{SHOP_PG_PASSWORD}}
+    password: ${SHOP_PG_PASSWORD}
 source_defaults:
   postgres:
     connection: warehouse

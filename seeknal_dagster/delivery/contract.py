@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from seeknal_dagster.featurestore.definition import type_family
-from seeknal_dagster.featurestore.retrieval import relation_columns
+from seeknal_dagster.engines.duckdb_engine import relation_columns
 
 
 class ContractError(ValueError):

@@ -31,6 +31,21 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def sql_literal(value: Any) -> str:
+    """A Python scalar as a SQL literal: booleans and numbers bare, anything else a quoted string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return quote_literal(str(value))
+
+
+def relation_columns(connection: "duckdb.DuckDBPyConnection", relation: str) -> dict[str, str]:
+    """Column name → DuckDB type of a table, view or parenthesised query."""
+    cursor = connection.execute(f"DESCRIBE SELECT * FROM {relation}")
+    return {row[0]: row[1] for row in cursor.fetchall()}
+
+
 def quote_literal(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from dagster import MetadataValue
 

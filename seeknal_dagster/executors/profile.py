@@ -15,13 +15,12 @@ import pyarrow as pa
 from dagster import MetadataValue
 
 from seeknal_dagster.assets.metadata import markdown_table
-from seeknal_dagster.engines.duckdb_engine import quote_identifier, write_query
+from seeknal_dagster.engines.duckdb_engine import quote_identifier, relation_columns, write_query
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.featurestore.definition import type_family
-from seeknal_dagster.featurestore.retrieval import relation_columns
 from seeknal_dagster.project.models import NodeKind, ProfileSpec
 
 TABLE_LEVEL = "_table_"

@@ -20,11 +20,10 @@ from typing import Any, Callable
 from dagster import MetadataValue
 
 from seeknal_dagster.assets.metadata import markdown_table
-from seeknal_dagster.engines.duckdb_engine import is_query, quote_identifier, quote_literal
+from seeknal_dagster.engines.duckdb_engine import is_query, quote_identifier, quote_literal, sql_literal
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
-from seeknal_dagster.executors.source import _sql_value
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.project.models import NodeKind, RuleSpec
 
@@ -328,8 +327,8 @@ class RuleExecutor(SqlNodeExecutor):
         column = _columns(check)[0]
         low, high = _option(check, "min_val"), _option(check, "max_val")
         quoted = quote_identifier(column)
-        outside = [f"{quoted} < {_sql_value(low)}"] if low is not None else []
-        outside += [f"{quoted} > {_sql_value(high)}"] if high is not None else []
+        outside = [f"{quoted} < {sql_literal(low)}"] if low is not None else []
+        outside += [f"{quoted} > {sql_literal(high)}"] if high is not None else []
         bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
         return self._row_check(
             check.get("name") or f"range({column})",

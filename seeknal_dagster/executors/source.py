@@ -21,13 +21,19 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from seeknal_dagster.engines.duckdb_engine import quote_identifier, quote_literal, split_statements, write_query
+from seeknal_dagster.engines.duckdb_engine import (
+    quote_identifier,
+    quote_literal,
+    split_statements,
+    sql_literal,
+    write_query,
+)
 from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.project.models import NodeKind, SourceSpec
-from seeknal_dagster.project.profiles import interpolate_env, redact
+from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, interpolate_env, postgres_connect_kwargs, redact
 from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:
@@ -38,18 +44,6 @@ SOURCE_TYPES = (*FILE_TYPES, "sqlite", "postgresql", "hive")
 #: Rows fetched from a database per Arrow record batch.
 BATCH_ROWS = 10_000
 _READ_QUERY = re.compile(r"^\s*\(*\s*(select|with)\b", re.I)
-#: Keys of a PostgreSQL connection profile (or inline params) → ``psycopg.connect`` keyword.
-_POSTGRES_CONNECT_KEYS = {
-    "host": "host",
-    "port": "port",
-    "database": "dbname",
-    "dbname": "dbname",
-    "user": "user",
-    "username": "user",
-    "password": "password",
-    "sslmode": "sslmode",
-    "connect_timeout": "connect_timeout",
-}
 _POSTGRES_DEFAULTS = {"host": "localhost", "port": 5432, "sslmode": "prefer", "connect_timeout": 10}
 _POSTGRES_TYPES: dict[str, pa.DataType] = {
     "bool": pa.bool_(),
@@ -70,14 +64,6 @@ _POSTGRES_TYPES: dict[str, pa.DataType] = {
     "name": pa.string(),
     "char": pa.string(),
 }
-
-
-def _sql_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return quote_literal(str(value))
 
 
 @dataclass(frozen=True)
@@ -260,7 +246,7 @@ class SourceExecutor(BaseExecutor):
                 "header": params.get("header"),
                 "skip": params.get("skip"),
             }
-            rendered = "".join(f", {key} = {_sql_value(value)}" for key, value in options.items() if value is not None)
+            rendered = "".join(f", {key} = {sql_literal(value)}" for key, value in options.items() if value is not None)
             return f"read_csv({path}, auto_detect = true{rendered})"
         if self.source_type == "parquet":
             return f"read_parquet({path}, union_by_name = true)"
@@ -388,7 +374,7 @@ class SourceExecutor(BaseExecutor):
                 settings.update(self.context.profiles.connection(str(name)))
             except KeyError as error:
                 raise ExecutorValidationError(self.node.id, str(error.args[0])) from None
-        inline = {key: value for key, value in self.params.items() if key in _POSTGRES_CONNECT_KEYS or key == "schema"}
+        inline = {key: value for key, value in self.params.items() if key in POSTGRES_CONNECT_KEYS or key == "schema"}
         settings.update(interpolate_env(inline))
         return settings
 
@@ -418,13 +404,8 @@ class SourceExecutor(BaseExecutor):
         """A connection whose transactions are all READ ONLY; a failure to connect never shows the password."""
         import psycopg
 
-        connect = {
-            keyword: settings[key]
-            for key, keyword in _POSTGRES_CONNECT_KEYS.items()
-            if settings.get(key) not in (None, "")
-        }
         try:
-            connection = psycopg.connect(**connect, application_name="seeknal-dagster")
+            connection = psycopg.connect(**postgres_connect_kwargs(settings), application_name="seeknal-dagster")
         except psycopg.Error as error:
             summary = f"could not connect to PostgreSQL {self.postgres_server(settings)}"
             raise self._postgres_error(summary, error, settings) from None

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from seeknal_dagster.engines.duckdb_engine import register_inputs, rewrite_sql
+from seeknal_dagster.engines.duckdb_engine import register_inputs, relation_columns, rewrite_sql
 from seeknal_dagster.executors.base import BaseExecutor, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
-from seeknal_dagster.featurestore.retrieval import relation_columns
 from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:

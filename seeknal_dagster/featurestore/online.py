@@ -18,6 +18,7 @@ import pyarrow as pa
 from seeknal_dagster.engines.duckdb_engine import quote_identifier
 from seeknal_dagster.featurestore.definition import type_family
 from seeknal_dagster.featurestore.offline import FEATURE_STORE_DIR
+from seeknal_dagster.project.profiles import postgres_connect_kwargs
 
 if TYPE_CHECKING:
     from seeknal_dagster.featurestore.definition import FeatureGroupDefinition
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SQLITE_FILE = "online.db"
 #: profiles.yml connection keys psycopg knows under another name; other unknown keys (type, schema…) are dropped.
-_LIBPQ_RENAMES = {"database": "dbname", "username": "user"}
-_LIBPQ_KEYWORDS = frozenset({"host", "port", "dbname", "user", "password", "sslmode", "connect_timeout"})
 
 
 class OnlineStore(ABC):
@@ -183,8 +182,7 @@ class PostgresOnlineStore(OnlineStore):
         import psycopg
 
         super().__init__()
-        renamed = {_LIBPQ_RENAMES.get(key, key): value for key, value in settings.items()}
-        connect = {key: value for key, value in renamed.items() if key in _LIBPQ_KEYWORDS and value not in (None, "")}
+        connect = postgres_connect_kwargs(dict(settings))
         self.schema = str(settings.get("schema") or "public")
         self.location = f"postgresql connection '{connection_name}' ({connect.get('host', 'localhost')}/{connect.get('dbname', '')}, schema {self.schema})"
         self.connection = psycopg.connect(**connect, autocommit=True, application_name="seeknal-dagster")

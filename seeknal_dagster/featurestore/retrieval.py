@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from seeknal_dagster.engines.duckdb_engine import quote_identifier, quote_literal
+from seeknal_dagster.engines.duckdb_engine import quote_identifier, quote_literal, relation_columns
 
 if TYPE_CHECKING:
     import duckdb
@@ -19,12 +19,6 @@ if TYPE_CHECKING:
 
 class PointInTimeJoinError(ValueError):
     """The labels or the features lack a column the join needs, or the output would have clashing names."""
-
-
-def relation_columns(connection: "duckdb.DuckDBPyConnection", relation: str) -> dict[str, str]:
-    """Column name → DuckDB type of a table, view or parenthesised query."""
-    cursor = connection.execute(f"DESCRIBE SELECT * FROM {relation}")
-    return {row[0]: row[1] for row in cursor.fetchall()}
 
 
 def point_in_time_join(

@@ -20,6 +20,18 @@ PROFILES_ENV_VAR = "SEEKNAL_PROFILES_PATH"
 _ENV_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 SOURCE_TYPE_ALIASES = {"postgres": "postgresql", "jsonl": "json"}
 SECRET_KEYS = frozenset({"password", "bearer_token", "token", "secret", "api_key"})
+#: Keys of a PostgreSQL connection profile (or inline params) → ``psycopg.connect`` keyword.
+POSTGRES_CONNECT_KEYS = {
+    "host": "host",
+    "port": "port",
+    "database": "dbname",
+    "dbname": "dbname",
+    "user": "user",
+    "username": "user",
+    "password": "password",
+    "sslmode": "sslmode",
+    "connect_timeout": "connect_timeout",
+}
 
 
 def interpolate_env(value: Any) -> Any:
@@ -48,6 +60,15 @@ def unset_variables(value: Any) -> list[str]:
         for match in _ENV_PLACEHOLDER.finditer(value)
         if match.group(2) is None and match.group(1) not in os.environ
     ]
+
+
+def postgres_connect_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
+    """``psycopg.connect`` keywords from a connection profile's settings (empty values left to libpq)."""
+    return {
+        keyword: settings[key]
+        for key, keyword in POSTGRES_CONNECT_KEYS.items()
+        if settings.get(key) not in (None, "")
+    }
 
 
 def redact(params: dict[str, Any]) -> dict[str, Any]:
