@@ -14,7 +14,7 @@ from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, Temp
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 
 from seeknal_dagster import ProjectLoadError, build_definitions
-from seeknal_dagster.engines.outputs import file_fingerprint
+from seeknal_dagster.engines.outputs import output_fingerprint
 from tests.support.projects import failure_messages, materialization_metadata, materialize, materialized_keys
 from tests.support.shop import CLEAN_ORDERS, SHOP_SOURCES
 
@@ -228,7 +228,7 @@ def test_each_materialization_carries_a_data_version_and_descriptive_metadata(ma
     for key, event in events.items():
         tags = event.step_materialization_data.materialization.tags
         kind, name = key.split("/")
-        assert tags["dagster/data_version"] == file_fingerprint(project / f"target/intermediate/{kind}_{name}.parquet")
+        assert tags["dagster/data_version"] == output_fingerprint(project / f"target/intermediate/{kind}_{name}.parquet")
         assert tags["dagster/code_version"]
 
     metadata = materialization_metadata(result, "transform/customer_totals")

@@ -23,7 +23,7 @@ from dagster import (
 
 from seeknal_dagster.assets.metadata import materialization_metadata
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, rule_severity
-from seeknal_dagster.engines.outputs import file_fingerprint
+from seeknal_dagster.engines.outputs import output_fingerprint
 from seeknal_dagster.executors import (
     ExecutionStatus,
     ExecutorError,
@@ -127,9 +127,8 @@ class StepRunner:
             self.dagster.log.error(f"{node_id} ({node.file}) failed: {result.error_message}")
             return None
         self.outcome.materialized.append(node_id)
-        self.dagster.log.info(f"{node_id}: {result.row_count:,} rows in {result.duration_seconds:.2f}s")
         data_version = (
-            DataVersion(file_fingerprint(result.output_path))
+            DataVersion(output_fingerprint(result.output_path))
             if result.output_path is not None and result.output_path.is_file()
             else None
         )

@@ -113,7 +113,7 @@ def rewrite_sql(sql: str, relations: dict[str, str], known_ids: Iterable[str]) -
 
 
 def write_query(
-    connection: "duckdb.DuckDBPyConnection", query: str, path: Path, copy_options: str = "FORMAT parquet, COMPRESSION zstd"
+    connection: "duckdb.DuckDBPyConnection", query: str, path: Path, copy_options: str = "FORMAT parquet"
 ) -> int:
     """Stream a query's result to ``path`` (Parquet unless ``copy_options`` say otherwise), atomically; returns the
     number of rows written."""

@@ -1,9 +1,9 @@
 """Executors: one module per node kind, each registering itself with ``@register_executor``.
 
-Every module in this package is imported here, so adding a kind means adding one file.
+A module named after a kind (``model.py`` for ``model`` nodes) is imported the first time a node of that kind
+runs, so adding a kind means adding one file, and a load pays only for the kinds it runs.
 """
 
-import importlib
 import pkgutil
 
 from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, ExecutorResult
@@ -15,9 +15,12 @@ from seeknal_dagster.executors.errors import (
     ExecutorValidationError,
 )
 from seeknal_dagster.executors.registry import ExecutorRegistry, default_registry, get_executor, register_executor
+from seeknal_dagster.project.models import NodeKind
 
+_KINDS = {kind.value for kind in NodeKind}
 for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+    if _module.name in _KINDS:
+        default_registry.defer(_module.name, f"{__name__}.{_module.name}")
 
 __all__ = [
     "BaseExecutor",

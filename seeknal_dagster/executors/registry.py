@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Callable, TypeVar
 
 from seeknal_dagster.executors.base import BaseExecutor
@@ -20,6 +21,12 @@ class ExecutorRegistry:
 
     def __init__(self) -> None:
         self._executors: dict[NodeKind, type[BaseExecutor]] = {}
+        self._deferred: dict[NodeKind, str] = {}
+
+    def defer(self, node_type: NodeKind | str, module: str) -> None:
+        """Register the executor that ``module`` defines for ``node_type`` when it is first needed: a project
+        without models never imports scikit-learn."""
+        self._deferred[NodeKind(node_type)] = module
 
     def register(self, executor_cls: type[BaseExecutor], node_type: NodeKind | None = None) -> None:
         kind = NodeKind(node_type or executor_cls.kind)
@@ -28,8 +35,14 @@ class ExecutorRegistry:
 
     def get_executor(self, node_type: NodeKind | str) -> type[BaseExecutor]:
         try:
-            return self._executors[NodeKind(node_type)]
-        except (KeyError, ValueError):
+            kind = NodeKind(node_type)
+        except ValueError:
+            raise ExecutorNotFoundError(node_type) from None
+        if kind not in self._executors and kind in self._deferred:
+            importlib.import_module(self._deferred.pop(kind))
+        try:
+            return self._executors[kind]
+        except KeyError:
             raise ExecutorNotFoundError(node_type) from None
 
     def create_executor(self, node: "ProjectNode", context: "ExecutionContext") -> BaseExecutor:
@@ -42,14 +55,15 @@ class ExecutorRegistry:
         return executor_cls(node, context)
 
     def has_executor(self, node_type: NodeKind | str) -> bool:
-        return NodeKind(node_type) in self._executors
+        return NodeKind(node_type) in self._executors or NodeKind(node_type) in self._deferred
 
     @property
     def registered_types(self) -> list[NodeKind]:
-        return sorted(self._executors, key=lambda kind: kind.value)
+        return sorted({*self._executors, *self._deferred}, key=lambda kind: kind.value)
 
     def clear(self) -> None:
         self._executors.clear()
+        self._deferred.clear()
 
 
 default_registry = ExecutorRegistry()

@@ -19,6 +19,9 @@ def _match_word(project: "SeeknalProject", word: str) -> set[str]:
     if word == "*":
         return set(project.nodes)
     method, _, value = word.partition(":") if ":" in word else ("", "", word)
+    if not method and not any(char in value for char in "*?["):
+        # an exact id or name: a lookup, so selecting thousands of nodes by id stays linear
+        return {value} if value in project.nodes else project.ids_named(value)
     matched = set()
     for node_id, node in project.nodes.items():
         if method == "tag":

@@ -27,6 +27,8 @@ from seeknal_dagster.project.python_nodes import read_python_nodes
 from seeknal_dagster.project.templating import TemplateError, TemplateRenderer, load_common_config
 
 NODES_DIR = "seeknal"
+#: libyaml's loader when PyYAML was built with it (same safe semantics, several times faster).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SKIPPED_PYTHON_DIRS = ("common", "templates")
 
 
@@ -102,6 +104,7 @@ class SeeknalProject:
     renderer: TemplateRenderer
     target_dir: Path
     settings: dict[str, Any] = field(default_factory=dict)
+    _ids_by_name: dict[str, set[str]] | None = field(default=None, init=False, repr=False)
 
     def node(self, node_id: str) -> ProjectNode:
         return self.nodes[node_id]
@@ -110,6 +113,14 @@ class SeeknalProject:
         """Where a node's output lives, as Seeknal lays it out: ``target/intermediate/<kind>_<name>.parquet``."""
         kind, _, name = node_id.partition(".")
         return self.target_dir / "intermediate" / f"{kind}_{name}.parquet"
+
+    def ids_named(self, name: str) -> set[str]:
+        """Ids of the nodes called ``name`` (one per kind at most)."""
+        if self._ids_by_name is None:
+            self._ids_by_name = {}
+            for node_id, node in self.nodes.items():
+                self._ids_by_name.setdefault(node.name, set()).add(node_id)
+        return set(self._ids_by_name.get(name, ()))
 
     def code_version(self, node_id: str) -> str:
         return self.nodes[node_id].definition_hash(self.renderer.common)
@@ -128,7 +139,7 @@ def _yaml_documents(path: Path, relative: Path) -> Iterator[tuple[int, Any] | Pr
     except (OSError, UnicodeDecodeError) as error:
         yield Problem(f"cannot read file: {error}", file=relative)
         return
-    loader = yaml.SafeLoader(text)
+    loader = _YAML_LOADER(text)
     try:
         while loader.check_node():
             document_node = loader.get_node()
