@@ -49,14 +49,16 @@ def build_asset_specs(
         if node_id in node_ids and project.nodes[node_id].kind != NodeKind.RULE
     }
     default_keys = {translator.node_key(project, node_id): node_id for node_id in project.nodes}
-    key_of = {node_id: spec.key for node_id, spec in specs.items()}
+    renamed = {
+        default_key: specs[node_id].key
+        for default_key, node_id in default_keys.items()
+        if node_id in specs and specs[node_id].key != default_key
+    }
+    if not renamed:
+        return specs
 
     def repoint(spec: AssetSpec) -> AssetSpec:
-        deps = []
-        for dep in spec.deps:
-            upstream = default_keys.get(dep.asset_key)
-            deps.append(key_of.get(upstream, dep.asset_key) if upstream else dep.asset_key)
-        return spec.replace_attributes(deps=deps)
+        return spec.replace_attributes(deps=[renamed.get(dep.asset_key, dep.asset_key) for dep in spec.deps])
 
     return {node_id: repoint(spec) for node_id, spec in specs.items()}
 
@@ -133,4 +135,4 @@ def external_asset_specs(
     """Specs for Python-declared nodes: visible in the graph with their lineage, not run by this integration."""
     translator = translator or SeeknalTranslator()
     python_nodes = {node_id for node_id, node in project.nodes.items() if node.is_python}
-    return list(build_asset_specs(project, python_nodes, translator).values())
+    return list(build_asset_specs(project, python_nodes, translator).values()) if python_nodes else []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import functools
 import re
 from typing import Callable, Iterable
 
@@ -19,7 +20,8 @@ VALID_REF_ARGUMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 QUALIFIED_NAME = re.compile(r"""(?<![\w."'])([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?![\w"'(])""")
 
 
-def text_spans(sql: str) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=4096)
+def text_spans(sql: str) -> tuple[tuple[int, int], ...]:
     """``(start, end)`` of every quoted string or identifier, comment and ``$$``-quoted block, in order: the
     parts of a SQL text that are not code (a ``;`` there ends no statement, a node name there is no reference)."""
     spans: list[tuple[int, int]] = []
@@ -49,7 +51,7 @@ def text_spans(sql: str) -> list[tuple[int, int]]:
             continue
         spans.append((index, end))
         index = end
-    return spans
+    return tuple(spans)
 
 
 def is_code(spans: list[tuple[int, int]], position: int) -> bool:
