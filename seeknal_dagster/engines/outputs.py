@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import pyarrow.parquet as pq
 
 #: Files up to this size are hashed whole for their data version; larger ones by size and Parquet footer.
 FULL_HASH_LIMIT = 256 * 1024 * 1024
@@ -89,7 +88,3 @@ def output_fingerprint(path: Path) -> str:
         handle.seek(max(0, size - 8 - footer_length))
         footer = handle.read()
     return hashlib.blake2b(str(size).encode() + footer, digest_size=16).hexdigest()
-
-
-def parquet_row_count(path: Path) -> int:
-    return pq.read_metadata(path).num_rows
