@@ -72,6 +72,16 @@ def test_new_source_data_plans_the_source_and_its_downstream_only(make_project, 
         assert plan(capsys, project) == {}
 
 
+def test_a_plain_materialization_without_observations_plans_only_what_changed_after_it(make_project, capsys):
+    project = make_project(TWO_CHAINS)
+    with dagster.instance_for_test() as instance:
+        assert materialize(project, instance=instance).success  # as `dagster asset materialize --select '*'`
+        assert plan(capsys, project) == {}
+
+        append(project / "data/orders.csv", "3,30\n")
+        assert set(plan(capsys, project)) == {"source.orders", "transform.big_orders", "transform.order_total"}
+
+
 def test_an_edited_definition_plans_the_node_and_its_downstream(make_project, capsys):
     project = make_project(TWO_CHAINS)
     with dagster.instance_for_test():

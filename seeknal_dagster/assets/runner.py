@@ -31,6 +31,10 @@ from seeknal_dagster.executors import (
     ExecutorValidationError,
     get_executor,
 )
+from seeknal_dagster.project.models import NodeKind
+
+#: Metadata of a source's materialization: the fingerprint of the data it read.
+SOURCE_DATA_READ_METADATA_KEY = "seeknal/source_data_read"
 
 if TYPE_CHECKING:
     from dagster import AssetExecutionContext
@@ -88,6 +92,15 @@ class StepRunner:
             spec.metadata[NODE_ID_METADATA_KEY]: spec.key for spec in assets_def.check_specs if spec.metadata
         }
         node_by_key = {key: node_id for node_id, key in self.key_by_node.items()}
+        #: A source that reads no other node depends only on the observable asset of the data it reads.
+        self.source_data_key_by_node = {
+            node_id: spec.deps[0].asset_key
+            for spec in assets_def.specs
+            for node_id in [spec.metadata[NODE_ID_METADATA_KEY]]
+            if project.nodes[node_id].kind == NodeKind.SOURCE
+            and not project.nodes[node_id].upstream
+            and len(spec.deps) == 1
+        }
         rule_by_check = {key: rule_id for rule_id, key in self.check_key_by_rule.items()}
         self.selected_nodes = [node_by_key[key] for key in dagster_context.selected_asset_keys if key in node_by_key]
         self.selected_rules = [
@@ -114,8 +127,21 @@ class StepRunner:
         if self.outcome.failed or self.outcome.blocked_by_check:
             raise Failure(description=self.outcome.failure_message())
 
+    def _source_data_read(self, node_id: str) -> dict[str, str]:
+        """The fingerprint of the data a source is about to read, kept in its materialization's metadata: the
+        plan compares it with the data now when no observation preceded the run (a CLI run of ``*``)."""
+        from seeknal_dagster.operations.fingerprints import fingerprint_source
+
+        if node_id not in self.source_data_key_by_node:
+            return {}
+        try:
+            return {SOURCE_DATA_READ_METADATA_KEY: fingerprint_source(self.project, node_id).version}
+        except ExecutorError:
+            return {}  # the source's own run reports what is wrong with its data
+
     def _materialize(self, node_id: str) -> MaterializeResult | None:
         node = self.project.nodes[node_id]
+        data_read = self._source_data_read(node_id)
         try:
             result = self._run_with_retries(node)
         except ExecutorError as error:
@@ -134,7 +160,7 @@ class StepRunner:
         )
         return MaterializeResult(
             asset_key=self.key_by_node[node_id],
-            metadata=materialization_metadata(result, self.execution.get_duckdb_connection()),
+            metadata={**materialization_metadata(result, self.execution.get_duckdb_connection()), **data_read},
             data_version=data_version,
         )
 

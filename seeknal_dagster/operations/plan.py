@@ -11,11 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dagster import AssetKey, AssetsDefinition, DagsterInstance, Definitions, ExecuteInProcessResult
-from dagster._core.definitions.data_version import extract_data_provenance_from_entry, extract_data_version_from_entry
+from dagster import AssetKey, AssetsDefinition, DagsterInstance, DataVersion, Definitions, ExecuteInProcessResult
+from dagster._core.definitions.data_version import (
+    DEFAULT_DATA_VERSION,
+    extract_data_provenance_from_entry,
+    extract_data_version_from_entry,
+)
 
 from seeknal_dagster.assets.decorator import project_for
 from seeknal_dagster.assets.resource import PROJECT_ROOT_TAG
+from seeknal_dagster.assets.runner import SOURCE_DATA_READ_METADATA_KEY
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY
 from seeknal_dagster.executors import ExecutorError
 from seeknal_dagster.operations.definitions import node_asset_keys
@@ -135,8 +140,8 @@ class _Planner:
             return [DEFINITION_CHANGED]
         new_data, changed_upstream = [], []
         if node_id in self.fingerprints:
-            read = provenance.input_data_versions.get(self.data_keys[node_id])
-            if read is None or read.value != self.fingerprints[node_id].version:
+            read = _source_data_read(entry, provenance.input_data_versions.get(self.data_keys[node_id]))
+            if read != self.fingerprints[node_id].version:
                 new_data.append(f"new data in {getattr(self.project.nodes[node_id].spec, 'table', None) or 'its source'}")
         for parent in self.project.nodes[node_id].upstream:
             if parent in self.planned:
@@ -148,6 +153,15 @@ class _Planner:
                     new_data.append(f"{parent}, re-materialized since")
         reasons = [f"{UPSTREAM_DATA_CHANGED} ({', '.join(new_data)})"] if new_data else []
         return reasons + ([f"{UPSTREAM_CHANGED} ({', '.join(changed_upstream)})"] if changed_upstream else [])
+
+
+def _source_data_read(entry: "EventLogEntry", observed: DataVersion | None) -> str | None:
+    """The data version a source's last materialization read: the observed one when an observation preceded
+    it, else the fingerprint the run itself recorded."""
+    if observed is not None and observed != DEFAULT_DATA_VERSION:
+        return observed.value
+    recorded = entry.asset_materialization.metadata.get(SOURCE_DATA_READ_METADATA_KEY)
+    return str(recorded.value) if recorded is not None else None
 
 
 def compute_plan(defs: Definitions, instance: DagsterInstance) -> Plan:
