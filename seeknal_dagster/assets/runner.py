@@ -61,7 +61,6 @@ def retry_settings(node: "ProjectNode") -> tuple[int, float]:
 class RunOutcome:
     """What happened to each node in this step."""
 
-    materialized: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     blocked_by_check: dict[str, str] = field(default_factory=dict)
@@ -102,7 +101,7 @@ class StepRunner:
             and len(spec.deps) == 1
         }
         rule_by_check = {key: rule_id for rule_id, key in self.check_key_by_rule.items()}
-        self.selected_nodes = [node_by_key[key] for key in dagster_context.selected_asset_keys if key in node_by_key]
+        self.selected_nodes = {node_by_key[key] for key in dagster_context.selected_asset_keys if key in node_by_key}
         self.selected_rules = [
             rule_by_check[key] for key in dagster_context.selected_asset_check_keys if key in rule_by_check
         ]
@@ -114,7 +113,8 @@ class StepRunner:
         yield from self._ready_checks(pending_rules, done=set())
         done: set[str] = set()
         for node_id in order:
-            blocked = [parent for parent in self.project.nodes[node_id].upstream if parent in self.outcome.unusable()]
+            unusable = self.outcome.unusable()
+            blocked = [parent for parent in self.project.nodes[node_id].upstream if parent in unusable]
             if blocked:
                 self.outcome.skipped[node_id] = f"upstream {', '.join(blocked)} did not materialize"
                 self.dagster.log.warning(f"{node_id}: skipped, upstream {', '.join(blocked)} did not materialize")
@@ -152,7 +152,6 @@ class StepRunner:
             self.outcome.failed[node_id] = result.error_message or "failed"
             self.dagster.log.error(f"{node_id} ({node.file}) failed: {result.error_message}")
             return None
-        self.outcome.materialized.append(node_id)
         data_version = (
             DataVersion(output_fingerprint(result.output_path))
             if result.output_path is not None and result.output_path.is_file()
