@@ -17,7 +17,6 @@ if TYPE_CHECKING:
         SeeknalResource,
         SeeknalTranslator,
         build_definitions,
-        external_asset_specs,
         seeknal_assets,
     )
 
@@ -26,7 +25,6 @@ _DAGSTER_LAYER = {
     "SeeknalResource",
     "SeeknalTranslator",
     "build_definitions",
-    "external_asset_specs",
     "seeknal_assets",
 }
 

@@ -1,7 +1,7 @@
 """The Dagster layer: translator, ``@seeknal_assets``, ``SeeknalResource`` and ``build_definitions``."""
 
 from seeknal_dagster.assets.component import SeeknalProjectComponent
-from seeknal_dagster.assets.decorator import external_asset_specs, seeknal_assets
+from seeknal_dagster.assets.decorator import seeknal_assets
 from seeknal_dagster.assets.definitions import build_definitions
 from seeknal_dagster.assets.resource import SeeknalResource
 from seeknal_dagster.assets.translator import SeeknalTranslator
@@ -11,6 +11,5 @@ __all__ = [
     "SeeknalResource",
     "SeeknalTranslator",
     "build_definitions",
-    "external_asset_specs",
     "seeknal_assets",
 ]

@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, Definitions, in_process_executor
 from dagster_duckdb import DuckDBResource
 from dagster_pyspark import LazyPySparkResource
 
-from seeknal_dagster.assets.decorator import op_name, external_asset_specs, seeknal_assets
+from seeknal_dagster.assets.decorator import op_name, seeknal_assets
 from seeknal_dagster.assets.resource import SeeknalResource
 from seeknal_dagster.assets.translator import SeeknalTranslator
 from seeknal_dagster.graph.selection import select_nodes
@@ -47,9 +47,7 @@ def build_definitions(
     chosen = select_nodes(project, select, exclude)
     by_partitions: dict[str, list[str]] = defaultdict(list)
     for node_id in sorted(chosen):
-        node = project.nodes[node_id]
-        if not node.is_python:
-            by_partitions[partitions_suffix(node.spec.dagster.partitions)].append(node_id)
+        by_partitions[partitions_suffix(project.nodes[node_id].spec.dagster.partitions)].append(node_id)
     assets = []
     for suffix, node_ids in sorted(by_partitions.items()):
 
@@ -73,7 +71,7 @@ def build_definitions(
         automation_interval_seconds=automation_interval_seconds,
     )
     return Definitions(
-        assets=[*assets, *external_asset_specs(project, translator), *operations.assets],
+        assets=[*assets, *operations.assets],
         resources={"seeknal": resource},
         # A run is one step per partitions group: a subprocess per step would only add start-up time.
         executor=in_process_executor,

@@ -104,9 +104,9 @@ class FeatureGroupExecutor(SqlNodeExecutor):
             return {self.definition.name: self.definition}
         groups = {}
         for node in self.context.project.nodes.values():
-            if node.kind is NodeKind.FEATURE_GROUP and not node.is_python:
+            if node.kind is NodeKind.FEATURE_GROUP:
                 try:
-                    other = FeatureGroupDefinition.from_spec(node.spec)  # type: ignore[arg-type]
+                    other = FeatureGroupDefinition.from_spec(node.kind_spec)  # type: ignore[arg-type]
                 except FeatureGroupDefinitionError:
                     continue
                 if other.entity == self.definition.entity:

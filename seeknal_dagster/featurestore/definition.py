@@ -119,6 +119,8 @@ class FeatureGroupDefinition:
     mode: str
     transform: str | None
     inputs: tuple[str, ...]
+    #: For a group computed by a Python function: a digest of its code, part of what the group computes.
+    code_digest: str | None = None
 
     @classmethod
     def from_spec(cls, spec: "FeatureGroupSpec") -> "FeatureGroupDefinition":
@@ -165,6 +167,7 @@ class FeatureGroupDefinition:
             "features": [(feature.name, feature.dtype) for feature in self.features or ()],
             "transform": self.transform,
             "inputs": self.inputs,
+            **({"code": self.code_digest} if self.code_digest else {}),
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -175,7 +178,7 @@ def feature_group_definition(project: "SeeknalProject", feature_group: str) -> F
     if node_id not in project.nodes:
         known = sorted(node.name for node in project.nodes.values() if node.kind.value == "feature_group")
         raise KeyError(f"no feature group '{feature_group}' in project {project.name} (feature groups: {known})")
-    return FeatureGroupDefinition.from_spec(project.nodes[node_id].spec)  # type: ignore[arg-type]
+    return FeatureGroupDefinition.from_spec(project.nodes[node_id].kind_spec)  # type: ignore[arg-type]
 
 
 def _mapping(value: Any) -> dict[str, Any]:

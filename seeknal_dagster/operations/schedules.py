@@ -23,8 +23,7 @@ from dagster._utils.schedules import is_valid_cron_string
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from seeknal_dagster.operations.tags import RETRY_FROM_ASSET_FAILURE
-from seeknal_dagster.project.errors import Problem, ProjectLoadError
-from seeknal_dagster.project.loader import _describe_validation_error
+from seeknal_dagster.project.errors import Problem, ProjectLoadError, describe_validation_error
 
 if TYPE_CHECKING:
     from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
@@ -71,7 +70,7 @@ def _validated(entry: Any, index: int, asset_graph: "BaseAssetGraph") -> Schedul
     except ValidationError as error:
         return [
             Problem(
-                f"schedule {name or index}: {_describe_validation_error(detail)}",
+                f"schedule {name or index}: {describe_validation_error(detail)}",
                 file=PROJECT_FILE,
                 field=".".join([where, *(str(part) for part in detail["loc"])]),
             )

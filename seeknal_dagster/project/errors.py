@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -40,3 +44,24 @@ class ProjectLoadError(Exception):
         self.problems = problems
         lines = "\n".join(f"  - {problem}" for problem in problems)
         super().__init__(f"Seeknal project {project_dir} has {len(problems)} problem(s):\n{lines}")
+
+
+def describe_validation_error(detail: Mapping[str, Any]) -> str:
+    """One pydantic error detail in the user's words."""
+    if detail["type"] == "missing":
+        return "missing required field"
+    return str(detail["msg"]).removeprefix("Value error, ")
+
+
+def validation_problems(error: "ValidationError", file: Path, line: int | None, node_id: str | None) -> list[Problem]:
+    """A problem per field a node's document got wrong."""
+    return [
+        Problem(
+            describe_validation_error(detail),
+            file=file,
+            line=line,
+            node_id=node_id,
+            field=".".join(str(part) for part in detail["loc"]) or None,
+        )
+        for detail in error.errors()
+    ]

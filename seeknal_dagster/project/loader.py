@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from seeknal_dagster.graph import NodeGraph
 from seeknal_dagster.graph.sql_refs import VALID_REF_ARGUMENT, find_qualified_names, find_ref_calls
-from seeknal_dagster.project.errors import Problem, ProjectLoadError
+from seeknal_dagster.project.errors import Problem, ProjectLoadError, validation_problems
 from seeknal_dagster.project.models import SPEC_BY_KIND, NodeKind, NodeSpec, PythonNodeSpec, parse_ref
 from seeknal_dagster.project.profiles import Profiles, load_profiles
 from seeknal_dagster.project.python_nodes import read_python_nodes
@@ -60,7 +60,14 @@ class ProjectNode:
 
     @property
     def is_python(self) -> bool:
+        """Whether a Python function computes the node's rows (a ``@source`` naming its table is a plain source)."""
         return isinstance(self.spec, PythonNodeSpec)
+
+    @property
+    def kind_spec(self) -> NodeSpec:
+        """The node as its kind declares it: for a Python feature group or second-order aggregation, the spec its
+        decorator arguments make, which that kind's executor applies to the function's rows."""
+        return getattr(self.spec, "kind_spec", None) or self.spec
 
     def upstream_id(self, reference: Any) -> str | None:
         """The upstream node a reference in this node's YAML names: ``kind.name``, or a bare name that is unique
@@ -122,6 +129,11 @@ class SeeknalProject:
                 self._ids_by_name.setdefault(node.name, set()).add(node_id)
         return set(self._ids_by_name.get(name, ()))
 
+    @property
+    def python_timeout(self) -> float | None:
+        """Seconds a Python node may run unless it says otherwise (``dagster: {python_timeout: …}``)."""
+        return _python_timeout(self.settings)
+
     def code_version(self, node_id: str) -> str:
         return self.nodes[node_id].definition_hash(self.renderer.common)
 
@@ -176,23 +188,7 @@ def _validate_spec(document: Any, relative: Path, line: int) -> NodeSpec | list[
     try:
         return spec_class.model_validate(document)
     except ValidationError as error:
-        return [
-            Problem(
-                _describe_validation_error(detail),
-                file=relative,
-                line=line,
-                node_id=node_id,
-                field=".".join(str(part) for part in detail["loc"]) or None,
-            )
-            for detail in error.errors()
-        ]
-
-
-def _describe_validation_error(detail: Mapping[str, Any]) -> str:
-    if detail["type"] == "missing":
-        return "missing required field"
-    message = str(detail["msg"]).removeprefix("Value error, ")
-    return message
+        return validation_problems(error, relative, line, node_id)
 
 
 def _node_files(nodes_dir: Path, pattern: str) -> Iterator[Path]:
@@ -235,7 +231,8 @@ def _discover(root: Path) -> tuple[list[ProjectNode], list[Problem]]:
             if isinstance(item, Problem):
                 problems.append(item)
             else:
-                found.append(ProjectNode(spec=item, file=path.relative_to(root)))
+                line, spec = item
+                found.append(ProjectNode(spec=spec, file=path.relative_to(root), line=line))
     if not yaml_files and not python_files:
         problems.append(Problem(f"no node files found: expected YAML or Python files under {nodes_dir}", file=nodes_dir))
     return found, problems
@@ -303,10 +300,6 @@ def _link(nodes: dict[str, ProjectNode], renderer: TemplateRenderer) -> tuple[No
             for target in find_qualified_names(sql, nodes):
                 reads(target, field_name, f"{target}: ")
         node.upstream = graph.upstream[node_id]
-        checked = node.upstream[0] if node.kind == NodeKind.RULE and node.upstream else None
-        if checked and nodes[checked].is_python:
-            message = f"a rule cannot check {checked}: it is declared in Python, which seeknal-dagster does not run"
-            problems.append(problem(message, "inputs[0]"))
     cycle = graph.find_cycle()
     if cycle:
         first = nodes[cycle[0]]
@@ -327,7 +320,17 @@ def _project_settings(root: Path) -> tuple[dict[str, Any], list[Problem]]:
         return {}, [Problem(f"YAML syntax error: {error}", file=path.relative_to(root), line=mark.line + 1 if mark else None)]
     if not isinstance(settings, dict):
         return {}, [Problem("seeknal_project.yml must be a mapping", file=path.relative_to(root))]
+    timeout = _python_timeout(settings)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        message = f"python_timeout must be a number of seconds above 0 (got {timeout!r})"
+        return settings, [Problem(message, file=path.relative_to(root), field="dagster.python_timeout")]
     return settings, []
+
+
+def _python_timeout(settings: Mapping[str, Any]) -> Any:
+    """``dagster: {python_timeout: seconds}`` of seeknal_project.yml: how long any Python node may run."""
+    dagster_settings = settings.get("dagster")
+    return dagster_settings.get("python_timeout") if isinstance(dagster_settings, dict) else None
 
 
 def load_project(
