@@ -475,6 +475,7 @@ def test_a_flaky_python_node_is_retried_and_its_output_reaches_the_run_log_bound
 
 
 def test_params_come_from_the_decorator_under_the_runs_overrides_and_a_source_may_return_its_rows(make_project):
+    """Also: a bare ``@transform`` names the node after its function."""
     project = make_project(
         {
             "seeknal/pipelines/calendar.py": """
@@ -491,10 +492,17 @@ def test_params_come_from_the_decorator_under_the_runs_overrides_and_a_source_ma
                 def labelled(ctx):
                     days = ctx.ref("source.calendar")
                     return days.assign(label=ctx.get_param("label"), region=ctx.get_param("region"))
+
+                @transform
+                def weekdays(ctx):
+                    days = ctx.ref("transform.labelled")
+                    return days[days["day"].dt.dayofweek < 5]
             """,
         }
     )
     assert materialize(project, params={"label": "promo"}).success
+    weekdays = pd.read_parquet(project / "target/intermediate/transform_weekdays.parquet")
+    assert list(weekdays["day"].dt.strftime("%Y-%m-%d")) == ["2026-01-01", "2026-01-02"]  # a Thursday and a Friday
     calendar = pd.read_parquet(project / "target/intermediate/source_calendar.parquet")
     assert list(calendar["day"].dt.strftime("%Y-%m-%d")) == ["2026-01-01", "2026-01-02", "2026-01-03"]
     labelled = pd.read_parquet(project / "target/intermediate/transform_labelled.parquet")

@@ -24,7 +24,10 @@ class Declaration:
 _DECLARED: dict[str, Declaration] = {}
 
 
-def _declare(kind: str, name: str | None, arguments: dict[str, Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _declare(kind: str, name: Any, arguments: dict[str, Any]) -> Callable[..., Any]:
+    if callable(name):  # used bare, as @transform
+        return _declare(kind, None, arguments)(name)
+
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         node_id = f"{kind}.{name or function.__name__}"
         _DECLARED[node_id] = Declaration(node_id, kind, function, arguments)
