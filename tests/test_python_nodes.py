@@ -21,6 +21,8 @@ import pytest
 from seeknal_dagster import ProjectLoadError, build_definitions, load_project
 from seeknal_dagster.cli import main as seeknal_dagster_cli
 from seeknal_dagster.engines.outputs import output_fingerprint
+from seeknal_dagster.engines.python_process import DEFAULT_TIMEOUT_SECONDS
+from seeknal_dagster.executors import ExecutionContext, get_executor
 from seeknal_dagster.featurestore import get_online_features
 from seeknal_dagster.project.python_nodes import PROVIDED_NAMES
 from tests.support.projects import failure_messages, materialization_metadata, materialize, materialized_keys
@@ -682,3 +684,31 @@ def test_the_seeknal_pipeline_api_a_node_process_provides_is_what_validate_accep
     ).stdout.split()
     assert set(names) == PROVIDED_NAMES
 
+
+
+def test_a_nodes_timeout_beats_the_projects_which_beats_the_default(make_project):
+    project = load_project(
+        make_project(
+            {
+                "seeknal/pipelines/jobs.py": """
+                    from seeknal.pipeline import transform
+
+                    @transform(name="quick", dagster={"timeout": 30})
+                    def quick(ctx):
+                        return None
+
+                    @transform(name="usual")
+                    def usual(ctx):
+                        return None
+                """,
+            }
+        )
+    )
+
+    def timeouts(project):
+        context = ExecutionContext.for_project(project)
+        return {node_id: get_executor(node, context).timeout() for node_id, node in project.nodes.items()}
+
+    assert timeouts(project) == {"transform.quick": 30, "transform.usual": DEFAULT_TIMEOUT_SECONDS}
+    project.settings["dagster"] = {"python_timeout": 120}
+    assert timeouts(project) == {"transform.quick": 30, "transform.usual": 120}
