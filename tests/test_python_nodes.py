@@ -25,7 +25,13 @@ from seeknal_dagster.engines.python_process import DEFAULT_TIMEOUT_SECONDS
 from seeknal_dagster.executors import ExecutionContext, get_executor
 from seeknal_dagster.featurestore import get_online_features
 from seeknal_dagster.project.python_nodes import PROVIDED_NAMES
-from tests.support.projects import failure_messages, materialization_metadata, materialize, materialized_keys
+from tests.support.projects import (
+    failure_messages,
+    materialization_metadata,
+    materialize,
+    materialized_keys,
+    table_rows,
+)
 from tests.test_dagster_cli_e2e import dagster_home, materialize_with_cli  # noqa: F401 - a fixture, used by name
 
 RUNTIME = Path(__file__).resolve().parents[1] / "seeknal_dagster/engines/python_runtime"
@@ -133,7 +139,7 @@ def test_a_csv_medallion_written_only_in_python_runs_end_to_end(make_project):
     metadata = materialization_metadata(result, "transform/customer_ltv")
     assert metadata["dagster/row_count"] == 5
     assert [column.name for column in metadata["dagster/column_schema"].columns] == list(ltv.columns)
-    assert metadata["seeknal/preview"].splitlines()[0] == "| customer_id | name | tier | total_orders | lifetime_value |"
+    assert list(table_rows(metadata["seeknal/preview"])[0]) == ["customer_id", "name", "tier", "total_orders", "lifetime_value"]
     assert metadata["seeknal/engine"] == "python"
     assert metadata["seeknal/function"] == "customer_ltv() in seeknal/pipelines/medallion.py"
     assert metadata["seeknal/result_type"] == "pandas.DataFrame"
