@@ -322,7 +322,9 @@ def _read_node(
         # Seeknal's second-order aggregation reads the rows its function returns; its source is the first ref.
         kind_fields["source"] = next(iter(code_refs or document["inputs"]), "")
     if kind in (NodeKind.FEATURE_GROUP, NodeKind.SECOND_ORDER_AGGREGATION):
-        kind_spec = _validated(SPEC_BY_KIND[kind], {**document, **kind_fields}, file.relative, line)
+        # What the kind computes only: the node's description, tags and settings stay on the node itself.
+        computed = {key: value for key, value in document.items() if key not in PythonNodeSpec.descriptive_fields}
+        kind_spec = _validated(SPEC_BY_KIND[kind], {**computed, **kind_fields}, file.relative, line)
         if not isinstance(kind_spec, NodeSpec):
             return line, None, problems + kind_spec
         document["kind_spec"] = kind_spec
