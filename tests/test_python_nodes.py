@@ -376,6 +376,13 @@ FRAGILE = """
         return rows()
 
 
+    @transform(name="vanishes")
+    def vanishes(ctx):
+        if BREAK:
+            os._exit(3)
+        return rows()
+
+
     @transform(name="aborts")
     def aborts(ctx):
         if BREAK:
@@ -405,6 +412,7 @@ FAILURES = {
     "raises": "raises() in seeknal/pipelines/fragile.py: ValueError: stock level -4 is below zero",
     "exits": "called sys.exit(2) instead of returning its rows",
     "hangs": "timed out after 3 s and was stopped",
+    "vanishes": "its Python process exited with code 3 before returning its rows",
     "aborts": "its Python process crashed (SIGABRT)",
     "segfaults": "its Python process crashed (SIGSEGV)",
     "returns_nothing": "returned None: a node's function must return its rows",
