@@ -32,6 +32,7 @@ MAX_LINE_CHARS = 2000
 ERROR_TAIL_LINES = 25
 RUNNER = Path(__file__).resolve().parent / "python_runtime" / "run_node.py"
 _POLL_SECONDS = 0.2
+_READ_BYTES = 1 << 20
 
 
 class PythonNodeFailure(Exception):
@@ -65,28 +66,41 @@ class FunctionRun:
 
 
 class _LogForwarder:
-    """Forwards complete lines of a growing log file, the first :data:`MAX_FORWARDED_LINES` of them."""
+    """Forwards the first :data:`MAX_FORWARDED_LINES` lines of a growing log file as they come; the rest is only
+    measured, so a node printing gigabytes costs neither memory nor a flooded run log."""
 
     def __init__(self, path: Path, node_id: str, emit: Callable[[str], None]):
         self.path, self.node_id, self.emit = path, node_id, emit
         self.offset = 0
         self.pending = b""
         self.lines = 0
+        self.shown_bytes = 0
+
+    def _show(self, raw: bytes) -> None:
+        self.lines += 1
+        self.shown_bytes += len(raw) + 1
+        self.emit(f"{self.node_id} | {raw.decode(errors='replace').rstrip()[:MAX_LINE_CHARS]}")
 
     def forward(self, final: bool = False) -> None:
-        with self.path.open("rb") as log:
-            log.seek(self.offset)
-            chunk = log.read()
-        self.offset += len(chunk)
-        *complete, self.pending = (self.pending + chunk).split(b"\n")
-        if final and self.pending:
-            complete, self.pending = [*complete, self.pending], b""
-        for raw in complete:
-            self.lines += 1
-            if self.lines <= MAX_FORWARDED_LINES:
-                self.emit(f"{self.node_id} | {raw.decode(errors='replace').rstrip()[:MAX_LINE_CHARS]}")
-        if final and self.lines > MAX_FORWARDED_LINES:
-            self.emit(f"{self.node_id} | … {self.lines - MAX_FORWARDED_LINES} more line(s) of output not shown")
+        while self.lines < MAX_FORWARDED_LINES:
+            with self.path.open("rb") as log:
+                log.seek(self.offset)
+                chunk = log.read(_READ_BYTES)
+            if not chunk:
+                break
+            self.offset += len(chunk)
+            *complete, self.pending = (self.pending + chunk).split(b"\n")
+            if len(self.pending) > MAX_LINE_CHARS:  # a line without an end yet: show what there is
+                complete, self.pending = [*complete, self.pending], b""
+            for raw in complete[: MAX_FORWARDED_LINES - self.lines]:
+                self._show(raw)
+        if not final:
+            return
+        if self.pending and self.lines < MAX_FORWARDED_LINES:
+            self._show(self.pending)
+        hidden = self.path.stat().st_size - self.shown_bytes
+        if hidden > 0:
+            self.emit(f"{self.node_id} | … {hidden:,} more bytes of output not shown")
 
 
 def _tail(text: str, lines: int = ERROR_TAIL_LINES) -> str:
