@@ -343,6 +343,7 @@ FRAGILE = """
     from seeknal.pipeline import transform
 
     BREAK = False
+    HANGS_TIMEOUT = 600
 
 
     def rows():
@@ -369,7 +370,7 @@ FRAGILE = """
         return rows()
 
 
-    @transform(name="hangs", dagster={"timeout": 3})
+    @transform(name="hangs", dagster={"timeout": HANGS_TIMEOUT})
     def hangs(ctx):
         while BREAK:
             time.sleep(0.05)
@@ -445,7 +446,7 @@ def test_a_python_node_that_raises_exits_hangs_or_crashes_fails_alone_and_leaves
     before = {name: (intermediate / f"transform_{name}.parquet").read_bytes() for name in FAILURES}
 
     fragile = project / "seeknal/pipelines/fragile.py"
-    fragile.write_text(fragile.read_text().replace("BREAK = False", "BREAK = True"))
+    fragile.write_text(fragile.read_text().replace("BREAK = False", "BREAK = True").replace("TIMEOUT = 600", "TIMEOUT = 3"))
     result = materialize(project)
     assert not result.success
     assert materialized_keys(result) == {"source/numbers", "source/letters", "transform/steady", "transform/steady_report"}
@@ -453,7 +454,7 @@ def test_a_python_node_that_raises_exits_hangs_or_crashes_fails_alone_and_leaves
     assert f"{len(FAILURES)} Seeknal node(s) failed" in message
     for name, reason in FAILURES.items():
         assert f"  - transform.{name}: " in message and reason in message, name
-    assert 'line 25, in raises\n    check_stock(-4)' in message and "line 19, in check_stock" in message
+    assert 'line 26, in raises\n    check_stock(-4)' in message and "line 20, in check_stock" in message
     skipped = ", ".join(sorted(f"transform.after_{name}" for name in FAILURES))
     assert f"skipped (an upstream failed): {skipped}" in message
     assert {name: (intermediate / f"transform_{name}.parquet").read_bytes() for name in FAILURES} == before
