@@ -188,6 +188,17 @@ class CatalogSettings:
         return (path if path.is_absolute() else self.workspace / path).resolve().as_uri()
 
 
+def shown_params(params: Mapping[str, Any], settings: CatalogSettings) -> dict[str, Any]:
+    """A source's params fit for metadata: the catalog URI without credentials, secret ``properties`` masked
+    (``profiles.redact`` masks the top-level secrets)."""
+    shown = dict(params)
+    if "catalog_uri" in shown:
+        shown["catalog_uri"] = settings.shown
+    if isinstance(shown.get("properties"), Mapping):
+        shown["properties"] = {key: "***" if _is_secret(key) else value for key, value in shown["properties"].items()}
+    return shown
+
+
 def _is_secret(key: str) -> bool:
     return any(word in key.lower() for word in ("secret", "token", "password", "credential", "key-id"))
 

@@ -35,6 +35,7 @@ from seeknal_dagster.engines.iceberg import (
     IcebergError,
     TableName,
     query_columns,
+    shown_params,
     snapshot_state,
 )
 from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, ExecutorResult
@@ -532,7 +533,7 @@ class SourceExecutor(BaseExecutor):
             "location": str(name),
             "catalog": settings.shown,
             "snapshot_id": str(state["snapshot_id"] or "none (the table was never written)"),
-            "params": redact({**self.params, **({"catalog_uri": settings.shown} if "catalog_uri" in self.params else {})}),
+            "params": redact(shown_params(self.params, settings)),
         }
         if query:
             details["sql"] = query

@@ -182,6 +182,12 @@ _LOOKBACK = re.compile(r"^\s*(\d+)\s*(d|day|days|h|hour|hours)?\s*$", re.I)
 #: Write modes per target type; other spellings Seeknal's docs use map onto them.
 TARGET_MODES = {"postgresql": ("full", "incremental_by_time", "upsert_by_key", "append"), "iceberg": ("append", "overwrite")}
 _MODE_ALIASES = {"postgresql": {"overwrite": "full", "replace": "full"}, "iceberg": {}}
+#: Field → (setting, the value of it that needs the field, who needs it, what the field is).
+_REQUIRED_FIELDS = {
+    "connection": ("type", "postgresql", "a postgresql target", "a connection of profiles.yml"),
+    "unique_keys": ("mode", "upsert_by_key", "mode upsert_by_key", "the columns that identify a row"),
+    "time_column": ("mode", "incremental_by_time", "mode incremental_by_time", "the column that dates a row"),
+}
 
 
 class MaterializationTarget(BaseModel):
@@ -231,30 +237,17 @@ class MaterializationTarget(BaseModel):
             raise ValueError(f"unknown mode '{value}' for {kind} targets (supported: {', '.join(TARGET_MODES[kind])})")
         return mode
 
-    @field_validator("connection")
-    @classmethod
-    def _postgres_needs_a_connection(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("type") == "postgresql" and not value:
-            raise ValueError("a postgresql target needs 'connection' (a connection of profiles.yml)")
-        return value
-
     @field_validator("unique_keys", mode="before")
     @classmethod
     def _one_key_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("unique_keys")
+    @field_validator("connection", "unique_keys", "time_column")
     @classmethod
-    def _upsert_needs_keys(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        if info.data.get("mode") == "upsert_by_key" and not value:
-            raise ValueError("mode upsert_by_key needs 'unique_keys' (the columns that identify a row)")
-        return value
-
-    @field_validator("time_column")
-    @classmethod
-    def _incremental_needs_a_time_column(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("mode") == "incremental_by_time" and not value:
-            raise ValueError("mode incremental_by_time needs 'time_column'")
+    def _required_by_type_or_mode(cls, value: Any, info: ValidationInfo) -> Any:
+        setting, needing_value, needed_by, what = _REQUIRED_FIELDS[str(info.field_name)]
+        if info.data.get(setting) == needing_value and not value:
+            raise ValueError(f"{needed_by} needs '{info.field_name}' ({what})")
         return value
 
     @field_validator("lookback")
