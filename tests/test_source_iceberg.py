@@ -223,3 +223,39 @@ def test_bad_iceberg_sources_fail_naming_the_node(make_project, table, params, e
     message = failure_messages(result)
     assert "source.broken" in message and expected in message
     assert not (project / "nowhere").exists()
+
+
+def test_a_sql_catalog_in_postgres_keeps_its_password_out_of_metadata_and_messages(
+    make_project, postgres_server, monkeypatch
+):
+    password = "Cat4log-S3cret-e91f"
+    database = postgres_server.create_database("iceberg_catalog")
+    server = f"{postgres_server.user}:{password}@{postgres_server.host}:{postgres_server.port}"
+    monkeypatch.setenv("LAKE_CATALOG", f"postgresql+psycopg://{server}/{database}")
+    project = make_project(
+        {
+            "profiles.yml": PROFILES,
+            "seeknal/sources/sensor_readings.yml": SENSOR_READINGS,
+            "seeknal/sources/elsewhere.yml": SENSOR_READINGS.replace("name: sensor_readings", "name: elsewhere")
+            + f"params: {{catalog_uri: 'postgresql+psycopg://{server}/no_such_database'}}\n",
+        }
+    )
+    (project / "iceberg/warehouse").mkdir(parents=True)
+    from pyiceberg.catalog import load_catalog
+
+    catalog = load_catalog(
+        "lake", type="sql", uri=f"postgresql+psycopg://{server}/{database}", warehouse=(project / "iceberg/warehouse").as_uri()
+    )
+    write_table(catalog, "qa_incremental.sensor_readings", READINGS)
+
+    instance = dagster.DagsterInstance.ephemeral()
+    result = materialize(project, instance=instance)
+    assert materialized_keys(result) == {"source/sensor_readings"}
+    assert output_rows(project, "source.sensor_readings") == sorted(tuple(r.values()) for r in READINGS.to_pylist())
+    metadata = materialization_metadata(result, "source/sensor_readings")
+    assert metadata["seeknal/catalog"] == f"postgresql+psycopg://{postgres_server.host}:{postgres_server.port}/{database}"
+    message = failure_messages(result)
+    assert "source.elsewhere" in message and "no_such_database" in message
+    logs = "\n".join(dagster.serialize_value(entry) for entry in instance.all_logs(result.run_id))
+    written = b"".join(path.read_bytes() for path in Path(project, "target").rglob("*") if path.is_file())
+    assert password not in logs and password.encode() not in written and password not in str(metadata)
