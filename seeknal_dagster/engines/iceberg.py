@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 #: One part of a table name, as Seeknal validates it.
 NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-WRITE_MODES = ("append", "overwrite")
 #: Rows per Arrow batch streamed into a write.
 BATCH_ROWS = 100_000
 _TOKEN_TIMEOUT_SECONDS = 30
