@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from seeknal_dagster.cli import main
-from seeknal_dagster.operations.fingerprints import fingerprint_source
+from seeknal_dagster.executors.fingerprints import fingerprint_source
 from seeknal_dagster.project.loader import load_project
 from tests.support.iceberg import local_catalog, write_table
 from tests.support.iceberg_rest import ACCESS_TOKEN, RestCatalogServer, serve

@@ -42,15 +42,14 @@ from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, Execut
 from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
-from seeknal_dagster.project.models import NodeKind, SourceSpec
+from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
 from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, interpolate_env, postgres_connect_kwargs, redact
 from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:
     import psycopg
 
-FILE_TYPES = ("csv", "parquet", "json", "jsonl")
-SOURCE_TYPES = (*FILE_TYPES, "sqlite", "postgresql", "iceberg", "hive")
+SOURCE_TYPES = (*FILE_SOURCE_TYPES, "sqlite", "postgresql", "iceberg", "hive")
 #: Source params that say where an Iceberg catalog is (Seeknal's ``catalog_uri`` and ``warehouse``, plus ours).
 ICEBERG_CATALOG_PARAMS = ("catalog_uri", "catalog_type", "warehouse", "bearer_token", "properties")
 #: Rows fetched from a database per Arrow record batch.
@@ -184,8 +183,7 @@ class SourceExecutor(BaseExecutor):
 
     @property
     def source_type(self) -> str:
-        declared = self.spec.source.lower()
-        return "postgresql" if declared == "postgres" else declared
+        return self.spec.source_type
 
     @cached_property
     def params(self) -> dict[str, Any]:
@@ -204,7 +202,7 @@ class SourceExecutor(BaseExecutor):
                 f"(supported: {', '.join(SOURCE_TYPES)}; postgres is an alias of postgresql)",
             )
         planners: dict[str, Callable[[], Any]] = {
-            **dict.fromkeys(FILE_TYPES, self.file_relation),
+            **dict.fromkeys(FILE_SOURCE_TYPES, self.file_relation),
             "sqlite": self.sqlite_plan,
             "postgresql": self.postgres_plan,
             "iceberg": self.iceberg_plan,
@@ -214,7 +212,7 @@ class SourceExecutor(BaseExecutor):
 
     def execute(self) -> ExecutorResult:
         readers: dict[str, Callable[[Path], tuple[int, dict[str, Any]]]] = {
-            **dict.fromkeys(FILE_TYPES, self._read_file),
+            **dict.fromkeys(FILE_SOURCE_TYPES, self._read_file),
             "sqlite": self._read_sqlite,
             "postgresql": self._read_postgresql,
             "iceberg": self._read_iceberg,
