@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import json
-import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,7 +23,6 @@ import pyarrow as pa
 from seeknal_dagster.engines.duckdb_engine import (
     quote_identifier,
     quote_literal,
-    split_statements,
     sql_literal,
     write_query,
 )
@@ -32,6 +30,16 @@ from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, Execut
 from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
+from seeknal_dagster.project.checks.source import (
+    FILE_TYPES,
+    file_location,
+    hive_table,
+    postgres_table,
+    read_only_query,
+    source_params,
+    source_type,
+    sqlite_location,
+)
 from seeknal_dagster.project.models import NodeKind, SourceSpec
 from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, interpolate_env, postgres_connect_kwargs, redact
 from seeknal_dagster.project.templating import TemplateError
@@ -39,11 +47,8 @@ from seeknal_dagster.project.templating import TemplateError
 if TYPE_CHECKING:
     import psycopg
 
-FILE_TYPES = ("csv", "parquet", "json", "jsonl")
-SOURCE_TYPES = (*FILE_TYPES, "sqlite", "postgresql", "hive")
 #: Rows fetched from a database per Arrow record batch.
 BATCH_ROWS = 10_000
-_READ_QUERY = re.compile(r"^\s*\(*\s*(select|with)\b", re.I)
 _POSTGRES_DEFAULTS = {"host": "localhost", "port": 5432, "sslmode": "prefer", "connect_timeout": 10}
 _POSTGRES_TYPES: dict[str, pa.DataType] = {
     "bool": pa.bool_(),
@@ -151,8 +156,7 @@ class SourceExecutor(BaseExecutor):
 
     @property
     def source_type(self) -> str:
-        declared = self.spec.source.lower()
-        return "postgresql" if declared == "postgres" else declared
+        return source_type(self.spec)
 
     @cached_property
     def params(self) -> dict[str, Any]:
@@ -161,21 +165,18 @@ class SourceExecutor(BaseExecutor):
             inline = self.context.renderer.render_params(self.spec.params)
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
-        return {**self.context.profiles.defaults_for(self.source_type), **inline}
+        return source_params(self.spec, self.check_scope(), inline)
 
     def validate(self) -> None:
-        if self.source_type not in SOURCE_TYPES:
-            raise ExecutorValidationError(
-                self.node.id,
-                f"unsupported source type '{self.spec.source}' "
-                f"(supported: {', '.join(SOURCE_TYPES)}; postgres is an alias of postgresql)",
-            )
+        super().validate()
         planners: dict[str, Callable[[], Any]] = {
             **dict.fromkeys(FILE_TYPES, self.file_relation),
             "sqlite": self.sqlite_plan,
             "postgresql": self.postgres_plan,
             "hive": self.hive_table,
         }
+        if self.source_type not in planners:  # a type only Seeknal reads: it loaded with a warning, and cannot run
+            raise ExecutorValidationError(self.node.id, f"seeknal-dagster does not read '{self.spec.source}' sources")
         planners[self.source_type]()
 
     def execute(self) -> ExecutorResult:
@@ -207,25 +208,11 @@ class SourceExecutor(BaseExecutor):
         except ValueError:
             return str(path)
 
-    def read_query(self, query: str) -> str:
-        """A user's ``params.query``, checked to be one read-only statement (SELECT or WITH)."""
-        statements = split_statements(query)
-        if len(statements) != 1 or not _READ_QUERY.match(statements[0]):
-            raise ExecutorValidationError(
-                self.node.id,
-                "params.query must be a single SELECT or WITH query; DDL/DML is not allowed in a source: "
-                + query.strip()[:200],
-            )
-        return statements[0]
-
     # Files: csv, parquet, json, jsonl ---------------------------------------------------------------------
 
     def file_path(self) -> Path:
         """The file (or glob) to read, relative to the project root; a directory means every file of the type in it."""
-        written = self.spec.table or self.params.get("path")
-        if not written:
-            raise ExecutorValidationError(self.node.id, f"a {self.source_type} source needs 'table: <file path>'")
-        path = self.context.resolve_path(str(written))
+        path = self.context.resolve_path(file_location(self.spec, self.params))
         if path.is_dir():
             path = path / "**" / f"*.{self.source_type}"
         if not glob.glob(str(path), recursive=True):
@@ -305,30 +292,17 @@ class SourceExecutor(BaseExecutor):
     def sqlite_plan(self) -> tuple[Path, str]:
         """(database file, query): ``table: data/x.db`` + ``params.table``, or ``params.path`` + ``table`` as
         the table name; ``params.query`` replaces the table."""
-        params = self.params
-        if params.get("path"):
-            database_path, table = params["path"], self.spec.table or params.get("table")
-        else:
-            database_path, table = self.spec.table, params.get("table")
-        if not database_path:
-            raise ExecutorValidationError(
-                self.node.id, "a sqlite source needs its database file: 'table: data/x.db' or params.path"
-            )
-        database = self.context.resolve_path(str(database_path))
+        database_path, table = sqlite_location(self.spec, self.params)
+        database = self.context.resolve_path(database_path)
         if not database.is_file():
             raise ExecutorValidationError(
                 self.node.id,
                 f"sqlite database not found: {self.shown_path(database)} "
                 f"(paths are relative to the project root {self.context.workspace_path})",
             )
-        if params.get("query"):
-            return database, self.read_query(str(params["query"]))
-        if not table:
-            raise ExecutorValidationError(
-                self.node.id,
-                f"a sqlite source needs params.table (the table to read from {database_path}) or params.query",
-            )
-        return database, f"SELECT * FROM {quote_identifier(str(table))}"
+        if table is None:
+            return database, read_only_query(str(self.params["query"]))
+        return database, f"SELECT * FROM {quote_identifier(table)}"
 
     def _read_sqlite(self, output_path: Path) -> tuple[int, dict[str, Any]]:
         database, query = self.sqlite_plan()
@@ -382,15 +356,10 @@ class SourceExecutor(BaseExecutor):
         """(connection settings, query, what is read): the ``table`` (``schema.table``, default schema
         ``public``) or ``params.query``."""
         settings = self.postgres_settings()
-        if self.params.get("query"):
-            return settings, self.read_query(str(self.params["query"])), "query"
-        parts = str(self.spec.table or "").split(".")
-        if not self.spec.table or len(parts) > 2 or not all(parts):
-            raise ExecutorValidationError(
-                self.node.id,
-                f"a postgresql source needs 'table: [schema.]table' or params.query (got {self.spec.table!r})",
-            )
-        schema, table = parts if len(parts) == 2 else [str(settings.get("schema") or "public"), parts[0]]
+        location = postgres_table(self.spec, self.params)
+        if location is None:
+            return settings, read_only_query(str(self.params["query"])), "query"
+        schema, table = location[0] or str(settings.get("schema") or "public"), location[1]
         return settings, f"SELECT * FROM {quote_identifier(schema)}.{quote_identifier(table)}", f"{schema}.{table}"
 
     @staticmethod
@@ -450,9 +419,7 @@ class SourceExecutor(BaseExecutor):
     # Hive --------------------------------------------------------------------------------------------------
 
     def hive_table(self) -> str:
-        if not self.spec.table:
-            raise ExecutorValidationError(self.node.id, "a hive source needs 'table: <database>.<table>'")
-        return self.spec.table
+        return hive_table(self.spec)
 
     def _read_hive(self, output_path: Path) -> tuple[int, dict[str, Any]]:
         table = self.hive_table()
