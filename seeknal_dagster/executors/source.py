@@ -31,16 +31,14 @@ from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.project.checks.source import (
-    FILE_TYPES,
     file_location,
     hive_table,
     postgres_table,
     read_only_query,
     source_params,
-    source_type,
     sqlite_location,
 )
-from seeknal_dagster.project.models import NodeKind, SourceSpec
+from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
 from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, interpolate_env, postgres_connect_kwargs, redact
 from seeknal_dagster.project.templating import TemplateError
 
@@ -156,7 +154,7 @@ class SourceExecutor(BaseExecutor):
 
     @property
     def source_type(self) -> str:
-        return source_type(self.spec)
+        return self.spec.source_type
 
     @cached_property
     def params(self) -> dict[str, Any]:
@@ -170,7 +168,7 @@ class SourceExecutor(BaseExecutor):
     def validate(self) -> None:
         super().validate()
         planners: dict[str, Callable[[], Any]] = {
-            **dict.fromkeys(FILE_TYPES, self.file_relation),
+            **dict.fromkeys(FILE_SOURCE_TYPES, self.file_relation),
             "sqlite": self.sqlite_plan,
             "postgresql": self.postgres_plan,
             "hive": self.hive_table,
@@ -181,7 +179,7 @@ class SourceExecutor(BaseExecutor):
 
     def execute(self) -> ExecutorResult:
         readers: dict[str, Callable[[Path], tuple[int, dict[str, Any]]]] = {
-            **dict.fromkeys(FILE_TYPES, self._read_file),
+            **dict.fromkeys(FILE_SOURCE_TYPES, self._read_file),
             "sqlite": self._read_sqlite,
             "postgresql": self._read_postgresql,
             "hive": self._read_hive,

@@ -22,7 +22,15 @@ from seeknal_dagster.graph.sql_refs import VALID_REF_ARGUMENT, find_qualified_na
 from seeknal_dagster.project.checks import CheckScope, node_findings
 from seeknal_dagster.project.dagster_rules import output_name
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
-from seeknal_dagster.project.models import SPEC_BY_KIND, NodeKind, NodeSpec, PythonNodeSpec, parse_ref
+from seeknal_dagster.project.models import (
+    OBSERVABLE_SOURCE_TYPES,
+    SPEC_BY_KIND,
+    NodeKind,
+    NodeSpec,
+    PythonNodeSpec,
+    SourceSpec,
+    parse_ref,
+)
 from seeknal_dagster.project.profiles import Profiles, load_profiles
 from seeknal_dagster.project.project_file import ScheduleSettings, describe_validation_error, read_project_file
 from seeknal_dagster.project.python_nodes import read_python_nodes
@@ -62,6 +70,12 @@ class ProjectNode:
     @property
     def is_python(self) -> bool:
         return isinstance(self.spec, PythonNodeSpec)
+
+    @property
+    def has_data_fingerprint(self) -> bool:
+        """Whether this is a YAML source whose external data can be fingerprinted (files, SQLite, PostgreSQL; not
+        Hive), so it gets an observable asset standing for that data."""
+        return isinstance(self.spec, SourceSpec) and self.spec.source_type in OBSERVABLE_SOURCE_TYPES
 
     def upstream_id(self, reference: Any) -> str | None:
         """The upstream node a reference in this node's YAML names: ``kind.name``, or a bare name that is unique

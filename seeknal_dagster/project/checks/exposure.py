@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
 
 EXPOSURE_TYPES = ("file", "database", "api", "dashboard", "notification", "report")
-TYPE_ALIASES = {"postgres": "database", "postgresql": "database", "webhook": "notification"}
 #: Types Seeknal knows that seeknal-dagster does not deliver: such a node loads, with a warning, and fails if it runs.
 SEEKNAL_ONLY_TYPES = ("starrocks_materialized_view",)
 NOTIFICATION_CHANNELS = ("webhook", "slack")
@@ -26,11 +25,6 @@ DATABASE_MODE_ALIASES = {"overwrite": "replace", "full": "replace", "insert": "a
 DEFAULT_BATCH_ROWS = 1000
 #: A setting by name, with a default: ``params`` first, then the node's top level.
 Setting = Callable[..., Any]
-
-
-def exposure_type(spec: ExposureSpec) -> str:
-    declared = str(spec.type).lower().strip()
-    return TYPE_ALIASES.get(declared, declared)
 
 
 def exposure_setting(spec: ExposureSpec, params: dict[str, Any]) -> Setting:
@@ -143,7 +137,7 @@ def request_headers(setting: Setting, kind: str) -> dict[str, str]:
 
 def check_exposure(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
     spec: ExposureSpec = node.spec  # type: ignore[assignment]
-    kind = exposure_type(spec)
+    kind = spec.delivery_type
     if kind in SEEKNAL_ONLY_TYPES:
         yield Finding(
             f"Seeknal delivers '{spec.type}' exposures but seeknal-dagster does not: this node fails if it runs "

@@ -10,29 +10,22 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from seeknal_dagster.engines.duckdb_engine import split_statements
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
-from seeknal_dagster.project.models import SourceSpec
+from seeknal_dagster.project.models import FILE_SOURCE_TYPES, SourceSpec
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
 
-FILE_TYPES = ("csv", "parquet", "json", "jsonl")
-#: The source types seeknal-dagster reads.
-SOURCE_TYPES = (*FILE_TYPES, "sqlite", "postgresql", "iceberg", "hive")
-SOURCE_TYPE_ALIASES = {"postgres": "postgresql"}
+#: The source types seeknal-dagster reads (``postgres`` is Seeknal's alias of ``postgresql``).
+SOURCE_TYPES = (*FILE_SOURCE_TYPES, "sqlite", "postgresql", "iceberg", "hive")
 #: Types Seeknal knows (its source executor's list) that seeknal-dagster does not read: such a node loads, with a
 #: warning, and fails if it runs.
 SEEKNAL_ONLY_TYPES = ("excel", "starrocks", "bigquery", "snowflake", "redshift")
 _READ_QUERY = re.compile(r"^\s*\(*\s*(select|with)\b", re.I)
 
 
-def source_type(spec: SourceSpec) -> str:
-    declared = str(spec.source).lower().strip()
-    return SOURCE_TYPE_ALIASES.get(declared, declared)
-
-
 def source_params(spec: SourceSpec, scope: CheckScope, rendered: dict[str, Any]) -> dict[str, Any]:
     """Profile ``source_defaults`` for the type, overridden by the node's own (rendered) params."""
-    return {**scope.profiles.defaults_for(source_type(spec)), **rendered}
+    return {**scope.profiles.defaults_for(spec.source_type), **rendered}
 
 
 def read_only_query(query: str) -> str:
@@ -51,7 +44,7 @@ def file_location(spec: SourceSpec, params: dict[str, Any]) -> str:
     """The file (or glob, or directory) a file source reads, as written."""
     written = spec.table or params.get("path")
     if not written:
-        raise SettingError(f"a {source_type(spec)} source needs 'table: <file path>'", "table")
+        raise SettingError(f"a {spec.source_type} source needs 'table: <file path>'", "table")
     return str(written)
 
 
@@ -94,7 +87,7 @@ def hive_table(spec: SourceSpec) -> str:
 
 def check_source(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
     spec: SourceSpec = node.spec  # type: ignore[assignment]
-    kind = source_type(spec)
+    kind = spec.source_type
     if kind in SEEKNAL_ONLY_TYPES:
         yield Finding(
             f"Seeknal reads '{spec.source}' sources but seeknal-dagster does not: this node fails if it runs "
@@ -110,7 +103,7 @@ def check_source(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
             "source",
         )
     params = source_params(spec, scope, scope.params(node))
-    if kind in FILE_TYPES:
+    if kind in FILE_SOURCE_TYPES:
         file_location(spec, params)
     elif kind == "sqlite":
         sqlite_location(spec, params)
