@@ -41,6 +41,13 @@ def problems(project: Path, **options) -> dict[tuple[str | None, str | None], st
     return {(problem.node_id, problem.field): problem.message for problem in raised.value.problems}
 
 
+def assert_reported(found: dict[tuple[str | None, str | None], str], expected: dict[tuple[str | None, str], str]) -> None:
+    """Every expected (node, field) problem is reported with its message, and nothing else is."""
+    for where, message in expected.items():
+        assert message in found.pop(where), where
+    assert found == {}
+
+
 def transform(name: str, dagster_block: str = "", sql: str = "SELECT * FROM ref('source.orders')") -> str:
     return f"kind: transform\nname: {name}\ntransform: \"{sql}\"\n" + (f"dagster: {dagster_block}\n" if dagster_block else "")
 
@@ -169,8 +176,7 @@ def test_settings_of_every_kind_are_load_problems_with_their_field(make_project)
             """,
         }
     )
-    found = problems(project)
-    expected = {
+    assert_reported(problems(project), {
         ("feature_group.by_mode", "mode"): "'upsert' is not a write mode",
         ("feature_group.by_dtype", "features.amount"): "unknown dtype 'money'",
         ("feature_group.by_engine", "engine"): "engine 'pandas' is not supported (use duckdb or spark)",
@@ -186,10 +192,7 @@ def test_settings_of_every_kind_are_load_problems_with_their_field(make_project)
         ("semantic_model.sales", "measures[0].agg"): "agg 'tally' is not one of",
         ("metric.margin", "measure"): "measure 'profit' is not a measure of any semantic model",
         ("transform.ddl", "transform"): "the last statement of a transform must be a query",
-    }
-    for where, message in expected.items():
-        assert message in found.pop(where), where
-    assert found == {}
+    })
 
 
 # Dagster's rules -------------------------------------------------------------------------------------------
@@ -223,7 +226,6 @@ def test_what_dagster_would_reject_is_reported_by_validate_and_the_code_location
             """,
         }
     )
-    found = problems(project)
     expected = {
         ("transform.grouped", "dagster.group"): "'my group' is not a valid Dagster group name",
         ("transform.owned", "dagster.owners"): "owner 'a@b' is neither an e-mail address nor a team name",
@@ -240,9 +242,7 @@ def test_what_dagster_would_reject_is_reported_by_validate_and_the_code_location
         (None, "schedules[0].cron"): "'every night' is not a cron expression Dagster accepts",
         (None, "schedules[1].timezone"): "unknown time zone 'Europe/Berlinn'",
     }
-    for where, message in expected.items():
-        assert message in found.pop(where), where
-    assert found == {}
+    assert_reported(problems(project), dict(expected))
     with pytest.raises(ProjectLoadError) as from_code_location:
         build_definitions(project)
     assert len(from_code_location.value.problems) == len(expected)

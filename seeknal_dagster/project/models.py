@@ -78,6 +78,14 @@ def _as_datetime(value: Any) -> Any:
     return value
 
 
+def known_timezone(value: str | None) -> str | None:
+    """A time zone Dagster can schedule in (``None``: UTC)."""
+    problem = timezone_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class PartitionSettings(BaseModel):
     """``dagster: {partitions: {type: daily, start: 2025-01-01}}``: a time-windowed node, backfilled by range.
     Bounds are wall-clock times in ``timezone`` (UTC by default); a bound written with an offset is converted."""
@@ -91,13 +99,7 @@ class PartitionSettings(BaseModel):
 
     _bounds_as_written = field_validator("start", "end", mode="before")(_as_datetime)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str | None) -> str | None:
-        problem = timezone_problem(value) if value is not None else None
-        if problem:
-            raise ValueError(problem)
-        return value
+    _known_timezone = field_validator("timezone")(known_timezone)
 
     @model_validator(mode="after")
     def _wall_clock_bounds(self) -> "PartitionSettings":

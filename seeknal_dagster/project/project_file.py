@@ -20,8 +20,9 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from seeknal_dagster.project.dagster_rules import cron_problem, timezone_problem
+from seeknal_dagster.project.dagster_rules import cron_problem
 from seeknal_dagster.project.errors import Problem
+from seeknal_dagster.project.models import known_timezone
 from seeknal_dagster.project.yaml_files import read_yaml_file
 
 PROJECT_FILE = Path("seeknal_project.yml")
@@ -54,13 +55,7 @@ class ScheduleSettings(BaseModel):
             raise ValueError(problem)
         return value
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str | None) -> str | None:
-        problem = timezone_problem(value) if value is not None else None
-        if problem:
-            raise ValueError(problem)
-        return value
+    _known_timezone = field_validator("timezone")(known_timezone)
 
     @property
     def job_name(self) -> str:

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
 
 
-CHECKS: dict[NodeKind, Callable[["ProjectNode", CheckScope], Iterable[Finding]]] = {
+#: One node's check: its findings, or a :class:`SettingError` for the first setting it cannot read.
+Check = Callable[["ProjectNode", CheckScope], Iterable[Finding]]
+CHECKS: dict[NodeKind, Check] = {
     NodeKind.SOURCE: check_source,
     NodeKind.TRANSFORM: check_transform,
     NodeKind.FEATURE_GROUP: check_feature_group,
@@ -43,7 +45,7 @@ CHECKS: dict[NodeKind, Callable[["ProjectNode", CheckScope], Iterable[Finding]]]
 }
 
 
-def retry_settings(spec: NodeSpec) -> tuple[int, float]:
+def retries_and_delay(spec: NodeSpec) -> tuple[int, float]:
     """(retries, delay in seconds) from the node's ``dagster:`` block, or from top-level ``retries`` /
     ``retry_delay`` as the seed design writes them; none by default."""
     settings, top_level = spec.dagster, spec.extra_fields()
@@ -57,11 +59,16 @@ def retry_settings(spec: NodeSpec) -> tuple[int, float]:
         ) from None
 
 
-def _collected(check: Callable[[], Iterable[Finding]]) -> list[Finding]:
+def check_retries(node: "ProjectNode", scope: CheckScope) -> Iterable[Finding]:
+    retries_and_delay(node.spec)
+    return ()
+
+
+def _collected(check: Check, node: "ProjectNode", scope: CheckScope) -> list[Finding]:
     """A check's findings; a reader raising :class:`SettingError` ends its check with that finding."""
     found: list[Finding] = []
     try:
-        for finding in check():
+        for finding in check(node, scope):
             found.append(finding)
     except SettingError as error:
         found.append(Finding(str(error), error.field))
@@ -72,8 +79,7 @@ def node_findings(node: "ProjectNode", scope: CheckScope) -> list[Finding]:
     """What is wrong with a node's settings (errors and warnings); nothing for nodes declared in Python."""
     if node.is_python:
         return []
-    retries = _collected(lambda: [] if retry_settings(node.spec) else [])
-    return retries + _collected(lambda: CHECKS[node.kind](node, scope))
+    return [finding for check in (check_retries, CHECKS[node.kind]) for finding in _collected(check, node, scope)]
 
 
-__all__ = ["CHECKS", "CheckScope", "Finding", "SettingError", "node_findings", "retry_settings"]
+__all__ = ["CHECKS", "CheckScope", "Finding", "SettingError", "node_findings", "retries_and_delay"]

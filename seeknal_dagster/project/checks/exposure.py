@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
+from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError, seeknal_only
 from seeknal_dagster.project.models import ExposureSpec
 
 if TYPE_CHECKING:
@@ -139,12 +139,7 @@ def check_exposure(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
     spec: ExposureSpec = node.spec  # type: ignore[assignment]
     kind = spec.delivery_type
     if kind in SEEKNAL_ONLY_TYPES:
-        yield Finding(
-            f"Seeknal delivers '{spec.type}' exposures but seeknal-dagster does not: this node fails if it runs "
-            f"(seeknal-dagster delivers {', '.join(EXPOSURE_TYPES)})",
-            "type",
-            "warning",
-        )
+        yield seeknal_only("delivers", f"'{spec.type}' exposures", EXPOSURE_TYPES, "type")
         return
     if kind not in EXPOSURE_TYPES:
         raise SettingError(f"unsupported exposure type '{spec.type}' (supported: {', '.join(EXPOSURE_TYPES)})", "type")

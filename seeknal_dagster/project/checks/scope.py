@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar
 
 from seeknal_dagster.project.errors import Severity
 from seeknal_dagster.project.profiles import Profiles
@@ -32,9 +32,15 @@ class SettingError(ValueError):
         super().__init__(message)
 
 
-def is_templated(value: Any) -> bool:
-    """Whether a setting is only known once ``{{ }}`` is rendered at run time."""
-    return isinstance(value, str) and "{{" in value
+def seeknal_only(verb: str, declared: str, ours: Iterable[str], field: str) -> Finding:
+    """The warning for a type Seeknal knows and seeknal-dagster does not run: the project loads, the node fails if
+    it runs. ``verb`` is what is done with it (reads, delivers)."""
+    return Finding(
+        f"Seeknal {verb} {declared} but seeknal-dagster does not: this node fails if it runs "
+        f"(seeknal-dagster {verb} {', '.join(ours)})",
+        field,
+        "warning",
+    )
 
 
 @dataclass

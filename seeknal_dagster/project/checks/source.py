@@ -9,7 +9,7 @@ import re
 from typing import TYPE_CHECKING, Any, Iterator
 
 from seeknal_dagster.engines.duckdb_engine import split_statements
-from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
+from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError, seeknal_only
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, SourceSpec
 
 if TYPE_CHECKING:
@@ -89,12 +89,7 @@ def check_source(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
     spec: SourceSpec = node.spec  # type: ignore[assignment]
     kind = spec.source_type
     if kind in SEEKNAL_ONLY_TYPES:
-        yield Finding(
-            f"Seeknal reads '{spec.source}' sources but seeknal-dagster does not: this node fails if it runs "
-            f"(seeknal-dagster reads {', '.join(SOURCE_TYPES)})",
-            "source",
-            "warning",
-        )
+        yield seeknal_only("reads", f"'{spec.source}' sources", SOURCE_TYPES, "source")
         return
     if kind not in SOURCE_TYPES:
         raise SettingError(
@@ -113,5 +108,5 @@ def check_source(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
             yield Finding(str(scope.connection_problem(params["connection"])), "params.connection")
     elif kind == "hive":
         hive_table(spec)
-    if params.get("query") and kind != "hive" and kind not in FILE_TYPES:
+    if params.get("query") and kind != "hive" and kind not in FILE_SOURCE_TYPES:
         read_only_query(str(params["query"]))
