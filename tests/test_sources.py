@@ -247,8 +247,9 @@ def test_bad_sources_fail_naming_node_and_path(make_project, body, expected):
         ("source: sqlite\ntable: data/shop.db\nparams: {query: 'DELETE FROM customers'}", "params.query", "DDL/DML"),
         ("source: postgres\ntable: a.b.c", "table", "needs 'table: [schema.]table'"),
         ("source: postgres\ntable: orders\nparams: {connection: lake}", "params.connection", "'lake' is not defined"),
+        ("source: iceberg\ntable: lake.db.t\nparams: {query: 'DELETE FROM t'}", "params.query", "DDL/DML"),
     ],
-    ids=["unknown-type", "no-table", "dml", "three-part-table", "unknown-connection"],
+    ids=["unknown-type", "no-table", "dml", "three-part-table", "unknown-connection", "iceberg-dml"],
 )
 def test_settings_a_source_cannot_run_with_are_load_problems(make_project, body, field, expected):
     """Known without reading anything: refused when the project loads, naming the node and the field."""
