@@ -30,7 +30,7 @@ from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorVal
 from seeknal_dagster.executors.feature_group import FeatureGroupExecutor
 from seeknal_dagster.executors.second_order_aggregation import SecondOrderAggregationExecutor
 from seeknal_dagster.featurestore.definition import FeatureGroupDefinition
-from seeknal_dagster.project.models import NodeKind, PythonNodeSpec
+from seeknal_dagster.project.models import NodeKind, PythonNodeSpec, function_output_id
 from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:
@@ -43,14 +43,14 @@ _CODE_FIELDS = {"source_code", "code_digest", "decorator_args", "kind_spec"}
 
 class PythonFunctionStep:
     """What every Python node does first: call its function with its inputs and params, writing the rows to a
-    file. ``self.node`` is the node as its kind declares it (see ``ProjectNode.kind_spec``); ``self.python_node``
+    file. ``self.node`` is the node as its kind's executor sees it (``ProjectNode.kind_node``); ``self.python_node``
     the node as read from the file."""
 
     node: "ProjectNode"
     context: "ExecutionContext"
 
     def __init__(self, node: "ProjectNode", context: "ExecutionContext"):
-        super().__init__(replace(node, spec=node.kind_spec), context)  # type: ignore[call-arg]
+        super().__init__(node.kind_node, context)  # type: ignore[call-arg]
         self.python_node = node
         self.kind = node.kind
 
@@ -133,14 +133,10 @@ class PythonNodeExecutor(PythonFunctionStep, BaseExecutor):
 
 class StagedFunctionRows(PythonFunctionStep):
     """For kinds that post-process the function's rows: they are staged in a hidden file beside the output and
-    are this node's only input, named ``python.<function>`` (a second-order aggregation's source, a feature
-    group's ``source``)."""
+    are the kind node's one input, ``python.<function>`` (a second-order aggregation's source, a feature group's
+    ``source``)."""
 
     staged: Path | None = None
-
-    @property
-    def function_output_id(self) -> str:
-        return f"python.{self.python.function}"
 
     def pre_execute(self) -> None:
         self.staged = scratch_path(self.context.get_output_path(self.node), "function")
@@ -148,7 +144,7 @@ class StagedFunctionRows(PythonFunctionStep):
         super().pre_execute()  # type: ignore[misc]
 
     def input_relations(self) -> dict[str, str]:
-        return {self.function_output_id: f"read_parquet({quote_literal(self.staged)})"}
+        return {function_output_id(self.python.function): f"read_parquet({quote_literal(self.staged)})"}
 
     def post_execute(self, result: ExecutorResult) -> ExecutorResult:
         try:
@@ -166,13 +162,9 @@ class PythonFeatureGroupExecutor(StagedFunctionRows, FeatureGroupExecutor):
     def definition(self) -> FeatureGroupDefinition:
         return replace(super().definition, code_digest=self.python.code_digest)
 
-    def first_input(self) -> str:
-        return self.function_output_id
-
 
 class PythonSecondOrderAggregationExecutor(StagedFunctionRows, SecondOrderAggregationExecutor):
-    def source_id(self) -> str:
-        return self.function_output_id
+    pass
 
 
 _EXECUTORS: dict[NodeKind, type[BaseExecutor]] = {

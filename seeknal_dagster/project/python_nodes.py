@@ -21,7 +21,7 @@ from typing import Any, Iterator
 from pydantic import ValidationError
 
 from seeknal_dagster.project.errors import Problem, validation_problems
-from seeknal_dagster.project.models import SPEC_BY_KIND, NodeKind, NodeSpec, PythonNodeSpec
+from seeknal_dagster.project.models import SPEC_BY_KIND, NodeKind, NodeSpec, PythonNodeSpec, function_output_id
 from seeknal_dagster.project.python_dependencies import read_script_metadata, unmet_requirements
 
 DECORATOR_KINDS = {
@@ -316,14 +316,13 @@ def _read_node(
         source = {"source": arguments.get("source", "csv"), "table": arguments.get("table"), "columns": arguments.get("columns")}
         result = _validated(SPEC_BY_KIND[kind], {**document, **source}, file.relative, line)
         return (line, result, problems) if isinstance(result, NodeSpec) else (line, None, problems + result)
-    code_refs = file.ctx_refs(function)
-    kind_fields = {key: arguments[key] for key in _KIND_ARGUMENTS[kind] - {"inputs", "owner"} if key in arguments}
-    if kind == NodeKind.SECOND_ORDER_AGGREGATION:
-        # Seeknal's second-order aggregation reads the rows its function returns; its source is the first ref.
-        kind_fields["source"] = next(iter(code_refs or document["inputs"]), "")
     if kind in (NodeKind.FEATURE_GROUP, NodeKind.SECOND_ORDER_AGGREGATION):
-        # What the kind computes only: the node's description, tags and settings stay on the node itself.
+        # That kind's node over the rows the function returns, as in Seeknal; what it computes only (the node's
+        # description, tags and settings stay on the node itself).
         computed = {key: value for key, value in document.items() if key not in PythonNodeSpec.descriptive_fields}
+        kind_fields = {key: arguments[key] for key in _KIND_ARGUMENTS[kind] - {"inputs", "owner"} if key in arguments}
+        rows = function_output_id(function.name)
+        kind_fields |= {"inputs": [rows], **({"source": rows} if kind == NodeKind.SECOND_ORDER_AGGREGATION else {})}
         kind_spec = _validated(SPEC_BY_KIND[kind], {**computed, **kind_fields}, file.relative, line)
         if not isinstance(kind_spec, NodeSpec):
             return line, None, problems + kind_spec
@@ -332,7 +331,7 @@ def _read_node(
         "function": function.name,
         "source_code": file.source_code(function),
         "code_digest": file.code_digest(function),
-        "code_refs": code_refs,
+        "code_refs": file.ctx_refs(function),
         "decorator_args": arguments,
         "timeout": timeout,
     }
