@@ -224,7 +224,7 @@ class AggregationExecutor(AggregatingExecutor):
         if not isinstance(text, str) or not text.strip():
             raise ExecutorValidationError(self.node.id, f"{where}: 'condition' must be a SQL condition")
         try:
-            return self.context.render(text, self.spec.params)
+            return self.context.render_sql(text, self.spec.params, fragment=True).sql
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, f"{where}: {error}") from error
 

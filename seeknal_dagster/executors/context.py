@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from seeknal_dagster.project.profiles import Profiles
-from seeknal_dagster.project.templating import TemplateRenderer
+from seeknal_dagster.project.templating import SqlText, TemplateRenderer
 
 if TYPE_CHECKING:
     import duckdb
@@ -109,7 +109,12 @@ class ExecutionContext:
         return path if path.is_absolute() else self.workspace_path / path
 
     def render(self, text: str, params: Mapping[str, Any] | None = None) -> str:
+        """Plain text, for uses where text cannot change structure (a date to parse); SQL uses :meth:`render_sql`."""
         return self.renderer.render(text, params)
+
+    def render_sql(self, text: str, params: Mapping[str, Any] | None = None, fragment: bool = False) -> SqlText:
+        """SQL to run and to show; a run value may only stand where it stays a literal (see templating)."""
+        return self.renderer.render_sql(text, params, fragment)
 
     def close(self) -> None:
         if self.duckdb_connection is not None and self.duckdb_factory is None:

@@ -37,12 +37,24 @@ from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorVal
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.project.models import ExposureSpec, NodeKind
-from seeknal_dagster.project.templating import TemplateError
+from seeknal_dagster.project.secrets import scrub
+from seeknal_dagster.project.templating import ParamUse, TemplateError
 
 EXPOSURE_TYPES = ("file", "database", "api", "dashboard", "notification", "report")
 TYPE_ALIASES = {"postgres": "database", "postgresql": "database", "webhook": "notification"}
 NOTIFICATION_CHANNELS = ("webhook", "slack")
 DEFAULT_BATCH_ROWS = 1000
+#: How an exposure uses the params a run value may fill; where it delivers (connection, table, method, auth…) is
+#: the project's to set.
+PARAM_USES = {
+    "path": ParamUse.PATH,
+    **dict.fromkeys(("url", "webhook_url"), ParamUse.URL),
+    "headers": ParamUse.HEADER,
+    **dict.fromkeys(
+        ("enabled", "message", "format", "batch_size", "retries", "backoff", "timeout", "check_reachable", "records_key"),
+        ParamUse.VALUE,
+    ),
+}
 
 
 def exposure_type(spec: ExposureSpec) -> str:
@@ -75,7 +87,7 @@ class ExposureExecutor(SqlNodeExecutor):
     @cached_property
     def params(self) -> dict[str, Any]:
         try:
-            return self.context.renderer.render_params(self.spec.params)
+            return self.context.renderer.render_params(self.spec.params, PARAM_USES)
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
 
@@ -265,7 +277,7 @@ class ExposureExecutor(SqlNodeExecutor):
         try:
             store = open_postgres(settings, name, schema)
         except psycopg.Error as error:
-            raise DeliveryError(self._without_password(f"could not connect to {name}: {error}", settings)) from None
+            raise DeliveryError(scrub(f"could not connect to {name}: {error}")) from None
         try:
             batches = self.connection.sql(f"SELECT {store.select_list(columns)} FROM {self.relation}").to_arrow_reader(
                 DEFAULT_BATCH_ROWS
@@ -273,15 +285,10 @@ class ExposureExecutor(SqlNodeExecutor):
             row_count = write_table(store, table, columns, batches, mode)
         except psycopg.Error as error:
             message = f"writing {store.schema}.{table} ({store.location}) failed: {str(error).strip()}"
-            raise DeliveryError(self._without_password(message, settings)) from None
+            raise DeliveryError(scrub(message)) from None
         finally:
             store.close()
         return row_count, {"table": f"{store.schema}.{table}", "mode": mode, "connection": name, "location": store.location}
-
-    @staticmethod
-    def _without_password(message: str, settings: dict[str, Any]) -> str:
-        password = str(settings.get("password") or "")
-        return message.replace(password, "***") if password else message
 
     def deliver_api(self) -> tuple[int, dict[str, Any]]:
         url, policy, batch_rows = self.api_target()

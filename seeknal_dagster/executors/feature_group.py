@@ -23,14 +23,13 @@ from seeknal_dagster.engines.duckdb_engine import (
     quote_identifier,
     quote_literal,
     replace_rows,
-    split_statements,
     write_query,
 )
 from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
-from seeknal_dagster.executors.sql_node import SqlNodeExecutor
+from seeknal_dagster.executors.sql_node import Script, SqlNodeExecutor
 from seeknal_dagster.featurestore.definition import (
     STORED_TYPES,
     FeatureGroupDefinition,
@@ -41,6 +40,7 @@ from seeknal_dagster.featurestore.definition import (
 from seeknal_dagster.featurestore.offline import OfflineStore, OfflineVersion, schema_hash, write_json
 from seeknal_dagster.featurestore.online import open_online_store, online_table
 from seeknal_dagster.project.models import NodeKind
+from seeknal_dagster.project.secrets import scrub
 
 #: Rows sent to the online store per batch.
 ONLINE_BATCH_ROWS = 50_000
@@ -73,15 +73,16 @@ class FeatureGroupExecutor(SqlNodeExecutor):
             raise ExecutorValidationError(self.node.id, "a feature group needs an input: inputs: [{ref: kind.name}]")
         return candidates[0]
 
-    def statements(self) -> list[str]:
+    @cached_property
+    def script(self) -> Script:
         if not self.definition.transform:
-            return ["SELECT * FROM source"]
-        statements = split_statements(self.render_sql(self.definition.transform))
-        if not statements or not is_query(statements[-1]):
+            return Script(["SELECT * FROM source"], ["SELECT * FROM source"])
+        script = self.render_script(self.definition.transform)
+        if not script.statements or not is_query(script.statements[-1]):
             raise ExecutorValidationError(
                 self.node.id, "the last statement of a feature group's transform must be a query (SELECT/WITH)"
             )
-        return statements
+        return script
 
     def time_range(self) -> tuple[datetime | None, datetime | None]:
         """``feature_start_time`` / ``feature_end_time`` (both inclusive), rendered and parsed."""
@@ -118,7 +119,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         if self.node.spec.engine != "duckdb":
             raise ExecutorValidationError(self.node.id, f"engine '{self.node.spec.engine}' is not supported (use duckdb)")
         self.first_input()
-        self.statements()
+        self.script  # noqa: B018 - rendered and checked before anything runs
         self.time_range()
         for other in self.entity_groups().values():
             if other.join_keys != definition.join_keys:
@@ -137,7 +138,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
 
     def dry_run(self) -> ExecutorResult:
         return ExecutorResult(
-            self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"sql": ";\n".join(self.statements())}
+            self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"sql": ";\n".join(self.script.shown)}
         )
 
     def pre_execute(self) -> None:
@@ -215,11 +216,13 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         try:
             return self.connection.execute(sql)
         except duckdb.Error as error:
-            raise ExecutorExecutionError(self.node.id, f"{what} failed: {error}\n  SQL: {sql[:300]}", cause=error) from error
+            message = scrub(f"{what} failed: {error}\n  SQL: {sql[:300]}")
+            raise ExecutorExecutionError(self.node.id, message, cause=error) from error
 
     def compute_rows(self) -> list[tuple[str, str]]:
         """Run the SQL into the temp table ``feature_rows``; returns its (column, type) pairs."""
-        statements = self.statements()
+        statements = self.script.statements
+        self.keep_settings(self.script)
         for number, statement in enumerate(statements[:-1], start=1):
             self.run_sql(statement, f"statement {number} of {len(statements)}")
         self.run_sql(f"CREATE OR REPLACE TEMP VIEW feature_query AS {statements[-1]}", "the feature group's query")
@@ -330,7 +333,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         columns = self.compute_rows()
         metadata: dict[str, Any] = {
             "engine": "duckdb",
-            "sql": ";\n".join(self.statements()),
+            "sql": ";\n".join(self.script.shown),
             "entity": definition.entity,
             "join_keys": list(definition.join_keys),
             "event_time_col": definition.time_column,

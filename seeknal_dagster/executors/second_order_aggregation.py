@@ -153,7 +153,7 @@ class SecondOrderAggregationExecutor(AggregatingExecutor):
             )
         condition = since.get("condition") or f"{DAYS_BETWEEN} >= 0"
         try:
-            condition = self.context.render(str(condition), self.spec.params)
+            condition = self.context.render_sql(str(condition), self.spec.params, fragment=True).sql
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, f"Feature '{name}': {error}") from error
         return [

@@ -33,8 +33,9 @@ from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.project.models import NodeKind, SourceSpec
-from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, interpolate_env, postgres_connect_kwargs, redact
-from seeknal_dagster.project.templating import TemplateError
+from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, postgres_connect_kwargs, resolve_settings
+from seeknal_dagster.project.secrets import redact, scrub
+from seeknal_dagster.project.templating import ParamUse, TemplateError
 
 if TYPE_CHECKING:
     import psycopg
@@ -43,6 +44,12 @@ FILE_TYPES = ("csv", "parquet", "json", "jsonl")
 SOURCE_TYPES = (*FILE_TYPES, "sqlite", "postgresql", "hive")
 #: Rows fetched from a database per Arrow record batch.
 BATCH_ROWS = 10_000
+#: How a source uses the params a run value may fill (any other param is the project's to set).
+PARAM_USES = {
+    "path": ParamUse.PATH,
+    "query": ParamUse.SQL,
+    **dict.fromkeys(("delimiter", "delim", "header", "skip", "format"), ParamUse.VALUE),
+}
 _READ_QUERY = re.compile(r"^\s*\(*\s*(select|with)\b", re.I)
 _POSTGRES_DEFAULTS = {"host": "localhost", "port": 5432, "sslmode": "prefer", "connect_timeout": 10}
 _POSTGRES_TYPES: dict[str, pa.DataType] = {
@@ -158,7 +165,7 @@ class SourceExecutor(BaseExecutor):
     def params(self) -> dict[str, Any]:
         """Profile ``source_defaults`` for the type, overridden by the node's own (rendered) params."""
         try:
-            inline = self.context.renderer.render_params(self.spec.params)
+            inline = self.context.renderer.render_params(self.spec.params, PARAM_USES)
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
         return {**self.context.profiles.defaults_for(self.source_type), **inline}
@@ -196,7 +203,12 @@ class SourceExecutor(BaseExecutor):
                 "engine": "spark" if self.source_type == "hive" else "duckdb",
                 "source_type": self.source_type,
                 **details,
-                "params": redact(self.params),
+                "params": redact(
+                    {
+                        **self.context.profiles.defaults_for(self.source_type),
+                        **self.context.renderer.display_params(self.spec.params),
+                    }
+                ),
             },
         )
 
@@ -375,7 +387,7 @@ class SourceExecutor(BaseExecutor):
             except KeyError as error:
                 raise ExecutorValidationError(self.node.id, str(error.args[0])) from None
         inline = {key: value for key, value in self.params.items() if key in POSTGRES_CONNECT_KEYS or key == "schema"}
-        settings.update(interpolate_env(inline))
+        settings.update(resolve_settings(inline))
         return settings
 
     def postgres_plan(self) -> tuple[dict[str, Any], str, str]:
@@ -408,7 +420,7 @@ class SourceExecutor(BaseExecutor):
             connection = psycopg.connect(**postgres_connect_kwargs(settings), application_name="seeknal-dagster")
         except psycopg.Error as error:
             summary = f"could not connect to PostgreSQL {self.postgres_server(settings)}"
-            raise self._postgres_error(summary, error, settings) from None
+            raise self._postgres_error(summary, error) from None
         connection.read_only = True
         return connection
 
@@ -429,7 +441,7 @@ class SourceExecutor(BaseExecutor):
                 ]
                 row_count = self._write_batches(columns, arrow_batches(cursor, columns), output_path)
         except (psycopg.Error, ValueError) as error:
-            raise self._postgres_error(f"PostgreSQL read of {location} from {server} failed", error, settings) from None
+            raise self._postgres_error(f"PostgreSQL read of {location} from {server} failed", error) from None
         finally:
             connection.close()
         details: dict[str, Any] = {"location": location, "server": server}
@@ -439,13 +451,9 @@ class SourceExecutor(BaseExecutor):
             details["sql"] = query
         return row_count, details
 
-    def _postgres_error(self, summary: str, error: Exception, settings: dict[str, Any]) -> ExecutorExecutionError:
+    def _postgres_error(self, summary: str, error: Exception) -> ExecutorExecutionError:
         """An execution error whose message never contains the password, whatever the driver put in it."""
-        message = f"{summary}: {str(error).strip()}"
-        password = str(settings.get("password") or "")
-        if password:
-            message = message.replace(password, "***")
-        return ExecutorExecutionError(self.node.id, message)
+        return ExecutorExecutionError(self.node.id, scrub(f"{summary}: {str(error).strip()}"))
 
     # Hive --------------------------------------------------------------------------------------------------
 

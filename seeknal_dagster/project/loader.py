@@ -24,12 +24,15 @@ from seeknal_dagster.project.errors import Problem, ProjectLoadError
 from seeknal_dagster.project.models import SPEC_BY_KIND, NodeKind, NodeSpec, PythonNodeSpec, parse_ref
 from seeknal_dagster.project.profiles import Profiles, load_profiles
 from seeknal_dagster.project.python_nodes import read_python_nodes
+from seeknal_dagster.project.sql_lexer import refused_statements, split_statements
 from seeknal_dagster.project.templating import TemplateError, TemplateRenderer, load_common_config
 
 NODES_DIR = "seeknal"
 #: libyaml's loader when PyYAML was built with it (same safe semantics, several times faster).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SKIPPED_PYTHON_DIRS = ("common", "templates")
+#: Kinds whose SQL is a script of statements run one by one (checked for statements a node may not run).
+SCRIPT_KINDS = (NodeKind.TRANSFORM, NodeKind.FEATURE_GROUP)
 
 
 @dataclass
@@ -291,10 +294,14 @@ def _link(nodes: dict[str, ProjectNode], renderer: TemplateRenderer) -> tuple[No
             params = {}  # reported once; the SQL is still checked for problems of its own
         for field_name, sql in node.spec.sql_texts():
             try:
-                sql = renderer.render(sql, params)
+                sql = renderer.render_sql(sql, params).sql
             except TemplateError as error:
                 problems.append(problem(str(error), field_name))
                 continue
+            if node.kind in SCRIPT_KINDS:
+                statements = split_statements(sql)
+                for number, reason in refused_statements(statements):
+                    problems.append(problem(f"statement {number} of {len(statements)}: {reason}", field_name))
             for ref in find_ref_calls(sql):
                 if not VALID_REF_ARGUMENT.match(ref):
                     problems.append(problem(f"invalid ref() argument: {ref!r}", field_name))
