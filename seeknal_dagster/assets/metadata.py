@@ -6,9 +6,18 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dagster import MetadataValue, TableColumn, TableSchema
+from dagster import (
+    JsonMetadataValue,
+    MarkdownMetadataValue,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    TextMetadataValue,
+    UrlMetadataValue,
+)
 
 from seeknal_dagster.engines.duckdb_engine import describe_parquet
+from seeknal_dagster.project.secrets import scrub
 
 if TYPE_CHECKING:
     import duckdb
@@ -42,7 +51,8 @@ def _metadata_value(value: Any) -> Any:
 
 
 def materialization_metadata(result: "ExecutorResult", connection: "duckdb.DuckDBPyConnection") -> dict[str, Any]:
-    """Row count, column schema, a preview, timing, engine, the SQL, and whatever the executor reported."""
+    """Row count, column schema, a preview, timing, engine, the SQL, and whatever the executor reported, with
+    registered secrets scrubbed from every text."""
     metadata: dict[str, Any] = {
         "dagster/row_count": result.row_count,
         "seeknal/duration_s": round(result.duration_seconds, 4),
@@ -65,4 +75,33 @@ def materialization_metadata(result: "ExecutorResult", connection: "duckdb.DuckD
     for key, value in result.metadata.items():
         if key not in _RESERVED:
             metadata[key if "/" in key else f"seeknal/{key}"] = _metadata_value(value)
-    return metadata
+    return scrubbed_metadata(metadata)
+
+
+def scrubbed_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` with registered secrets (see :mod:`seeknal_dagster.project.secrets`) scrubbed from its texts."""
+    return {key: _scrubbed(value) for key, value in metadata.items()}
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, MarkdownMetadataValue):
+        return MetadataValue.md(scrub(value.value))
+    if isinstance(value, TextMetadataValue):
+        return MetadataValue.text(scrub(value.value))
+    if isinstance(value, UrlMetadataValue):
+        return MetadataValue.url(scrub(value.value))
+    if isinstance(value, JsonMetadataValue):
+        return MetadataValue.json(_scrubbed_json(value.value))
+    return value
+
+
+def _scrubbed_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {scrub(str(key)): _scrubbed_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed_json(item) for item in value]
+    return value

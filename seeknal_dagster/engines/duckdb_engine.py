@@ -132,16 +132,18 @@ def global_settings(connection: "duckdb.DuckDBPyConnection") -> dict[str, str | 
 
 
 def restore_settings(connection: "duckdb.DuckDBPyConnection", before: dict[str, str | None]) -> list[str]:
-    """Set back every database-wide setting that differs from ``before``; returns their names."""
-    changed = {name: value for name, value in global_settings(connection).items() if before.get(name, value) != value}
+    """Set back every database-wide setting that differs from ``before``; returns their names.
+
+    A setting is reset to its default first: values are shown rounded (``18.7 GiB``), so setting one back from
+    its shown value is exact only where the default is not what it was."""
+    changed = [name for name, value in global_settings(connection).items() if before.get(name, value) != value]
     cursor = connection.cursor()
     try:
         for name in changed:
-            value = before[name]
-            if value is None:
-                cursor.execute(f"RESET GLOBAL {quote_identifier(name)}")
-            else:
-                cursor.execute(f"SET GLOBAL {quote_identifier(name)} = {quote_literal(value)}")
+            cursor.execute(f"RESET GLOBAL {quote_identifier(name)}")
+            query = "SELECT value FROM duckdb_settings() WHERE name = ?"
+            if cursor.execute(query, [name]).fetchall() != [(before[name],)] and before[name] is not None:
+                cursor.execute(f"SET GLOBAL {quote_identifier(name)} = {quote_literal(before[name])}")
     finally:
         cursor.close()
     return sorted(changed)

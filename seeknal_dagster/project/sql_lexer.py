@@ -52,6 +52,13 @@ def tokens(sql: str) -> tuple[Token, ...]:
     import duckdb
 
     found = duckdb.tokenize(sql)
+    if not sql.isascii():  # DuckDB counts UTF-8 bytes; Python strings count characters
+        characters = {}
+        offset = 0
+        for index, char in enumerate(sql):
+            characters[offset] = index
+            offset += len(char.encode())
+        found = [(characters[start], kind) for start, kind in found]
     ends = [start for start, _ in found[1:]] + [len(sql)]
     result = []
     for (start, kind), end in zip(found, ends):
