@@ -22,7 +22,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from dagster._utils.schedules import is_valid_cron_string
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from seeknal_dagster.operations.tags import RETRY_FROM_ASSET_FAILURE
+from seeknal_dagster.operations.tags import UNATTENDED_RUN_TAGS
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
 from seeknal_dagster.project.loader import _describe_validation_error
 
@@ -114,7 +114,7 @@ def project_schedules(
         job = define_asset_job(
             schedule.job_name,
             selection=schedule.selection(),
-            tags=RETRY_FROM_ASSET_FAILURE,
+            tags=UNATTENDED_RUN_TAGS,
             description=f"Nodes of schedule '{schedule.name}' in {PROJECT_FILE}: {schedule.select}",
         )
         jobs.append(job)
