@@ -22,7 +22,7 @@ from tests.support.projects import write_project
 DAGSTER_YAML = """
 telemetry: {enabled: false}
 auto_materialize: {use_sensors: true}
-run_retries: {enabled: true, max_retries: 1}
+run_retries: {enabled: true, max_retries: 0}  # as dagster.yaml: only runs tagged by our sensors retry
 concurrency: {pools: {default_limit: 1}}
 """
 
