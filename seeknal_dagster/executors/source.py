@@ -32,7 +32,7 @@ from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, Execut
 from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
-from seeknal_dagster.project.models import NodeKind, SourceSpec
+from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
 from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, postgres_connect_kwargs, resolve_settings
 from seeknal_dagster.project.secrets import redact, scrub
 from seeknal_dagster.project.templating import ParamUse, TemplateError
@@ -40,8 +40,7 @@ from seeknal_dagster.project.templating import ParamUse, TemplateError
 if TYPE_CHECKING:
     import psycopg
 
-FILE_TYPES = ("csv", "parquet", "json", "jsonl")
-SOURCE_TYPES = (*FILE_TYPES, "sqlite", "postgresql", "hive")
+SOURCE_TYPES = (*FILE_SOURCE_TYPES, "sqlite", "postgresql", "hive")
 #: Rows fetched from a database per Arrow record batch.
 BATCH_ROWS = 10_000
 #: How a source uses the params a run value may fill (any other param is the project's to set).
@@ -158,8 +157,7 @@ class SourceExecutor(BaseExecutor):
 
     @property
     def source_type(self) -> str:
-        declared = self.spec.source.lower()
-        return "postgresql" if declared == "postgres" else declared
+        return self.spec.source_type
 
     @cached_property
     def params(self) -> dict[str, Any]:
@@ -178,7 +176,7 @@ class SourceExecutor(BaseExecutor):
                 f"(supported: {', '.join(SOURCE_TYPES)}; postgres is an alias of postgresql)",
             )
         planners: dict[str, Callable[[], Any]] = {
-            **dict.fromkeys(FILE_TYPES, self.file_relation),
+            **dict.fromkeys(FILE_SOURCE_TYPES, self.file_relation),
             "sqlite": self.sqlite_plan,
             "postgresql": self.postgres_plan,
             "hive": self.hive_table,
@@ -187,7 +185,7 @@ class SourceExecutor(BaseExecutor):
 
     def execute(self) -> ExecutorResult:
         readers: dict[str, Callable[[Path], tuple[int, dict[str, Any]]]] = {
-            **dict.fromkeys(FILE_TYPES, self._read_file),
+            **dict.fromkeys(FILE_SOURCE_TYPES, self._read_file),
             "sqlite": self._read_sqlite,
             "postgresql": self._read_postgresql,
             "hive": self._read_hive,

@@ -21,7 +21,15 @@ from pydantic import ValidationError
 from seeknal_dagster.graph import NodeGraph
 from seeknal_dagster.graph.sql_refs import VALID_REF_ARGUMENT, find_qualified_names, find_ref_calls
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
-from seeknal_dagster.project.models import SPEC_BY_KIND, NodeKind, NodeSpec, PythonNodeSpec, parse_ref
+from seeknal_dagster.project.models import (
+    OBSERVABLE_SOURCE_TYPES,
+    SPEC_BY_KIND,
+    NodeKind,
+    NodeSpec,
+    PythonNodeSpec,
+    SourceSpec,
+    parse_ref,
+)
 from seeknal_dagster.project.profiles import Profiles, load_profiles
 from seeknal_dagster.project.python_nodes import read_python_nodes
 from seeknal_dagster.project.sql_lexer import refused_statements, split_statements
@@ -64,6 +72,12 @@ class ProjectNode:
     @property
     def is_python(self) -> bool:
         return isinstance(self.spec, PythonNodeSpec)
+
+    @property
+    def has_data_fingerprint(self) -> bool:
+        """Whether this is a YAML source whose external data can be fingerprinted (files, SQLite, PostgreSQL; not
+        Hive), so it gets an observable asset standing for that data."""
+        return isinstance(self.spec, SourceSpec) and self.spec.source_type in OBSERVABLE_SOURCE_TYPES
 
     def upstream_id(self, reference: Any) -> str | None:
         """The upstream node a reference in this node's YAML names: ``kind.name``, or a bare name that is unique

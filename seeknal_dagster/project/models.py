@@ -163,12 +163,24 @@ class NodeSpec(BaseModel):
         return [ref for ref in (parse_ref(item) for item in items) if ref]
 
 
+#: Source types read from files, by DuckDB's own readers.
+FILE_SOURCE_TYPES = ("csv", "parquet", "json", "jsonl")
+#: Source types whose data can be fingerprinted without starting Spark (see ``executors/fingerprints.py``).
+OBSERVABLE_SOURCE_TYPES = frozenset({*FILE_SOURCE_TYPES, "sqlite", "postgresql"})
+
+
 class SourceSpec(NodeSpec):
     source: str
     table: str | None = None
     freshness: dict[str, Any] | None = None
     columns: dict[str, Any] | list[Any] | None = None
     schema_: list[Any] | None = Field(default=None, alias="schema")
+
+    @property
+    def source_type(self) -> str:
+        """The declared ``source:`` type, lower case, with Seeknal's alias ``postgres`` → ``postgresql``."""
+        declared = self.source.lower().strip()
+        return "postgresql" if declared == "postgres" else declared
 
     @model_validator(mode="after")
     def _has_somewhere_to_read(self) -> "SourceSpec":
@@ -265,6 +277,13 @@ class RuleSpec(NodeSpec):
     rule: str | dict[str, Any] | list[Any]
     severity: str | None = None
 
+    @property
+    def severity_level(self) -> Literal["error", "warn"]:
+        """``error`` (a blocking check) or ``warn``: top level (seed dialect) or under ``params`` (Seeknal
+        dialect); ``error`` by default."""
+        severity = self.severity or self.params.get("severity") or "error"
+        return "warn" if str(severity).lower().startswith("warn") else "error"
+
     @model_validator(mode="after")
     def _checks_an_input(self) -> "RuleSpec":
         if not self.input_ids():
@@ -278,9 +297,19 @@ class RuleSpec(NodeSpec):
                 yield f"rule[{index}].sql", check["sql"]
 
 
+#: Other names Seeknal projects use for exposure types.
+EXPOSURE_TYPE_ALIASES = {"postgres": "database", "postgresql": "database", "webhook": "notification"}
+
+
 class ExposureSpec(NodeSpec):
     type: str
     url: str | None = None
+
+    @property
+    def delivery_type(self) -> str:
+        """The exposure's type with Seeknal's aliases resolved (``postgres`` → ``database``)."""
+        declared = str(self.type).lower().strip()
+        return EXPOSURE_TYPE_ALIASES.get(declared, declared)
 
 
 class SemanticModelSpec(NodeSpec):
