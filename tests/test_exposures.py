@@ -476,3 +476,34 @@ def test_notification_exposures_post_a_webhook_and_a_slack_message(make_project,
     assert by_path["/hook"]["node"] == "exposure.delivery" and by_path["/hook"]["rows"] == 5
     assert by_path["/hook"]["input"] == "source.orders"
     assert by_path["/slack"] == {"text": "Orders are in"}
+
+
+def test_a_run_value_in_a_url_stays_in_its_path_and_never_chooses_the_host(make_project, endpoint):
+    """Run config may fill a tenant into a webhook's path; it can neither climb out of it nor send elsewhere."""
+    project = exposure_project(
+        make_project,
+        "kind: exposure\nname: delivery\ntype: notification\ninputs: [{ref: source.orders}]\n"
+        f"params: {{channel: webhook, url: '{endpoint.url}/tenants/{{{{ tenant }}}}/hook?from={{{{ sender }}}}'}}\n",
+        **{
+            "seeknal/exposures/elsewhere.yml": "kind: exposure\nname: elsewhere\ntype: notification\n"
+            "inputs: [{ref: source.orders}]\nparams: {channel: webhook, url: '{{ base }}/hook'}\n"
+        },
+    )
+    run_config = {
+        "resources": {
+            "seeknal": {
+                "config": {
+                    "params": {"tenant": "acme/../../admin?x=1#", "sender": "a&b=c", "base": "http://attacker.invalid"}
+                }
+            }
+        }
+    }
+
+    result = materialize(project, run_config=run_config)
+
+    assert [request["path"] for request in endpoint.requests] == [
+        "/tenants/acme%2F..%2F..%2Fadmin%3Fx%3D1%23/hook?from=a%26b%3Dc"
+    ]
+    message = failure_messages(result)
+    assert "exposure.elsewhere" in message and "param 'base' comes from run config" in message
+    assert "may not choose a URL's scheme or host" in message

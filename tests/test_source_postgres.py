@@ -205,3 +205,27 @@ def test_bad_postgres_sources_fail_naming_the_node(make_project, warehouse_env, 
     assert "source.broken" in text and expected in text
     with psycopg.connect(postgres_server.dsn("seeknal_shop")) as connection:
         assert connection.execute("SELECT count(*) FROM orders").fetchone() == (3,)
+
+
+def test_a_run_value_in_a_postgres_query_is_one_literal_and_cannot_pick_the_server(make_project, warehouse_env):
+    project = make_project(
+        {
+            "profiles.yml": PROFILES,
+            "seeknal/sources/by_note.yml": source_yml(
+                "by_note", "source: postgres\nparams: {query: \"SELECT id FROM orders WHERE note = '{{ note }}'\"}"
+            ),
+            "seeknal/sources/elsewhere.yml": source_yml(
+                "elsewhere", "source: postgres\ntable: orders\nparams: {host: '{{ host }}'}"
+            ),
+        }
+    )
+    hostile = {"note": "x' OR '1'='1'; SELECT pg_sleep(0) --", "host": "attacker.invalid"}
+    result = materialize(project, run_config={"resources": {"seeknal": {"config": {"params": hostile}}}})
+    assert materialized_keys(result) == {"source/by_note"}
+    assert output_rows(project, "source.by_note") == []  # no note is that text
+    text = failure_text(result)
+    assert "source.elsewhere" in text and "param 'host' comes from run config" in text and "params.host" in text
+
+    good = {"resources": {"seeknal": {"config": {"params": {"note": "third"}}}}}
+    assert materialize(project, 'key:"source/by_note"', run_config=good).success
+    assert output_rows(project, "source.by_note") == [(3,)]
