@@ -90,6 +90,7 @@ def test_hostile_run_config_through_the_dagster_cli_runs_no_second_statement(mak
     assert "transform.top_orders" in run.stderr and "param 'top' comes from run config" in run.stderr
     assert "quote it in the SQL: '{{ top }}'" in run.stderr
     assert "transform.big_orders" in run.stderr and "param 'min_amount' comes from run config" in run.stderr
+    assert "quote it in the SQL: '{{ minimum }}'" in run.stderr  # as the node's SQL spells it
     with dagster.DagsterInstance.from_config(str(home)) as instance:
         [record] = instance.get_run_records()
         materialized = {

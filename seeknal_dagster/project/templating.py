@@ -25,7 +25,7 @@ import os
 import re
 import secrets as random_tokens
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -69,10 +69,16 @@ class ParamUse(str, Enum):
 
 @dataclass(frozen=True)
 class RunValue:
-    """A value given at run time for the param ``name``."""
+    """A value given at run time for the param ``name``; ``written`` is the ``{{ }}`` that brought it into the
+    text at hand (a node param using it, or ``name`` itself)."""
 
     name: str
     value: Any
+    written: str = ""
+
+    @property
+    def template(self) -> str:
+        return "{{ " + (self.written or self.name) + " }}"
 
     def text(self) -> str:
         return str(self.value)
@@ -103,15 +109,20 @@ class Rendered:
 
     parts: tuple[Part, ...]
 
-    def text(self) -> str:
-        """Everything pasted as text (for uses where text cannot change structure)."""
-        return "".join(part if isinstance(part, str) else part.value if isinstance(part, EnvValue) else part.text() for part in self.parts)
-
-    def display(self) -> str:
+    def joined(self, run_text: Callable[[RunValue], str], env_text: Callable[[EnvValue], str]) -> str:
+        """The parts as one text, run values and environment values written by the functions given."""
         return "".join(
-            part if isinstance(part, str) else "{{ " + part.expression + " }}" if isinstance(part, EnvValue) else part.text()
+            part if isinstance(part, str) else env_text(part) if isinstance(part, EnvValue) else run_text(part)
             for part in self.parts
         )
+
+    def text(self) -> str:
+        """Everything pasted as text (for uses where text cannot change structure)."""
+        return self.joined(RunValue.text, _env_value)
+
+    def display(self) -> str:
+        """The text to show: environment values as their ``{{ env… }}`` expression."""
+        return self.joined(RunValue.text, _env_expression)
 
     def run_values(self) -> list[RunValue]:
         return [part for part in self.parts if isinstance(part, RunValue)]
@@ -129,19 +140,21 @@ class Rendered:
         else:
             nonce = random_tokens.token_hex(8)
             markers = [f"seeknal_run_value_{nonce}_{index}" for index in range(len(run_values))]
-            marked, spans = self._with_markers(markers, lambda part: part if isinstance(part, str) else part.value)
+            marked, spans = self._with_markers(markers)
             contexts = sql_lexer.value_contexts(marked, spans)
             replacements = [sql_value(value, context) for value, context in zip(run_values, contexts)]
-            sql = self._substituted(replacements, lambda part: part.value)
+            sql = self.joined(_in_order(replacements), _env_value)
             if not sql_lexer.lexes_alike(marked, spans, replacements, sql):
                 names = ", ".join(sorted({value.name for value in run_values}))
                 raise RunValueError(names, "its value would change the structure of the SQL; pass a plain value")
-            text = SqlText(sql, self._substituted(replacements, lambda part: "{{ " + part.expression + " }}"))
+            text = SqlText(sql, self.joined(_in_order(replacements), _env_expression))
         if fragment and sql_lexer.has_statement_separator(text.sql):
             raise TemplateError(f"a SQL expression may not contain ';' (a statement separator): {text.display[:200]}")
         return text
 
-    def _with_markers(self, markers: list[str], env_text: Callable[[EnvValue], str]) -> tuple[str, list[tuple[int, int]]]:
+    def _with_markers(self, markers: list[str]) -> tuple[str, list[tuple[int, int]]]:
+        """The text with each run value replaced by its marker (an identifier no value can forge), and the spans
+        of the markers."""
         pieces, spans, length, index = [], [], 0, 0
         for part in self.parts:
             if isinstance(part, RunValue):
@@ -149,17 +162,10 @@ class Rendered:
                 spans.append((length, length + len(piece)))
                 index += 1
             else:
-                piece = env_text(part) if isinstance(part, EnvValue) else part
+                piece = _env_value(part) if isinstance(part, EnvValue) else part
             pieces.append(piece)
             length += len(piece)
         return "".join(pieces), spans
-
-    def _substituted(self, replacements: list[str], env_text: Callable[[EnvValue], str]) -> str:
-        values = iter(replacements)
-        return "".join(
-            next(values) if isinstance(part, RunValue) else env_text(part) if isinstance(part, EnvValue) else part
-            for part in self.parts
-        )
 
     def path(self) -> str:
         """A file path in which each run value is one file name: no directory, no ``..``, ``~`` or glob."""
@@ -183,16 +189,27 @@ class Rendered:
                 "a run value may not choose a URL's scheme or host (it would send data, and credentials, elsewhere); "
                 "write the host in the node's YAML and use the value in the URL's path or query",
             )
-        return "".join(
-            quote(part.text(), safe="") if isinstance(part, RunValue) else part.value if isinstance(part, EnvValue) else part
-            for part in self.parts
-        )
+        return self.joined(lambda value: quote(value.text(), safe=""), _env_value)
 
     def header(self) -> str:
         for value in self.run_values():
             if any(char in value.text() for char in "\r\n\0"):
                 raise RunValueError(value.name, "an HTTP header value may not contain line breaks")
         return self.text()
+
+
+def _in_order(texts: list[str]) -> Callable[[RunValue], str]:
+    """The text of each run value met, in order of appearance (one value may stand in several places)."""
+    remaining = iter(texts)
+    return lambda _: next(remaining)
+
+
+def _env_value(part: EnvValue) -> str:
+    return part.value
+
+
+def _env_expression(part: EnvValue) -> str:
+    return "{{ " + part.expression + " }}"
 
 
 def sql_value(value: RunValue, context: str) -> str:
@@ -214,15 +231,13 @@ def sql_value(value: RunValue, context: str) -> str:
         raise RunValueError(
             value.name,
             f"{_shown(text)} is used as SQL code, where only a number or true/false may stand; to use it as text, "
-            f"quote it in the SQL: '{{{{ {value.name} }}}}'",
+            f"quote it in the SQL: '{value.template}'",
         )
     where = {
         "dollar_string": "holds '$' inside a $$-quoted string, which it could end",
         "quoted_identifier": "is used as a quoted identifier (a table or column name), which run config may not choose",
     }.get(context, "is glued to other SQL code, where no run value may go")
-    raise RunValueError(
-        value.name, f"{_shown(text)} {where}; use it as a quoted string literal ('{{{{ {value.name} }}}}') or a number"
-    )
+    raise RunValueError(value.name, f"{_shown(text)} {where}; use it as a quoted string literal ('{value.template}')")
 
 
 def sql_number(value: Any) -> str | None:
@@ -358,7 +373,10 @@ class TemplateRenderer:
         if expression in self.overrides:
             return (RunValue(expression, self.overrides[expression]),)
         if expression in params:
-            return _as_parts(expression, params[expression])
+            return tuple(
+                replace(part, written=expression) if isinstance(part, RunValue) else part
+                for part in _as_parts(expression, params[expression])
+            )
         if expression == "run_id":
             return (self.run_id,)
         if expression == "run_date":
