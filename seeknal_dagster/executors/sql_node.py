@@ -25,20 +25,18 @@ from seeknal_dagster.engines.duckdb_engine import (
 from seeknal_dagster.executors.base import BaseExecutor, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.project.secrets import scrub
-from seeknal_dagster.project.sql_lexer import changes_settings, refused_statements
+from seeknal_dagster.project.sql_lexer import statements
 from seeknal_dagster.project.templating import SqlText, TemplateError
 
 
 @dataclass(frozen=True)
 class Script:
-    """A node's statements: what runs, and what is shown (``{{ env… }}`` unrendered)."""
+    """A node's statements: what runs, what is shown (``{{ env… }}`` unrendered), and whether any may change a
+    DuckDB setting."""
 
     statements: list[str]
     shown: list[str]
-
-    @property
-    def changes_settings(self) -> bool:
-        return any(map(changes_settings, self.statements))
+    changes_settings: bool = False
 
 
 class SqlNodeExecutor(BaseExecutor):
@@ -68,15 +66,17 @@ class SqlNodeExecutor(BaseExecutor):
     def render_script(self, sql: str) -> Script:
         """The node's statements, each checked to stay within the node (a refused one fails before any runs)."""
         rendered = self.render_sql(sql)
-        statements = split_statements(rendered.sql)
+        parsed = statements(rendered.sql)
         shown = split_statements(rendered.display)
-        if len(shown) != len(statements):  # an environment value holding a ';' (pathological): show it scrubbed
-            shown = [scrub(statement) for statement in statements]
-        for number, reason in refused_statements(statements)[:1]:
-            raise ExecutorValidationError(
-                self.node.id, f"statement {number} of {len(statements)}: {reason}\n  Statement: {shown[number - 1][:200]}"
-            )
-        return Script(statements, shown)
+        if len(shown) != len(parsed):  # an environment value holding a ';' (pathological): show it scrubbed
+            shown = [scrub(statement.text) for statement in parsed]
+        for number, statement in enumerate(parsed, start=1):
+            if statement.refused:
+                raise ExecutorValidationError(
+                    self.node.id,
+                    f"statement {number} of {len(parsed)}: {statement.refused}\n  Statement: {shown[number - 1][:200]}",
+                )
+        return Script([statement.text for statement in parsed], shown, any(item.changes_settings for item in parsed))
 
     def keep_settings(self, script: Script) -> None:
         """Remember the database-wide settings before running ``script``, if it may change them."""

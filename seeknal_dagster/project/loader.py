@@ -32,7 +32,7 @@ from seeknal_dagster.project.models import (
 )
 from seeknal_dagster.project.profiles import Profiles, load_profiles
 from seeknal_dagster.project.python_nodes import read_python_nodes
-from seeknal_dagster.project.sql_lexer import refused_statements, split_statements
+from seeknal_dagster.project.sql_lexer import refused_statements
 from seeknal_dagster.project.templating import TemplateError, TemplateRenderer, load_common_config
 
 NODES_DIR = "seeknal"
@@ -313,9 +313,8 @@ def _link(nodes: dict[str, ProjectNode], renderer: TemplateRenderer) -> tuple[No
                 problems.append(problem(str(error), field_name))
                 continue
             if node.kind in SCRIPT_KINDS:
-                statements = split_statements(sql)
-                for number, reason in refused_statements(statements):
-                    problems.append(problem(f"statement {number} of {len(statements)}: {reason}", field_name))
+                for number, count, reason in refused_statements(sql):
+                    problems.append(problem(f"statement {number} of {count}: {reason}", field_name))
             for ref in find_ref_calls(sql):
                 if not VALID_REF_ARGUMENT.match(ref):
                     problems.append(problem(f"invalid ref() argument: {ref!r}", field_name))

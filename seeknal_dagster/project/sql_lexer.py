@@ -7,8 +7,9 @@ DuckDB's lexer, not a regex or a lexer of our own, decides, because what matters
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
 from functools import lru_cache
+from typing import Any, NamedTuple
 
 #: First words of statements a node may not run, with why: they end or escape the transaction a transform runs
 #: in, or change the database every other node of the run shares.
@@ -22,36 +23,74 @@ REFUSED_STATEMENTS: dict[tuple[str, ...], str] = {
         "the database a node runs in is the run's; attach other data with a source node",
     ),
     **dict.fromkeys(
-        [("CHECKPOINT",), ("FORCE",), ("VACUUM",), ("EXPORT",), ("IMPORT",), ("COPY", "FROM", "DATABASE")],
+        [("CHECKPOINT",), ("FORCE", "CHECKPOINT"), ("VACUUM",), ("EXPORT",), ("IMPORT",), ("COPY", "FROM", "DATABASE")],
         "it acts on the whole database every node of the run shares",
     ),
     **dict.fromkeys(
-        [("INSTALL",), ("LOAD",), ("UPDATE", "EXTENSIONS")],
+        [("INSTALL",), ("FORCE", "INSTALL"), ("LOAD",), ("UPDATE", "EXTENSIONS")],
         "extensions are set up with the deployment, not by a node",
     ),
 }
 #: Settings DuckDB cannot change back while the database is open: a node changing them would change every later
 #: node of the run.
 ONE_WAY_SETTINGS = frozenset({"enable_external_access", "lock_configuration", "allowed_directories", "allowed_paths"})
-#: First words of statements that may change DuckDB settings (restored after the node, see the transform executor).
+#: First words of statements that may change DuckDB settings (set back after the node: executors/sql_node.py).
 SETTING_STATEMENTS = frozenset({"SET", "RESET", "PRAGMA", "CALL"})
 _SCOPES = frozenset({"GLOBAL", "SESSION", "LOCAL"})
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     start: int
     end: int
     kind: str  # identifier, numeric_const, string_const, operator, keyword, comment
     text: str
 
 
+class Statement(NamedTuple):
+    """One statement of a script: its text (without leading and trailing comments) and its first words."""
+
+    text: str
+    words: tuple[str, ...]
+
+    @property
+    def refused(self) -> str | None:
+        """Why a node may not run this statement (``None`` when it may)."""
+        words = self.words
+        for length in (3, 2, 1):
+            reason = REFUSED_STATEMENTS.get(words[:length])
+            if reason:
+                return f"{' '.join(words[:length])} is not allowed: {reason}"
+        if words[:1] == ("CALL",) and words[1:2] and words[1].lower() in ("checkpoint", "force_checkpoint"):
+            return f"CALL {words[1].lower()}() is not allowed: {REFUSED_STATEMENTS[('CHECKPOINT',)]}"
+        if self.setting in ONE_WAY_SETTINGS:
+            return f"changing {self.setting} is not allowed: DuckDB cannot change it back, so every later node would run with it"
+        return None
+
+    @property
+    def changes_settings(self) -> bool:
+        """Whether it may change a DuckDB setting (SET, RESET, PRAGMA, CALL)."""
+        return self.words[:1] in _SETTING_STARTS
+
+    @property
+    def setting(self) -> str | None:
+        """The setting a SET / RESET / PRAGMA statement names, lower-cased."""
+        if self.words[:1] not in (("SET",), ("RESET",), ("PRAGMA",)):
+            return None
+        names = [word for word in self.words[1:] if word not in _SCOPES]
+        return names[0].lower() if names else None
+
+
+_SETTING_STARTS = {(word,) for word in SETTING_STATEMENTS}
+
+
 @lru_cache(maxsize=1024)
-def tokens(sql: str) -> tuple[Token, ...]:
-    """DuckDB's tokens of ``sql``; a token ends where the next begins, trailing whitespace excluded."""
+def _lexed(sql: str) -> tuple[tuple[int, ...], tuple[Any, ...]]:
+    """Where each of DuckDB's tokens of ``sql`` starts (in characters) and its ``duckdb.token_type``."""
     import duckdb
 
     found = duckdb.tokenize(sql)
+    if not found:
+        return (), ()
     if not sql.isascii():  # DuckDB counts UTF-8 bytes; Python strings count characters
         characters = {}
         offset = 0
@@ -59,81 +98,78 @@ def tokens(sql: str) -> tuple[Token, ...]:
             characters[offset] = index
             offset += len(char.encode())
         found = [(characters[start], kind) for start, kind in found]
-    ends = [start for start, _ in found[1:]] + [len(sql)]
-    result = []
-    for (start, kind), end in zip(found, ends):
-        text = sql[start:end].rstrip()
-        result.append(Token(start, start + len(text), kind.name, text))
-    return tuple(result)
+    starts, kinds = zip(*found)
+    return starts, kinds
+
+
+def _token_text(sql: str, starts: tuple[int, ...], index: int) -> str:
+    """A token's text: up to the next token, trailing whitespace excluded."""
+    end = starts[index + 1] if index + 1 < len(starts) else len(sql)
+    return sql[starts[index] : end].rstrip()
+
+
+def tokens(sql: str) -> tuple[Token, ...]:
+    """DuckDB's tokens of ``sql``."""
+    starts, kinds = _lexed(sql)
+    texts = [_token_text(sql, starts, index) for index in range(len(starts))]
+    return tuple(Token(start, start + len(text), kind.name, text) for start, kind, text in zip(starts, kinds, texts))
+
+
+def _separators(sql: str, starts: tuple[int, ...], kinds: tuple[Any, ...]) -> list[int]:
+    """Indexes of the tokens that are a statement-ending ``;`` (found from the ``;`` characters, not by reading
+    every token)."""
+    import duckdb
+
+    found = []
+    position = sql.find(";")
+    while position != -1:
+        index = bisect.bisect_left(starts, position)
+        if index < len(starts) and starts[index] == position and kinds[index] == duckdb.token_type.operator:
+            found.append(index)
+        position = sql.find(";", position + 1)
+    return found
+
+
+def statements(sql: str) -> list[Statement]:
+    """The statements of a script, split where DuckDB sees a ``;``, without their leading and trailing comments
+    (so the last one can be wrapped in ``COPY (…) TO``), each with its first keywords and names (opening
+    parentheses skipped); pieces holding only comments are dropped."""
+    import duckdb
+
+    kind = duckdb.token_type
+    starts, kinds = _lexed(sql)
+    found: list[Statement] = []
+    begin = 0
+    for end in [*_separators(sql, starts, kinds), len(starts)]:
+        code = [index for index in range(begin, end) if kinds[index] != kind.comment]
+        begin = end + 1
+        if not code:
+            continue
+        words: list[str] = []
+        for index in code:
+            if kinds[index] == kind.operator and sql[starts[index]] == "(":
+                continue
+            if kinds[index] not in (kind.keyword, kind.identifier) or len(words) == 4:
+                break
+            words.append(_token_text(sql, starts, index).strip('"').upper())
+        last = code[-1]
+        found.append(Statement(sql[starts[code[0]] : starts[last] + len(_token_text(sql, starts, last))], tuple(words)))
+    return found
 
 
 def split_statements(sql: str) -> list[str]:
-    """The statements of a script, split where DuckDB sees a ``;``, without their leading and trailing comments
-    (so the last one can be wrapped in ``COPY (…) TO``); pieces holding only comments are dropped."""
-    statements: list[str] = []
-    piece: list[Token] = []
-    for token in (*tokens(sql), None):
-        if token is None or (token.kind == "operator" and token.text == ";"):
-            code = [item for item in piece if item.kind != "comment"]
-            if code:
-                statements.append(sql[code[0].start : code[-1].end])
-            piece = []
-        else:
-            piece.append(token)
-    return statements
+    return [statement.text for statement in statements(sql)]
+
+
+def refused_statements(sql: str) -> list[tuple[int, int, str]]:
+    """(number, count, why) of every statement of a script a node may not run, numbered from 1."""
+    found = statements(sql)
+    return [(number, len(found), statement.refused) for number, statement in enumerate(found, start=1) if statement.refused]
 
 
 def has_statement_separator(sql: str) -> bool:
     """Whether ``sql`` holds a ``;`` DuckDB would end a statement at (an expression must not)."""
-    return any(token.kind == "operator" and token.text == ";" for token in tokens(sql))
-
-
-def _leading_words(statement: str, count: int = 3) -> tuple[str, ...]:
-    words = []
-    for token in tokens(statement):
-        if token.kind == "comment" or (token.kind == "operator" and token.text == "("):
-            continue
-        if token.kind not in ("keyword", "identifier"):
-            break
-        words.append(token.text.strip('"').upper())
-        if len(words) == count:
-            break
-    return tuple(words)
-
-
-def refused_statement(statement: str) -> str | None:
-    """Why a node may not run ``statement`` (``None`` when it may)."""
-    words = _leading_words(statement, 4)
-    for length in (3, 2, 1):
-        reason = REFUSED_STATEMENTS.get(words[:length])
-        if reason:
-            return f"{' '.join(words[:length])} is not allowed: {reason}"
-    if words[:1] == ("CALL",) and words[1:2] and words[1].lower() in ("checkpoint", "force_checkpoint"):
-        return f"CALL {words[1].lower()}() is not allowed: {REFUSED_STATEMENTS[('CHECKPOINT',)]}"
-    setting = changed_setting(statement)
-    if setting in ONE_WAY_SETTINGS:
-        return f"changing {setting} is not allowed: DuckDB cannot change it back, so every later node would run with it"
-    return None
-
-
-def refused_statements(statements: list[str]) -> list[tuple[int, str]]:
-    """(number, why) of every statement of a node's script it may not run, numbered from 1."""
-    reasons = [(number, refused_statement(statement)) for number, statement in enumerate(statements, start=1)]
-    return [(number, reason) for number, reason in reasons if reason]
-
-
-def changes_settings(statement: str) -> bool:
-    """Whether ``statement`` may change a DuckDB setting (SET, RESET, PRAGMA, CALL)."""
-    return _leading_words(statement, 1)[:1] in {(word,) for word in SETTING_STATEMENTS}
-
-
-def changed_setting(statement: str) -> str | None:
-    """The setting a SET / RESET / PRAGMA statement names, lower-cased."""
-    words = _leading_words(statement, 3)
-    if not words or words[0] not in ("SET", "RESET", "PRAGMA"):
-        return None
-    names = [word for word in words[1:] if word not in _SCOPES]
-    return names[0].lower() if names else None
+    return ";" in sql and bool(_separators(sql, *_lexed(sql)))
 
 
 def value_contexts(sql: str, spans: list[tuple[int, int]]) -> list[str]:
