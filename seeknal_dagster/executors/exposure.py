@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seeknal_dagster.delivery.contract import Contract, ContractError
-from seeknal_dagster.delivery.database import MODE_ALIASES, MODES, open_postgres, split_table, write_table
+from seeknal_dagster.delivery.database import (
+    MODE_ALIASES,
+    MODES,
+    open_postgres,
+    split_table,
+    write_table,
+)
 from seeknal_dagster.delivery.files import FILE_FORMATS, file_format, write_file
 from seeknal_dagster.delivery.web import (
     DeliveryError,

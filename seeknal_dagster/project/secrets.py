@@ -26,7 +26,9 @@ from typing import Any, Mapping
 MIN_SCRUBBED_LENGTH = 4
 MASK = "***"
 #: Substrings of a setting's name that mark its value as a secret.
-SECRET_NAME_PARTS = ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "credential")
+SECRET_NAME_PARTS = (
+    "password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "credential", "key-id", "key_id",
+)
 
 _lock = threading.Lock()
 _values: set[str] = set()
