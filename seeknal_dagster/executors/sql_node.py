@@ -24,6 +24,7 @@ from seeknal_dagster.engines.duckdb_engine import (
 )
 from seeknal_dagster.executors.base import BaseExecutor, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
+from seeknal_dagster.project.checks.transform import query_statements
 from seeknal_dagster.project.secrets import scrub
 from seeknal_dagster.project.sql_lexer import statements
 from seeknal_dagster.project.templating import SqlText, TemplateError
@@ -63,20 +64,19 @@ class SqlNodeExecutor(BaseExecutor):
         except ValueError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
 
-    def render_script(self, sql: str) -> Script:
-        """The node's statements, each checked to stay within the node (a refused one fails before any runs)."""
+    def render_script(self, sql: str, what: str) -> Script:
+        """The node's statements (``what`` names them in messages), checked before any runs: the last one is the
+        query giving the output, and none reaches beyond the node (see :func:`query_statements`)."""
         rendered = self.render_sql(sql)
         parsed = statements(rendered.sql)
         shown = split_statements(rendered.display)
         if len(shown) != len(parsed):  # an environment value holding a ';' (pathological): show it scrubbed
             shown = [scrub(statement.text) for statement in parsed]
-        for number, statement in enumerate(parsed, start=1):
-            if statement.refused:
-                raise ExecutorValidationError(
-                    self.node.id,
-                    f"statement {number} of {len(parsed)}: {statement.refused}\n  Statement: {shown[number - 1][:200]}",
-                )
-        return Script([statement.text for statement in parsed], shown, any(item.changes_settings for item in parsed))
+        return Script(
+            query_statements(rendered.sql, what, "transform", shown),
+            shown,
+            any(statement.changes_settings for statement in parsed),
+        )
 
     def keep_settings(self, script: Script) -> None:
         """Remember the database-wide settings before running ``script``, if it may change them."""

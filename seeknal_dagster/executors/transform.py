@@ -18,10 +18,10 @@ from typing import Any
 import duckdb
 
 from seeknal_dagster.delivery.targets import TargetError, write_target
-from seeknal_dagster.engines.duckdb_engine import copy_query, is_query, quote_literal
+from seeknal_dagster.engines.duckdb_engine import copy_query, quote_literal
 from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
-from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
+from seeknal_dagster.executors.errors import ExecutorExecutionError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import Script, SqlNodeExecutor
 from seeknal_dagster.project.models import MaterializationTarget, NodeKind, TransformSpec
@@ -35,17 +35,11 @@ class TransformExecutor(SqlNodeExecutor):
 
     @cached_property
     def script(self) -> Script:
-        script = self.render_script(self.node.spec.transform)
-        if not script.statements:
-            raise ExecutorValidationError(self.node.id, "the transform SQL is empty")
-        if not is_query(script.statements[-1]):
-            raise ExecutorValidationError(
-                self.node.id, "the last statement of a transform must be a query (SELECT/WITH) producing its output"
-            )
-        return script
+        return self.render_script(self.node.spec.transform, "a transform")
 
     def validate(self) -> None:
-        self.script  # noqa: B018 - rendered and checked now, so nothing runs when a statement is refused
+        self.script  # noqa: B018 - first, so a refused statement is reported as the node's SQL shows it
+        super().validate()
 
     @property
     def targets(self) -> list[MaterializationTarget]:
