@@ -18,6 +18,7 @@ import pytest
 
 from seeknal_dagster import build_definitions
 from seeknal_dagster.executors import ExecutionStatus, ExecutorError, ExecutorExecutionError, ExecutorValidationError
+from seeknal_dagster.project.errors import ProjectLoadError
 from tests.support.projects import failure_messages, load_problem, materialization_metadata, materialize, run_node
 
 ORDERS_CSV = """\
@@ -499,26 +500,23 @@ def test_a_run_value_in_a_url_stays_in_its_path_and_never_chooses_the_host(make_
         make_project,
         "kind: exposure\nname: delivery\ntype: notification\ninputs: [{ref: source.orders}]\n"
         f"params: {{channel: webhook, url: '{endpoint.url}/tenants/{{{{ tenant }}}}/hook?from={{{{ sender }}}}'}}\n",
-        **{
-            "seeknal/exposures/elsewhere.yml": "kind: exposure\nname: elsewhere\ntype: notification\n"
-            "inputs: [{ref: source.orders}]\nparams: {channel: webhook, url: '{{ base }}/hook'}\n"
-        },
     )
-    run_config = {
-        "resources": {
-            "seeknal": {
-                "config": {
-                    "params": {"tenant": "acme/../../admin?x=1#", "sender": "a&b=c", "base": "http://attacker.invalid"}
-                }
-            }
-        }
-    }
+    run_config = {"resources": {"seeknal": {"config": {"params": {"tenant": "acme/../../admin?x=1#", "sender": "a&b=c"}}}}}
 
-    result = materialize(project, run_config=run_config)
+    assert materialize(project, run_config=run_config).success
 
     assert [request["path"] for request in endpoint.requests] == [
         "/tenants/acme%2F..%2F..%2Fadmin%3Fx%3D1%23/hook?from=a%26b%3Dc"
     ]
-    message = failure_messages(result)
+
+    elsewhere = exposure_project(
+        make_project,
+        "kind: exposure\nname: elsewhere\ntype: notification\ninputs: [{ref: source.orders}]\n"
+        "params: {channel: webhook, url: '{{ base }}/hook'}\n",
+        name="elsewhere",
+    )
+    with pytest.raises(ProjectLoadError) as refused:
+        build_definitions(elsewhere, params={"base": "http://attacker.invalid"})
+    message = str(refused.value)
     assert "exposure.elsewhere" in message and "param 'base' comes from run config" in message
     assert "may not choose a URL's scheme or host" in message

@@ -281,3 +281,12 @@ def test_a_run_value_cannot_choose_a_table_or_connection(make_project, tmp_path)
 
     assert materialize(project, 'key:"source/named"', run_config=seeknal_params_config({"who": "bob"})).success
     assert output(project, "source_named") == [("bob",)]
+
+
+def test_a_build_definitions_param_that_would_steer_a_path_is_a_load_problem(make_project):
+    project = make_project(PATH_PROJECT)
+    with pytest.raises(ProjectLoadError) as raised:
+        build_definitions(project, params={"day": "2025-12-01", "export_name": "../data/orders"})
+    message = str(raised.value)
+    assert "seeknal/exposures/export.yml" in message and "exposure.export" in message
+    assert "param 'export_name' comes from run config" in message and "one file name" in message

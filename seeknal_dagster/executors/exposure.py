@@ -34,22 +34,11 @@ from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorVal
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.project.checks import exposure as exposure_checks
-from seeknal_dagster.project.checks.exposure import exposure_setting, is_web_url
+from seeknal_dagster.project.checks.exposure import EXPOSURE_PARAM_USES, exposure_setting, is_web_url
 from seeknal_dagster.project.models import ExposureSpec, NodeKind
 from seeknal_dagster.project.secrets import scrub
-from seeknal_dagster.project.templating import ParamUse, TemplateError
+from seeknal_dagster.project.templating import TemplateError
 
-#: How an exposure uses the params a run value may fill; where it delivers (connection, table, method, auth…) is
-#: the project's to set.
-PARAM_USES = {
-    "path": ParamUse.PATH,
-    **dict.fromkeys(("url", "webhook_url"), ParamUse.URL),
-    "headers": ParamUse.HEADER,
-    **dict.fromkeys(
-        ("enabled", "message", "format", "batch_size", "retries", "backoff", "timeout", "check_reachable", "records_key"),
-        ParamUse.VALUE,
-    ),
-}
 
 
 @register_executor(NodeKind.EXPOSURE)
@@ -61,7 +50,7 @@ class ExposureExecutor(SqlNodeExecutor):
     @cached_property
     def params(self) -> dict[str, Any]:
         try:
-            return self.context.renderer.render_params(self.spec.params, PARAM_USES)
+            return self.context.renderer.render_params(self.spec.params, EXPOSURE_PARAM_USES)
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
 

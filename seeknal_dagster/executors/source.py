@@ -41,6 +41,7 @@ from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.project.checks.source import (
+    SOURCE_PARAM_USES,
     file_location,
     hive_table,
     postgres_table,
@@ -51,7 +52,7 @@ from seeknal_dagster.project.checks.source import (
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
 from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, postgres_connect_kwargs, resolve_settings
 from seeknal_dagster.project.secrets import redact, scrub
-from seeknal_dagster.project.templating import ParamUse, TemplateError
+from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:
     import psycopg
@@ -60,12 +61,6 @@ if TYPE_CHECKING:
 ICEBERG_CATALOG_PARAMS = ("catalog_uri", "catalog_type", "warehouse", "bearer_token", "properties")
 #: Rows fetched from a database per Arrow record batch.
 BATCH_ROWS = 10_000
-#: How a source uses the params a run value may fill (any other param is the project's to set).
-PARAM_USES = {
-    "path": ParamUse.PATH,
-    "query": ParamUse.SQL,
-    **dict.fromkeys(("delimiter", "delim", "header", "skip", "format"), ParamUse.VALUE),
-}
 _POSTGRES_DEFAULTS = {"host": "localhost", "port": 5432, "sslmode": "prefer", "connect_timeout": 10}
 _POSTGRES_TYPES: dict[str, pa.DataType] = {
     "bool": pa.bool_(),
@@ -200,7 +195,7 @@ class SourceExecutor(BaseExecutor):
     def params(self) -> dict[str, Any]:
         """Profile ``source_defaults`` for the type, overridden by the node's own (rendered) params."""
         try:
-            inline = self.context.renderer.render_params(self.spec.params, PARAM_USES)
+            inline = self.context.renderer.render_params(self.spec.params, SOURCE_PARAM_USES)
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
         return source_params(self.spec, self.check_scope(), inline)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError, seeknal_only
 from seeknal_dagster.project.models import ExposureSpec
+from seeknal_dagster.project.templating import ParamUse
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
@@ -25,6 +26,17 @@ DATABASE_MODE_ALIASES = {"overwrite": "replace", "full": "replace", "insert": "a
 DEFAULT_BATCH_ROWS = 1000
 #: A setting by name, with a default: ``params`` first, then the node's top level.
 Setting = Callable[..., Any]
+#: How an exposure uses the params a run value may fill; where it delivers (connection, table, method, auth…) is
+#: the project's to set.
+EXPOSURE_PARAM_USES = {
+    "path": ParamUse.PATH,
+    **dict.fromkeys(("url", "webhook_url"), ParamUse.URL),
+    "headers": ParamUse.HEADER,
+    **dict.fromkeys(
+        ("enabled", "message", "format", "batch_size", "retries", "backoff", "timeout", "check_reachable", "records_key"),
+        ParamUse.VALUE,
+    ),
+}
 
 
 def exposure_setting(spec: ExposureSpec, params: dict[str, Any]) -> Setting:
@@ -145,7 +157,7 @@ def check_exposure(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
         raise SettingError(f"unsupported exposure type '{spec.type}' (supported: {', '.join(EXPOSURE_TYPES)})", "type")
     if kind in ("file", "database", "api") and not spec.input_ids():
         raise SettingError(f"{kind} exposure: give 'inputs' naming the data to deliver", "inputs")
-    setting = exposure_setting(spec, scope.params(node))
+    setting = exposure_setting(spec, scope.params(node, EXPOSURE_PARAM_USES))
     if kind == "file":
         file_target(setting)
     elif kind == "database":

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar
 
 from seeknal_dagster.project.errors import Severity
 from seeknal_dagster.project.profiles import Profiles
-from seeknal_dagster.project.templating import TemplateError, TemplateRenderer
+from seeknal_dagster.project.templating import ParamUse, RunValueError, TemplateError, TemplateRenderer
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
@@ -59,11 +59,14 @@ class CheckScope:
             self._computed[name] = compute()
         return self._computed[name]
 
-    def params(self, node: "ProjectNode") -> dict[str, Any]:
-        """The node's params rendered; a template that cannot be rendered is its own problem (reported with the
-        node's params), so here it leaves the params as written."""
+    def params(self, node: "ProjectNode", uses: Mapping[str, ParamUse] | None = None) -> dict[str, Any]:
+        """The node's params rendered, each value given at run time checked for how the node ``uses`` it (see
+        :meth:`TemplateRenderer.render_params`); a template that cannot be rendered is its own problem (reported
+        with the node's params), so here it leaves the params as written."""
         try:
-            return self.renderer.render_params(node.spec.params)
+            return self.renderer.render_params(node.spec.params, uses)
+        except RunValueError as error:
+            raise SettingError(str(error), "params") from None
         except TemplateError:
             return dict(node.spec.params)
 

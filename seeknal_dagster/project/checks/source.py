@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from seeknal_dagster.engines.duckdb_engine import split_statements
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError, seeknal_only
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, SourceSpec
+from seeknal_dagster.project.templating import ParamUse
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
@@ -21,6 +22,12 @@ SOURCE_TYPES = (*FILE_SOURCE_TYPES, "sqlite", "postgresql", "iceberg", "hive")
 #: warning, and fails if it runs.
 SEEKNAL_ONLY_TYPES = ("excel", "starrocks", "bigquery", "snowflake", "redshift")
 _READ_QUERY = re.compile(r"^\s*\(*\s*(select|with)\b", re.I)
+#: How a source uses the params a run value may fill (any other param is the project's to set).
+SOURCE_PARAM_USES = {
+    "path": ParamUse.PATH,
+    "query": ParamUse.SQL,
+    **dict.fromkeys(("delimiter", "delim", "header", "skip", "format"), ParamUse.VALUE),
+}
 
 
 def source_params(spec: SourceSpec, scope: CheckScope, rendered: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +104,7 @@ def check_source(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
             "postgresql)",
             "source",
         )
-    params = source_params(spec, scope, scope.params(node))
+    params = source_params(spec, scope, scope.params(node, SOURCE_PARAM_USES))
     if kind in FILE_SOURCE_TYPES:
         file_location(spec, params)
     elif kind == "sqlite":
