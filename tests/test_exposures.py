@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import dagster
 import duckdb
@@ -298,40 +299,52 @@ def test_a_disabled_exposure_delivers_nothing_and_succeeds(make_project):
 
 
 @dataclass
+class Reply:
+    status: int
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    #: The body, or a function of the request (as recorded) returning it.
+    body: bytes | Callable[[dict[str, Any]], bytes] = b"ok"
+
+
+@dataclass
 class Endpoint:
-    """A local HTTP server that answers with the planned statuses (then 200) and records every request."""
+    """A local HTTP server that answers with the planned replies (then 200) and records every request."""
 
     url: str
-    plan: list[tuple[int, float]] = field(default_factory=list)
+    plan: list[Reply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def answer(self, *statuses: int, delay: float = 0.0) -> None:
-        self.plan.extend((status, delay) for status in statuses)
+    def answer(self, *statuses: int, delay: float = 0.0, headers: dict[str, str] | None = None, body: Any = b"ok") -> None:
+        self.plan.extend(Reply(status, delay, dict(headers or {}), body) for status in statuses)
 
 
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
+@contextmanager
+def running_endpoint() -> Iterator[Endpoint]:
     state = Endpoint(url="")
 
     class Handler(BaseHTTPRequestHandler):
         def _respond(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            state.requests.append(
-                {
-                    "method": self.command,
-                    "path": self.path,
-                    "headers": dict(self.headers),
-                    "json": json.loads(body) if body else None,
-                }
-            )
-            status, delay = state.plan.pop(0) if state.plan else (200, 0.0)
-            time.sleep(delay)
+            request = {
+                "method": self.command,
+                "path": self.path,
+                "headers": dict(self.headers),
+                "json": json.loads(body) if body else None,
+                "received": time.monotonic(),
+            }
+            state.requests.append(request)
+            reply = state.plan.pop(0) if state.plan else Reply(200)
+            time.sleep(reply.delay)
+            content = reply.body(request) if callable(reply.body) else reply.body
             try:
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(content)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
@@ -350,6 +363,12 @@ def endpoint() -> Iterator[Endpoint]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    with running_endpoint() as state:
+        yield state
 
 
 def api_exposure(url: str, extra: str = "") -> str:
@@ -403,8 +422,8 @@ def test_api_exposure_gives_up_after_its_retries(make_project, endpoint):
         deliver(project)
 
     message = raised.value.message
-    assert "batch 2" in message and "failed after 3 attempt(s): HTTP 503" in message
-    assert "2 row(s) in 1 batch(es) were delivered before it" in message
+    assert "batch 2 of 3" in message and "failed after 3 attempt(s): HTTP 503" in message
+    assert "partial delivery: 2 of 5 row(s) in 1 of 3 batch(es) were delivered" in message
     assert len(endpoint.requests) == 4
 
 

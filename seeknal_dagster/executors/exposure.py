@@ -21,15 +21,19 @@ from seeknal_dagster.delivery.contract import Contract, ContractError
 from seeknal_dagster.delivery.database import MODE_ALIASES, MODES, open_postgres, split_table, write_table
 from seeknal_dagster.delivery.files import FILE_FORMATS, file_format, write_file
 from seeknal_dagster.delivery.web import (
+    IDEMPOTENCY_HEADER,
     DeliveryError,
     RetryPolicy,
     auth_headers,
+    idempotency_key,
     is_web_url,
     probe,
     resolve_secrets,
     send_json,
+    sent_credentials,
     shown_url,
 )
+from seeknal_dagster.engines.outputs import file_fingerprint
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Link
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
@@ -170,11 +174,12 @@ class ExposureExecutor(SqlNodeExecutor):
                 retries=int(self.setting("retries", RetryPolicy.retries)),
                 backoff=float(self.setting("backoff", RetryPolicy.backoff)),
                 timeout=float(self.setting("timeout", RetryPolicy.timeout)),
+                max_wait=float(self.setting("max_wait", RetryPolicy.max_wait)),
             )
         except (TypeError, ValueError):
-            raise self.invalid("retries, backoff and timeout must be numbers") from None
-        if policy.retries < 0 or policy.backoff < 0 or policy.timeout <= 0:
-            raise self.invalid("retries and backoff must be >= 0 and timeout > 0")
+            raise self.invalid("retries, backoff, timeout and max_wait must be numbers") from None
+        if policy.retries < 0 or policy.backoff < 0 or policy.timeout <= 0 or policy.max_wait < 0:
+            raise self.invalid("retries, backoff and max_wait must be >= 0 and timeout > 0")
         return policy
 
     def request_headers(self) -> dict[str, str]:
@@ -183,6 +188,18 @@ class ExposureExecutor(SqlNodeExecutor):
             raise self.invalid("headers must be a mapping of header names to values")
         resolved = resolve_secrets({str(name): str(value) for name, value in headers.items()}, "headers")
         return {**resolved, **auth_headers(self.setting("auth"))}
+
+    def credentials(self, url: str, headers: dict[str, str], url_template: str) -> frozenset[str]:
+        """What a request to ``url`` with ``headers`` sends as credentials, to scrub from what the server says."""
+        return sent_credentials(url, headers, [url_template, self.setting("headers"), self.setting("auth")])
+
+    def data_version(self) -> str:
+        """A hash of the data delivered (the input's output file), which idempotency keys derive from; without an
+        input, the run's id. Not the output's data version: that one knows a Parquet file by its size and footer,
+        which an edited value of the same width does not change."""
+        if self.data_input is None:
+            return self.context.run_id
+        return file_fingerprint(self.context.output_path_for(self.data_input))
 
     # Running ---------------------------------------------------------------------------------------------
 
@@ -260,25 +277,59 @@ class ExposureExecutor(SqlNodeExecutor):
         return message.replace(password, "***") if password else message
 
     def deliver_api(self) -> tuple[int, dict[str, Any]]:
+        """The rows as JSON records, ``batch_size`` per request, each with an ``Idempotency-Key`` derived from the
+        node, the data version and the batch number. A failure after some batches were accepted is reported as a
+        partial delivery: which batch failed, how many were delivered, in the error and on the asset's history."""
         url, policy, batch_rows = self.api_target()
         headers = self.request_headers()
         resolved = resolve_secrets(url, "url")
+        secrets = self.credentials(resolved, headers, url)
         records_key = self.setting("records_key")
         method = str(self.setting("method", "POST")).upper()
+        total_rows = self.connection.execute(f"SELECT count(*) FROM {self.relation}").fetchall()[0][0]
+        total_batches = -(-total_rows // batch_rows)
+        data_version = self.data_version()
         sent = batches = 0
         reader = self.connection.sql(f"SELECT * FROM {self.relation}").to_arrow_reader(batch_rows)
         for batch in reader:
+            if not batch.num_rows:
+                continue
             records = batch.to_pylist()
+            key = idempotency_key(self.node.id, data_version, batches + 1, batch_rows)
             try:
-                send_json(resolved, {records_key: records} if records_key else records, headers, policy, method)
+                send_json(
+                    resolved,
+                    {records_key: records} if records_key else records,
+                    {**headers, IDEMPOTENCY_HEADER: key},
+                    policy,
+                    method,
+                    secrets,
+                )
             except DeliveryError as error:
-                raise DeliveryError(
-                    f"batch {batches + 1} to {shown_url(url)} {error} ({sent} row(s) in {batches} batch(es) were "
-                    "delivered before it)"
+                progress = {
+                    "url": shown_url(url),
+                    "partial": bool(batches),
+                    "batches_sent": batches,
+                    "batches_total": total_batches,
+                    "failed_batch": batches + 1,
+                    "rows_delivered": sent,
+                    "rows_total": total_rows,
+                }
+                summary = (
+                    f"partial delivery: {sent} of {total_rows} row(s) in {batches} of {total_batches} batch(es) were "
+                    "delivered; a re-run sends those batches again with the same Idempotency-Key"
+                    if batches
+                    else "nothing was delivered"
+                )
+                raise ExecutorExecutionError(
+                    self.node.id,
+                    f"api delivery failed: batch {batches + 1} of {total_batches} to {shown_url(url)} {error} "
+                    f"({summary})",
+                    metadata=progress,
                 ) from None
             sent += len(records)
             batches += 1
-        return sent, {"url": shown_url(url), "batches": batches, "method": method}
+        return sent, {"url": shown_url(url), "batches": batches, "method": method, "data_version": data_version}
 
     def deliver_dashboard(self) -> tuple[int, dict[str, Any]]:
         url = self.web_url()
@@ -303,8 +354,16 @@ class ExposureExecutor(SqlNodeExecutor):
             if channel == "slack"
             else {"node": self.node.id, "project": project, "input": self.data_input, "rows": rows, "message": message}
         )
+        resolved, headers = resolve_secrets(url, "url"), self.request_headers()
+        key = idempotency_key(self.node.id, self.data_version(), 1, 0)
         try:
-            send_json(resolve_secrets(url, "url"), payload, self.request_headers(), self.retry_policy())
+            send_json(
+                resolved,
+                payload,
+                {**headers, IDEMPOTENCY_HEADER: key},
+                self.retry_policy(),
+                secrets=self.credentials(resolved, headers, url),
+            )
         except DeliveryError as error:
             raise DeliveryError(f"{channel} message to {shown_url(url)} {error}") from None
         return 0, {"url": shown_url(url), "channel": channel, "message": message}
