@@ -19,7 +19,7 @@ import pytest
 
 from seeknal_dagster import build_definitions
 from seeknal_dagster.executors import ExecutionStatus, ExecutorError, ExecutorExecutionError, ExecutorValidationError
-from tests.support.projects import failure_messages, materialization_metadata, materialize, run_node
+from tests.support.projects import failure_messages, materialization_metadata, materialize, replace_in_file, run_node
 
 ORDERS_CSV = """\
 order_id,customer,amount,ordered_on
@@ -237,18 +237,111 @@ def test_database_exposure_replaces_a_postgres_table_in_one_transaction(
     assert materialize(project).success
     assert table_rows(postgres_server, database, "SELECT order_id FROM analytics.orders") == [(9,)]
 
-    # A swap that cannot happen (a view depends on the table) rolls back whole: old rows, no staging table.
+
+BI_SETUP = """
+    CREATE ROLE bi_reader;
+    CREATE ROLE orders_owner;
+    ALTER TABLE analytics.orders OWNER TO orders_owner;
+    GRANT USAGE ON SCHEMA analytics TO bi_reader;
+    GRANT SELECT ON analytics.orders TO bi_reader;
+    CREATE INDEX orders_by_customer ON analytics.orders (customer);
+    COMMENT ON TABLE analytics.orders IS 'Orders, delivered by seeknal';
+    COMMENT ON COLUMN analytics.orders.amount IS 'In EUR';
+    CREATE VIEW analytics.big_orders AS SELECT * FROM analytics.orders WHERE amount > 10;
+    GRANT SELECT ON analytics.big_orders TO bi_reader;
+    CREATE TABLE analytics.loads (rows_loaded bigint);
+    CREATE FUNCTION analytics.count_load() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO analytics.loads SELECT count(*) FROM new_rows; RETURN NULL; END $$;
+    CREATE TRIGGER orders_loaded AFTER INSERT ON analytics.orders
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics.count_load();
+"""
+
+
+def bi_view_of_the_table(postgres_server, database: str) -> dict[str, Any]:
+    """What the BI team set up on the table, and what its role can read."""
+    [[owner, readable, indexes, comment, column_comment, triggers]] = table_rows(
+        postgres_server,
+        database,
+        "SELECT pg_get_userbyid(c.relowner), has_table_privilege('bi_reader', c.oid, 'SELECT'),"
+        " (SELECT array_agg(indexname::text) FROM pg_indexes WHERE schemaname = 'analytics' AND tablename = 'orders'),"
+        " obj_description(c.oid, 'pg_class'), col_description(c.oid, 3),"
+        " (SELECT array_agg(tgname::text) FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal)"
+        " FROM pg_class c WHERE c.oid = 'analytics.orders'::regclass",
+    )
+    with psycopg.connect(postgres_server.dsn(database)) as connection:
+        connection.execute("SET ROLE bi_reader")
+        big_orders = connection.execute("SELECT order_id FROM analytics.big_orders ORDER BY 1").fetchall()
+    return {
+        "owner": owner, "readable": readable, "indexes": indexes, "comment": comment,
+        "column_comment": column_comment, "triggers": triggers, "big_orders": [row[0] for row in big_orders],
+    }
+
+
+def test_replacing_keeps_grants_indexes_comments_owner_triggers_and_dependent_views(
+    make_project, postgres_server, monkeypatch
+):
+    monkeypatch.setenv("EXPOSURE_TEST_PG_PASSWORD", SECRET)
+    database = postgres_server.create_database("exposure_keeps_table")
+    project = database_project(make_project, postgres_server, database, "replace")
+    assert materialize(project).success
     with psycopg.connect(postgres_server.dsn(database), autocommit=True) as connection:
-        connection.execute("CREATE VIEW analytics.order_ids AS SELECT order_id FROM analytics.orders")
-    (project / "data/orders.csv").write_text(ORDERS_CSV)
-    failed = materialize(project, raise_on_error=False)
+        connection.execute(BI_SETUP)
+    set_up = bi_view_of_the_table(postgres_server, database)
+
+    for run in range(2):
+        (project / "data/orders.csv").write_text(ORDERS_CSV.replace("30.25", f"{31 + run}.5"))
+        result = materialize(project)
+        assert result.success, failure_messages(result)
+
+    assert bi_view_of_the_table(postgres_server, database) == set_up == {
+        "owner": "orders_owner", "readable": True, "indexes": ["orders_by_customer"],
+        "comment": "Orders, delivered by seeknal", "column_comment": "In EUR", "triggers": ["orders_loaded"],
+        "big_orders": [1, 2, 3],
+    }
+    assert table_rows(postgres_server, database, "SELECT amount FROM analytics.orders WHERE order_id = 3") == [(32.5,)]
+    assert table_rows(postgres_server, database, "SELECT rows_loaded FROM analytics.loads") == [(5,), (5,)]
+
+
+def test_a_load_failing_midway_leaves_the_old_rows(make_project, postgres_server, monkeypatch):
+    monkeypatch.setenv("EXPOSURE_TEST_PG_PASSWORD", SECRET)
+    database = postgres_server.create_database("exposure_midway")
+    project = database_project(make_project, postgres_server, database, "replace")
+    assert materialize(project).success
+    with psycopg.connect(postgres_server.dsn(database), autocommit=True) as connection:
+        connection.execute("ALTER TABLE analytics.orders ADD CONSTRAINT positive CHECK (amount > 0)")
+
+    # The fifth row breaks the table's constraint: the first four were already sent when the load fails.
+    (project / "data/orders.csv").write_text(ORDERS_CSV.replace("7.75", "-1") + "6,fay,1.0,2025-12-06\n")
+    failed = materialize(project)
 
     assert not failed.success
-    assert "writing analytics.orders" in failure_messages(failed) and "depend" in failure_messages(failed)
-    assert table_rows(postgres_server, database, "SELECT order_id FROM analytics.orders") == [(9,)]
-    tables = table_rows(postgres_server, database, "SELECT tablename FROM pg_tables WHERE schemaname = 'analytics'")
-    assert tables == [("orders",)]
+    assert "writing analytics.orders" in failure_messages(failed) and "positive" in failure_messages(failed)
+    assert table_rows(postgres_server, database, "SELECT count(*), max(order_id) FROM analytics.orders") == [(5, 5)]
     assert all(SECRET not in str(event) for event in failed.all_events)
+
+
+def test_a_table_with_other_columns_fails_clearly_unless_told_to_follow_the_data(make_project, postgres_server, monkeypatch):
+    monkeypatch.setenv("EXPOSURE_TEST_PG_PASSWORD", SECRET)
+    database = postgres_server.create_database("exposure_columns")
+    project = database_project(make_project, postgres_server, database, "replace")
+    assert materialize(project).success
+    with psycopg.connect(postgres_server.dsn(database), autocommit=True) as connection:
+        connection.execute("CREATE ROLE columns_reader; GRANT SELECT ON analytics.orders TO columns_reader")
+
+    (project / "data/orders.csv").write_text("order_id,customer,total\n7,gus,3.5\n")
+    failed = materialize(project)
+
+    message = failure_messages(failed)
+    assert "the data has column(s) total the table lacks" in message
+    assert "the table has column(s) amount, ordered_on the data lacks" in message
+    assert table_rows(postgres_server, database, "SELECT count(*) FROM analytics.orders") == [(5,)]
+
+    replace_in_file(project / "seeknal/exposures/delivery.yml", "mode: replace", "mode: replace\n  on_schema_change: sync")
+    assert materialize(project).success
+    assert table_rows(postgres_server, database, "SELECT * FROM analytics.orders") == [(7, "gus", 3.5)]
+    assert table_rows(
+        postgres_server, database, "SELECT has_table_privilege('columns_reader', 'analytics.orders', 'SELECT')"
+    ) == [(True,)]
 
 
 def test_database_exposure_appends_and_creates_the_table_once(make_project, postgres_server, monkeypatch):

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seeknal_dagster.delivery.contract import Contract, ContractError
-from seeknal_dagster.delivery.database import MODE_ALIASES, MODES, open_postgres, split_table, write_table
+from seeknal_dagster.delivery.database import (
+    MODE_ALIASES,
+    MODES,
+    SCHEMA_CHANGE_POLICIES,
+    open_postgres,
+    split_table,
+    write_table,
+)
 from seeknal_dagster.delivery.files import FILE_FORMATS, file_format, write_file
 from seeknal_dagster.delivery.web import (
     IDEMPOTENCY_HEADER,
@@ -34,6 +41,7 @@ from seeknal_dagster.delivery.web import (
     shown_url,
 )
 from seeknal_dagster.engines.outputs import file_fingerprint
+from seeknal_dagster.featurestore.online import TableShapeError
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Link
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
@@ -140,7 +148,15 @@ class ExposureExecutor(SqlNodeExecutor):
         if mode not in MODES:
             raise self.invalid(f"unknown mode '{mode}' (use replace or append)")
         schema, name = split_table(str(table), self.setting("schema"))
+        self.schema_change_policy()
         return str(connection), schema, name, mode
+
+    def schema_change_policy(self) -> str:
+        """What ``replace`` does to an existing table whose columns differ from the data: ``fail`` or ``sync``."""
+        policy = str(self.setting("on_schema_change", "fail")).lower()
+        if policy not in SCHEMA_CHANGE_POLICIES:
+            raise self.invalid(f"unknown on_schema_change '{policy}' (use {' or '.join(SCHEMA_CHANGE_POLICIES)})")
+        return policy
 
     def web_url(self, *names: str) -> str:
         """The URL as written (placeholders unresolved), checked to be an http(s) URL once resolved."""
@@ -263,7 +279,9 @@ class ExposureExecutor(SqlNodeExecutor):
             batches = self.connection.sql(f"SELECT {store.select_list(columns)} FROM {self.relation}").to_arrow_reader(
                 DEFAULT_BATCH_ROWS
             )
-            row_count = write_table(store, table, columns, batches, mode)
+            row_count = write_table(store, table, columns, batches, mode, self.schema_change_policy())
+        except TableShapeError as error:
+            raise DeliveryError(str(error)) from None
         except psycopg.Error as error:
             message = f"writing {store.schema}.{table} ({store.location}) failed: {str(error).strip()}"
             raise DeliveryError(self._without_password(message, settings)) from None
