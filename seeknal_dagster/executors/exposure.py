@@ -129,7 +129,11 @@ class ExposureExecutor(SqlNodeExecutor):
         if not path:
             raise self.invalid("give the file to write as params.path (relative to the project)")
         path = str(path).removeprefix("file://")
-        target = self.context.resolve_path(path)
+        policy = self.context.path_policy
+        target = policy.resolve(path)
+        problem = policy.write_problem(target, self.context.path_claims(), self.node.id)
+        if problem:
+            raise self.invalid(problem)
         fmt = file_format(self.setting("format"), target)
         if fmt is None:
             raise self.invalid(f"unknown format '{self.setting('format')}' (supported: {', '.join(FILE_FORMATS)})")

@@ -223,15 +223,26 @@ class SourceExecutor(BaseExecutor):
         written = self.spec.table or self.params.get("path")
         if not written:
             raise ExecutorValidationError(self.node.id, f"a {self.source_type} source needs 'table: <file path>'")
-        path = self.context.resolve_path(str(written))
+        path = self.readable(str(written))
         if path.is_dir():
             path = path / "**" / f"*.{self.source_type}"
-        if not glob.glob(str(path), recursive=True):
+        matches = glob.glob(str(path), recursive=True)
+        if not matches:
             raise ExecutorValidationError(
                 self.node.id,
                 f"{self.source_type} source file not found: {self.shown_path(path)} "
                 f"(paths are relative to the project root {self.context.workspace_path})",
             )
+        for match in matches:  # a symlink met by the glob is followed before it is read
+            self.readable(match)
+        return path
+
+    def readable(self, written: str) -> Path:
+        """``written`` resolved, once the project's path policy lets this source read it."""
+        path = self.context.path_policy.resolve(written)
+        problem = self.context.path_policy.read_problem(path)
+        if problem:
+            raise ExecutorValidationError(self.node.id, problem)
         return path
 
     def file_relation(self) -> str:
@@ -312,7 +323,7 @@ class SourceExecutor(BaseExecutor):
             raise ExecutorValidationError(
                 self.node.id, "a sqlite source needs its database file: 'table: data/x.db' or params.path"
             )
-        database = self.context.resolve_path(str(database_path))
+        database = self.readable(str(database_path))
         if not database.is_file():
             raise ExecutorValidationError(
                 self.node.id,

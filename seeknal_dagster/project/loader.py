@@ -30,6 +30,7 @@ from seeknal_dagster.project.models import (
     SourceSpec,
     parse_ref,
 )
+from seeknal_dagster.project.paths import path_problems
 from seeknal_dagster.project.profiles import Profiles, load_profiles
 from seeknal_dagster.project.python_nodes import read_python_nodes
 from seeknal_dagster.project.templating import TemplateError, TemplateRenderer, load_common_config
@@ -381,6 +382,8 @@ def load_project(
         nodes[node.id] = node
     graph, link_problems = _link(nodes, renderer)
     problems += link_problems
+    target_dir = Path(target_dir).resolve() if target_dir else root / "target"
+    problems += path_problems(root, target_dir, settings, nodes, renderer)
     if problems:
         raise ProjectLoadError(root, problems)
     return SeeknalProject(
@@ -390,6 +393,6 @@ def load_project(
         graph=graph,
         profiles=profiles,
         renderer=renderer,
-        target_dir=Path(target_dir).resolve() if target_dir else root / "target",
+        target_dir=target_dir,
         settings=settings,
     )
