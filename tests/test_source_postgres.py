@@ -3,6 +3,7 @@ schemas, queries, types, and a password that must never leave the connection."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def shop_database(postgres_server) -> str:
             CREATE SEQUENCE order_numbers;
             GRANT SELECT ON ALL TABLES IN SCHEMA public, sales TO shop_reader;
             GRANT ALL ON SEQUENCE order_numbers TO shop_reader;
+            SELECT lo_from_bytea(4242, 'a large object the reader owns');
+            ALTER LARGE OBJECT 4242 OWNER TO shop_reader;
             """
         )
     return name
@@ -205,3 +208,65 @@ def test_bad_postgres_sources_fail_naming_the_node(make_project, warehouse_env, 
     assert "source.broken" in text and expected in text
     with psycopg.connect(postgres_server.dsn("seeknal_shop")) as connection:
         assert connection.execute("SELECT count(*) FROM orders").fetchone() == (3,)
+
+
+SERVER_STATE = (
+    "SELECT (SELECT count(*) FROM pg_largeobject_metadata), (SELECT count(*) FROM pg_largeobject_metadata WHERE oid = 4242)"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "refused"),
+    [
+        ("SELECT lo_create(0) AS created", "lo_create()"),
+        ("SELECT lo_unlink(4242) AS gone", "lo_unlink()"),
+        ("SELECT id, lo_from_bytea(0, note::bytea) FROM orders", "lo_from_bytea()"),
+        ('SELECT "lo_unlink" (4242)', "lo_unlink()"),
+        ("SELECT pg_catalog.LO_UNLINK/* a comment */(4242)", "lo_unlink()"),
+        ("SELECT id FROM orders WHERE id = 1 OR lo_unlink(4242) = 1", "lo_unlink()"),
+        ('SELECT U&"lo\\005funlink"(4242)', 'U&"…"'),
+        ("SELECT query_to_xml('SELECT lo_unlink(4242)', true, true, '')", "query_to_xml()"),
+        ("SELECT set_config('statement_timeout', '1', false)", "set_config()"),
+        ("SELECT pg_advisory_lock(7)", "pg_advisory_lock()"),
+        ("SELECT pg_notify('orders', 'read')", "pg_notify()"),
+        ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE false", "pg_terminate_backend()"),
+    ],
+    ids=["lo_create", "lo_unlink", "lo_from_bytea", "quoted", "qualified-commented", "in-where", "unicode-escape",
+         "sql-as-text", "set_config", "advisory-lock", "notify", "terminate"],
+)
+def test_a_query_calling_what_read_only_does_not_stop_is_refused(
+    make_project, warehouse_env, postgres_server, query, refused
+):
+    """Each of these runs inside a READ ONLY transaction on PostgreSQL 15 (the large-object ones create or delete
+    objects there); a source refuses them before anything is sent."""
+    with psycopg.connect(postgres_server.dsn("seeknal_shop")) as connection:
+        before = connection.execute(SERVER_STATE).fetchone()
+    project = make_project(
+        {"profiles.yml": PROFILES, "seeknal/sources/broken.yml": source_yml("broken", f"source: postgres\nparams: {{query: {json.dumps(query)}}}")}
+    )
+
+    result = materialize(project)
+
+    assert not result.success
+    text = failure_text(result)
+    assert "source.broken" in text and refused in text and "read-only transaction does not stop" in text
+    with psycopg.connect(postgres_server.dsn("seeknal_shop")) as connection:
+        assert connection.execute(SERVER_STATE).fetchone() == before == (1, 1)
+
+
+def test_function_names_in_strings_and_comments_are_only_text(make_project, warehouse_env):
+    query = (
+        "SELECT id, 'call lo_unlink(4242) later' AS note, $tag$ set_config('x', 'y', false) $tag$ AS quoted\n"
+        "FROM orders -- lo_create(0)\nWHERE /* pg_notify('a', 'b') */ id < 3"
+    )
+    project = make_project(
+        {"profiles.yml": PROFILES, "seeknal/sources/notes.yml": source_yml("notes", f"source: postgres\nparams: {{query: {json.dumps(query)}}}")}
+    )
+
+    result = materialize(project)
+
+    assert result.success, failure_text(result)
+    assert output_rows(project, "source.notes") == [
+        (1, "call lo_unlink(4242) later", " set_config('x', 'y', false) "),
+        (2, "call lo_unlink(4242) later", " set_config('x', 'y', false) "),
+    ]

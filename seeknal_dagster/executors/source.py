@@ -33,6 +33,7 @@ from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
+from seeknal_dagster.project.postgres_reads import refused_calls
 from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, interpolate_env, postgres_connect_kwargs, redact
 from seeknal_dagster.project.templating import TemplateError
 
@@ -392,7 +393,16 @@ class SourceExecutor(BaseExecutor):
         ``public``) or ``params.query``."""
         settings = self.postgres_settings()
         if self.params.get("query"):
-            return settings, self.read_query(str(self.params["query"])), "query"
+            query = self.read_query(str(self.params["query"]))
+            refused = refused_calls(query)
+            if refused:
+                raise ExecutorValidationError(
+                    self.node.id,
+                    "params.query calls what a read-only transaction does not stop: "
+                    + "; ".join(refused)
+                    + " (a database role that can only read is the real guarantee)",
+                )
+            return settings, query, "query"
         parts = str(self.spec.table or "").split(".")
         if not self.spec.table or len(parts) > 2 or not all(parts):
             raise ExecutorValidationError(
@@ -414,7 +424,12 @@ class SourceExecutor(BaseExecutor):
         import psycopg
 
         try:
-            connection = psycopg.connect(**postgres_connect_kwargs(settings), application_name="seeknal-dagster")
+            # Strings lexed as the query check lexed them: a backslash never ends a quoted string early.
+            connection = psycopg.connect(
+                **postgres_connect_kwargs(settings),
+                application_name="seeknal-dagster",
+                options="-c standard_conforming_strings=on",
+            )
         except psycopg.Error as error:
             summary = f"could not connect to PostgreSQL {self.postgres_server(settings)}"
             raise self._postgres_error(summary, error, settings) from None
