@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -24,9 +24,18 @@ import pyarrow as pa
 from seeknal_dagster.engines.duckdb_engine import (
     quote_identifier,
     quote_literal,
+    relation_columns,
     split_statements,
     sql_literal,
     write_query,
+)
+from seeknal_dagster.engines.source_data import (
+    SourceDataError,
+    check_csv_dialect,
+    declared_schema,
+    duckdb_reason,
+    empty_files,
+    shaped_select,
 )
 from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.context import EngineNotConfiguredError
@@ -246,17 +255,23 @@ class SourceExecutor(BaseExecutor):
             raise ExecutorValidationError(self.node.id, problem)
         return path
 
-    def file_relation(self) -> str:
-        """The DuckDB table function reading the file source with its params."""
+    def csv_options(self) -> dict[str, str]:
+        """The ``read_csv`` options the node sets, as SQL literals."""
+        params = self.params
+        options = {"delim": params.get("delimiter", params.get("delim")), "header": params.get("header"), "skip": params.get("skip")}
+        return {key: sql_literal(value) for key, value in options.items() if value is not None}
+
+    def file_relation(self, read_as_text: Iterable[str] = ()) -> str:
+        """The DuckDB table function reading the file source with its params; CSV columns in ``read_as_text`` are
+        read as the text they are, for the declared schema to cast (no sniffed type drops a leading zero first)."""
         params = self.params
         path = quote_literal(self.file_path())
         if self.source_type == "csv":
-            options = {
-                "delim": params.get("delimiter", params.get("delim")),
-                "header": params.get("header"),
-                "skip": params.get("skip"),
-            }
-            rendered = "".join(f", {key} = {sql_literal(value)}" for key, value in options.items() if value is not None)
+            options = self.csv_options()
+            text_columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in read_as_text)
+            if text_columns:
+                options["types"] = "{" + text_columns + "}"
+            rendered = "".join(f", {key} = {value}" for key, value in options.items())
             return f"read_csv({path}, auto_detect = true{rendered})"
         if self.source_type == "parquet":
             return f"read_parquet({path}, union_by_name = true)"
@@ -266,17 +281,34 @@ class SourceExecutor(BaseExecutor):
         return f"read_json_auto({path}, format = {quote_literal(json_format)})"
 
     def _read_file(self, output_path: Path) -> tuple[int, dict[str, Any]]:
-        relation = self.file_relation()
-        location = self.shown_path(self.file_path())
+        """Read the file(s) after the checks of :mod:`seeknal_dagster.engines.source_data`: no empty file, CSV rows
+        of one width, the declared schema."""
+        pattern = self.file_path()
+        location = self.shown_path(pattern)
+        files = sorted(Path(match) for match in glob.glob(str(pattern), recursive=True) if Path(match).is_file())
+        empty = empty_files(files) if self.source_type != "parquet" else []
+        if empty:
+            raise ExecutorExecutionError(
+                self.node.id,
+                f"{self.source_type} file {self.shown_path(empty[0])} is empty: there is nothing to read, not even "
+                "a header line",
+            )
+        declared = declared_schema(self.spec.columns)
         cursor = self.context.get_duckdb_connection().cursor()
         try:
-            row_count = write_query(cursor, f"SELECT * FROM {relation}", output_path)
+            if self.source_type == "csv" and files:
+                check_csv_dialect(cursor, files[0], self.csv_options(), self.shown_path(files[0]))
+            relation = self.file_relation()
+            if self.source_type == "csv" and any(declared.values()):
+                present = {name.lower(): name for name in relation_columns(cursor, relation)}
+                typed = [present[name.lower()] for name, kind in declared.items() if kind and name.lower() in present]
+                relation = self.file_relation(read_as_text=typed)
+            row_count = write_query(cursor, shaped_select(cursor, relation, declared, location), output_path)
+        except SourceDataError as error:
+            raise ExecutorExecutionError(self.node.id, f"{self.source_type} file {error}") from None
         except duckdb.Error as error:
-            # DuckDB's "LINE 1: …" pointer shows the generated COPY statement, which the user never wrote.
-            reason = str(error).split("\n\nLINE ")[0].strip()
-            raise ExecutorExecutionError(
-                self.node.id, f"could not read {self.source_type} file {location}: {reason}", cause=error
-            ) from error
+            message = f"could not read {self.source_type} file {location}: {duckdb_reason(error)}"
+            raise ExecutorExecutionError(self.node.id, message, cause=error) from error
         finally:
             cursor.close()
         return row_count, {"location": location}
@@ -286,7 +318,8 @@ class SourceExecutor(BaseExecutor):
         cursor = self.context.get_duckdb_connection().cursor()
         try:
             cursor.register("source_rows", data)
-            return write_query(cursor, "SELECT * FROM source_rows", output_path)
+            query = shaped_select(cursor, "source_rows", declared_schema(self.spec.columns), "the data")
+            return write_query(cursor, query, output_path)
         finally:
             cursor.close()
 
@@ -305,10 +338,10 @@ class SourceExecutor(BaseExecutor):
         schema = pa.schema([pa.field(column.name, column.type) for column in columns])
         try:
             return self._write_arrow(pa.RecordBatchReader.from_batches(schema, guarded()), output_path)
-        except duckdb.Error:
+        except duckdb.Error as error:
             if failures:
                 raise failures[0] from None
-            raise
+            raise ValueError(duckdb_reason(error)) from error
 
     # SQLite ------------------------------------------------------------------------------------------------
 
