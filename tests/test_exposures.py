@@ -277,15 +277,23 @@ def bi_view_of_the_table(postgres_server, database: str) -> dict[str, Any]:
     }
 
 
-def test_replacing_keeps_grants_indexes_comments_owner_triggers_and_dependent_views(
-    make_project, postgres_server, monkeypatch
-):
+def delivered_then_altered(make_project, postgres_server, monkeypatch, database: str, dba_sql: str) -> Path:
+    """A project whose exposure replaced ``analytics.orders`` once in a database of its own, after which its DBA
+    ran ``dba_sql``."""
     monkeypatch.setenv("EXPOSURE_TEST_PG_PASSWORD", SECRET)
-    database = postgres_server.create_database("exposure_keeps_table")
+    postgres_server.create_database(database)
     project = database_project(make_project, postgres_server, database, "replace")
     assert materialize(project).success
     with psycopg.connect(postgres_server.dsn(database), autocommit=True) as connection:
-        connection.execute(BI_SETUP)
+        connection.execute(dba_sql)
+    return project
+
+
+def test_replacing_keeps_grants_indexes_comments_owner_triggers_and_dependent_views(
+    make_project, postgres_server, monkeypatch
+):
+    database = "exposure_keeps_table"
+    project = delivered_then_altered(make_project, postgres_server, monkeypatch, database, BI_SETUP)
     set_up = bi_view_of_the_table(postgres_server, database)
 
     for run in range(2):
@@ -303,12 +311,9 @@ def test_replacing_keeps_grants_indexes_comments_owner_triggers_and_dependent_vi
 
 
 def test_a_load_failing_midway_leaves_the_old_rows(make_project, postgres_server, monkeypatch):
-    monkeypatch.setenv("EXPOSURE_TEST_PG_PASSWORD", SECRET)
-    database = postgres_server.create_database("exposure_midway")
-    project = database_project(make_project, postgres_server, database, "replace")
-    assert materialize(project).success
-    with psycopg.connect(postgres_server.dsn(database), autocommit=True) as connection:
-        connection.execute("ALTER TABLE analytics.orders ADD CONSTRAINT positive CHECK (amount > 0)")
+    database = "exposure_midway"
+    constraint = "ALTER TABLE analytics.orders ADD CONSTRAINT positive CHECK (amount > 0)"
+    project = delivered_then_altered(make_project, postgres_server, monkeypatch, database, constraint)
 
     # The fifth row breaks the table's constraint: the first four were already sent when the load fails.
     (project / "data/orders.csv").write_text(ORDERS_CSV.replace("7.75", "-1") + "6,fay,1.0,2025-12-06\n")
@@ -321,12 +326,9 @@ def test_a_load_failing_midway_leaves_the_old_rows(make_project, postgres_server
 
 
 def test_a_table_with_other_columns_fails_clearly_unless_told_to_follow_the_data(make_project, postgres_server, monkeypatch):
-    monkeypatch.setenv("EXPOSURE_TEST_PG_PASSWORD", SECRET)
-    database = postgres_server.create_database("exposure_columns")
-    project = database_project(make_project, postgres_server, database, "replace")
-    assert materialize(project).success
-    with psycopg.connect(postgres_server.dsn(database), autocommit=True) as connection:
-        connection.execute("CREATE ROLE columns_reader; GRANT SELECT ON analytics.orders TO columns_reader")
+    database = "exposure_columns"
+    grant = "CREATE ROLE columns_reader; GRANT SELECT ON analytics.orders TO columns_reader"
+    project = delivered_then_altered(make_project, postgres_server, monkeypatch, database, grant)
 
     (project / "data/orders.csv").write_text("order_id,customer,total\n7,gus,3.5\n")
     failed = materialize(project)
