@@ -107,6 +107,24 @@ def test_a_source_outside_the_project_is_refused_at_load(make_project, tmp_path,
     assert "is outside the project" in problem.message and "allowed_paths.read" in problem.message
 
 
+@pytest.mark.parametrize("table", ["data/**/*.csv", "data/daily", "data/daily/*.csv"])
+def test_an_exposure_cannot_write_where_a_glob_or_directory_source_reads(make_project, table):
+    project = shop(
+        make_project,
+        **{
+            "data/daily/2025-01-01.csv": ORDERS,
+            "seeknal/sources/daily.yml": f"kind: source\nname: daily\nsource: csv\ntable: '{table}'\n",
+            "seeknal/exposures/export.yml": file_exposure("data/daily/2025-01-02.csv"),
+        },
+    )
+
+    with pytest.raises(ProjectLoadError) as raised:
+        load_project(project)
+
+    [problem] = raised.value.problems
+    assert problem.node_id == "exposure.export" and f"is a file source.daily reads (table: {table})" in problem.message
+
+
 def test_two_exposures_writing_one_file_are_refused(make_project):
     project = shop(
         make_project,

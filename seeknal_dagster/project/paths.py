@@ -91,8 +91,9 @@ class PathClaim:
         """Whether writing ``path`` would change what this claim reads or writes."""
         if path == self.path:
             return True
-        if is_glob(self.path):
-            return fnmatch.fnmatchcase(str(path), str(self.path))
+        if is_glob(self.path):  # "**/" also matches no directory at all, as the recursive glob reading it does
+            patterns = {str(self.path), str(self.path).replace("/**/", "/")}
+            return any(fnmatch.fnmatchcase(str(path), pattern) for pattern in patterns)
         return self.is_directory and _within(path, self.path)
 
 
