@@ -137,12 +137,11 @@ def test_a_token_written_in_the_url_is_masked_in_metadata(make_project, endpoint
 
 @pytest.mark.parametrize("retry_after", ["seconds", "http-date"])
 def test_retry_after_is_honoured(make_project, endpoint, retry_after):
-    value = (
-        "1"
-        if retry_after == "seconds"
-        else email.utils.format_datetime(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2), usegmt=True)
-    )
-    endpoint.answer(503, headers={"Retry-After": value})
+    def in_two_seconds() -> dict[str, str]:  # an HTTP date has whole seconds: the wait is between 1 and 2 s
+        moment = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
+        return {"Retry-After": email.utils.format_datetime(moment, usegmt=True)}
+
+    endpoint.answer(503, headers={"Retry-After": "1"} if retry_after == "seconds" else in_two_seconds)
     project = exposure_project(make_project, api_exposure(endpoint.url, "  batch_size: 10\n"))
 
     assert deliver(project).row_count == 5

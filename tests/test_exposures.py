@@ -397,7 +397,8 @@ def test_a_disabled_exposure_delivers_nothing_and_succeeds(make_project):
 class Reply:
     status: int
     delay: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
+    #: The headers, or a function returning them when the reply is sent.
+    headers: dict[str, str] | Callable[[], dict[str, str]] = field(default_factory=dict)
     #: The body, or a function of the request (as recorded) returning it.
     body: bytes | Callable[[dict[str, Any]], bytes] = b"ok"
 
@@ -410,8 +411,8 @@ class Endpoint:
     plan: list[Reply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def answer(self, *statuses: int, delay: float = 0.0, headers: dict[str, str] | None = None, body: Any = b"ok") -> None:
-        self.plan.extend(Reply(status, delay, dict(headers or {}), body) for status in statuses)
+    def answer(self, *statuses: int, delay: float = 0.0, headers: Any = None, body: Any = b"ok") -> None:
+        self.plan.extend(Reply(status, delay, headers or {}, body) for status in statuses)
 
 
 @contextmanager
@@ -435,7 +436,7 @@ def running_endpoint() -> Iterator[Endpoint]:
             content = reply.body(request) if callable(reply.body) else reply.body
             try:
                 self.send_response(reply.status)
-                for name, value in reply.headers.items():
+                for name, value in (reply.headers() if callable(reply.headers) else reply.headers).items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
