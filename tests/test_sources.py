@@ -277,6 +277,21 @@ def test_a_malformed_csv_fails_naming_node_file_and_line(make_project, text, exp
     assert not (project / "target/intermediate/source_broken.parquet").exists()
 
 
+def test_well_formed_csvs_the_width_check_could_mistake_still_read(make_project):
+    project = make_project(
+        {
+            "data/names.csv": '"name, full"\n"Ann, A."\n"Bob, B."\n',  # one column; its values quote the commas
+            "data/tabs.csv": "a\tb\n1\t2\n",
+            "seeknal/sources/names.yml": source_yml("names", "source: csv\ntable: data/names.csv"),
+            "seeknal/sources/tabs.yml": source_yml("tabs", "source: csv\ntable: data/tabs.csv"),
+        }
+    )
+    result = materialize(project)
+    assert result.success, failure_text(result)
+    assert output_rows(project, "source.names") == [("Ann, A.",), ("Bob, B.",)]
+    assert output_rows(project, "source.tabs") == [(1, 2)]
+
+
 @pytest.mark.parametrize("source, file, text", [("jsonl", "data/x.jsonl", ""), ("json", "data/x.json", " \n")])
 def test_an_empty_json_file_fails_too(make_project, source, file, text):
     project = make_project({file: text, "seeknal/sources/x.yml": source_yml("x", f"source: {source}\ntable: {file}")})

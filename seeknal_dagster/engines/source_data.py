@@ -57,18 +57,21 @@ def check_csv_dialect(connection: duckdb.DuckDBPyConnection, path: Path, options
     ).fetchall()
     declared_skip = int(options.get("skip", 0))
     header_line = _line(path, declared_skip)
+    header = options.get("header", has_header)
     if skipped > declared_skip:
         why = (
             f"DuckDB would skip its first {skipped - declared_skip} line(s) to read it; if they are not data, set "
             f"params.skip: {skipped}"
         )
-        intended = delimiter
+        located = _strict_read_error(connection, path, delimiter, declared_skip, header, header_line)
     elif len(columns) == 1 and "delim" not in options and any(char in header_line for char in DELIMITER_CANDIDATES):
         intended = next(char for char in DELIMITER_CANDIDATES if char in header_line)
         why = f"DuckDB could read it only as one column, though its line {declared_skip + 1} holds {intended!r}"
+        located = _strict_read_error(connection, path, intended, declared_skip, header, header_line)
+        if located is None:  # one column after all (its values quote the delimiter)
+            return
     else:
         return
-    located = _strict_read_error(connection, path, intended, declared_skip, options.get("header", has_header), header_line)
     raise SourceDataError(
         f"{shown} does not have the same number of fields on every line: "
         + (located or why)
