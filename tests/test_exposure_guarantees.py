@@ -142,7 +142,7 @@ def test_retry_after_is_honoured(make_project, endpoint, retry_after):
         return {"Retry-After": email.utils.format_datetime(moment, usegmt=True)}
 
     endpoint.answer(503, headers={"Retry-After": "1"} if retry_after == "seconds" else in_two_seconds)
-    project = exposure_project(make_project, api_exposure(endpoint.url, "  batch_size: 10\n"))
+    project = exposure_project(make_project, api_exposure(endpoint.url, batch_size=10))
 
     assert deliver(project).row_count == 5
 

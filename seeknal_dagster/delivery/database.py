@@ -19,11 +19,6 @@ import pyarrow as pa
 from seeknal_dagster.engines.duckdb_engine import quote_identifier
 from seeknal_dagster.featurestore.online import PostgresOnlineStore
 
-MODES = ("replace", "append")
-MODE_ALIASES = {"overwrite": "replace", "full": "replace", "insert": "append"}
-#: What ``replace`` does when the table exists with other columns: fail (the default), or alter it to the data's.
-SCHEMA_CHANGE_POLICIES = ("fail", "sync")
-
 
 def split_table(table: str, default_schema: str | None) -> tuple[str | None, str]:
     """``schema.table`` or ``table`` → (schema or ``default_schema``, table)."""

@@ -152,11 +152,6 @@ def idempotency_key(node_id: str, data_version: str, batch_number: int, batch_ro
     return "seeknal-" + hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
-def is_web_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
 def resolve_secrets(value: Any, what: str) -> Any:
     """``value`` with its ``${VAR}`` placeholders resolved; an unset variable without a default fails by name."""
     missing = unset_variables(value)

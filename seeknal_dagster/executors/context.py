@@ -116,7 +116,7 @@ class ExecutionContext:
         """What the project's nodes read and write on disk, which a file exposure may not overwrite."""
         if self.project is None:
             return []
-        return list(path_claims(self.project.nodes, self.project.renderer, self.path_policy.root))
+        return list(path_claims(self.project.nodes, self.project.renderer, self.profiles, self.path_policy.root))
 
     def render(self, text: str, params: Mapping[str, Any] | None = None) -> str:
         return self.renderer.render(text, params)

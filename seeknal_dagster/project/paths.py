@@ -32,10 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
+from seeknal_dagster.project.checks.exposure import exposure_setting, file_target
+from seeknal_dagster.project.checks.scope import SettingError
+from seeknal_dagster.project.checks.source import file_location, sqlite_location
 from seeknal_dagster.project.errors import Problem
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, ExposureSpec, SourceSpec
 
 if TYPE_CHECKING:
+    from seeknal_dagster.project.profiles import Profiles
     from seeknal_dagster.project.templating import TemplateRenderer
 
 SETTINGS_KEY = "allowed_paths"
@@ -181,39 +185,37 @@ class PathPolicy:
         return None
 
 
-def _exposure_setting(spec: ExposureSpec, params: Mapping[str, Any], name: str) -> tuple[str, Any]:
-    """(field, value) of an exposure setting: under ``params``, or at the top level in the forgiving form."""
-    if params.get(name) is not None:
-        return f"params.{name}", params[name]
-    value = getattr(spec, name, None) if name in type(spec).model_fields else None
-    return name, value if value is not None else spec.extra_fields().get(name)
-
-
 def exposure_output(spec: ExposureSpec, params: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(field, path as written) of the file a ``file`` exposure writes, ``None`` for other exposures."""
+    """(field, path as written) of the file a ``file`` exposure writes, ``None`` for other exposures (and for one
+    that names no file: its own check reports that)."""
     if spec.delivery_type != "file":
         return None
-    for name in ("path", "url"):
-        field, value = _exposure_setting(spec, params, name)
-        if value:
-            return field, str(value).removeprefix("file://")
-    return None
+    setting = exposure_setting(spec, dict(params))
+    try:
+        written, _ = file_target(setting)
+    except SettingError:
+        return None
+    name = "path" if setting("path") else "url"
+    return (f"params.{name}" if params.get(name) is not None else name), written
 
 
 def source_input(spec: SourceSpec, params: Mapping[str, Any]) -> tuple[str, str] | None:
     """(field, path as written) of the file (or glob, or directory) a file or SQLite source reads."""
-    if spec.source_type in FILE_SOURCE_TYPES:
-        found = ("table", spec.table) if spec.table else ("params.path", params.get("path"))
-    elif spec.source_type == "sqlite":
-        found = ("params.path", params.get("path")) if params.get("path") else ("table", spec.table)
-    else:
-        return None
-    return (found[0], str(found[1])) if found[1] else None
+    try:
+        if spec.source_type in FILE_SOURCE_TYPES:
+            return ("table" if spec.table else "params.path"), file_location(spec, dict(params))
+        if spec.source_type == "sqlite":
+            return ("params.path" if params.get("path") else "table"), sqlite_location(spec, dict(params))[0]
+    except SettingError:
+        pass  # the node's own check reports it
+    return None
 
 
-def path_claims(nodes: Mapping[str, Any], renderer: "TemplateRenderer", root: Path) -> Iterator[PathClaim]:
-    """What every YAML node reads or writes on disk, with params rendered as the project sets them (a node
-    whose params do not render is left to the problem reported for them)."""
+def path_claims(
+    nodes: Mapping[str, Any], renderer: "TemplateRenderer", profiles: "Profiles", root: Path
+) -> Iterator[PathClaim]:
+    """What every YAML node reads or writes on disk, with params as the project sets them (profile defaults under
+    the node's rendered params; a node whose params do not render is left to the problem reported for them)."""
     from seeknal_dagster.project.templating import TemplateError
 
     for node_id, node in nodes.items():
@@ -224,7 +226,10 @@ def path_claims(nodes: Mapping[str, Any], renderer: "TemplateRenderer", root: Pa
             params = renderer.render_params(spec.params)
         except TemplateError:
             continue
-        found = source_input(spec, params) if isinstance(spec, SourceSpec) else exposure_output(spec, params)
+        if isinstance(spec, SourceSpec):
+            found = source_input(spec, {**profiles.defaults_for(spec.source_type), **params})
+        else:
+            found = exposure_output(spec, params)
         if found:
             field, written = found
             path, writes = resolve_written(root, written), isinstance(spec, ExposureSpec)
@@ -232,11 +237,16 @@ def path_claims(nodes: Mapping[str, Any], renderer: "TemplateRenderer", root: Pa
 
 
 def path_problems(
-    root: Path, target_dir: Path, settings: Mapping[str, Any], nodes: Mapping[str, Any], renderer: "TemplateRenderer"
+    root: Path,
+    target_dir: Path,
+    settings: Mapping[str, Any],
+    nodes: Mapping[str, Any],
+    renderer: "TemplateRenderer",
+    profiles: "Profiles",
 ) -> list[Problem]:
     """Every path a project's nodes read or write that the policy refuses, and every unreadable policy entry."""
     policy, problems = PathPolicy.from_settings(root, target_dir, settings)
-    claims = list(path_claims(nodes, renderer, policy.root))
+    claims = list(path_claims(nodes, renderer, profiles, policy.root))
     for index, claim in enumerate(claims):
         if claim.writes:
             # Of two exposures writing one file, the one found later is reported.

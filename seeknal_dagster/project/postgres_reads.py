@@ -57,7 +57,6 @@ REFUSED_FUNCTIONS: dict[str, str] = {
         ),
         "it changes the server's settings or state",
     ),
-    **dict.fromkeys(("nextval", "setval"), "it advances a sequence"),
 }
 #: Families of functions refused by the start of their names, with why.
 REFUSED_PREFIXES: dict[str, str] = {
