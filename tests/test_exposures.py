@@ -146,6 +146,11 @@ def test_a_broken_contract_fails_naming_every_difference_and_keeps_the_last_deli
         ("type: api\ninputs: [{ref: source.orders}]\nurl: ftp://example.com/in\n", "is not an http(s) URL"),
         ("type: dashboard\nurl: not a url\n", "is not an http(s) URL"),
         ("type: notification\nparams: {channel: email, url: 'http://127.0.0.1:9/'}\n", "channel 'email' is not supported"),
+        (
+            "type: database\ninputs: [{ref: source.orders}]\nparams: {connection: w, table: t, on_schema_change: drop}\n",
+            "on_schema_change 'drop' is not supported",
+        ),
+        ("type: api\ninputs: [{ref: source.orders}]\nurl: 'http://127.0.0.1:9/'\nparams: {max_wait: -1}\n", "max_wait must be >= 0"),
     ],
 )
 def test_invalid_exposures_fail_validation_naming_the_node(make_project, exposure, message):

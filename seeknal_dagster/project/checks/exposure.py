@@ -87,15 +87,19 @@ def database_target(setting: Setting) -> tuple[str, str, str]:
     return str(connection), str(table), mode
 
 
+def _one_of(setting: Setting, name: str, default: str, supported: tuple[str, ...], kind: str) -> str:
+    """A setting that names one of ``supported`` (case-insensitively)."""
+    value = str(setting(name, default)).lower()
+    if value not in supported:
+        raise SettingError(
+            f"{kind} exposure: {name} '{value}' is not supported (supported: {', '.join(supported)})", f"params.{name}"
+        )
+    return value
+
+
 def schema_change_policy(setting: Setting) -> str:
     """``on_schema_change`` of a database exposure: what ``replace`` does to a table whose columns differ."""
-    policy = str(setting("on_schema_change", "fail")).lower()
-    if policy not in SCHEMA_CHANGE_POLICIES:
-        raise SettingError(
-            f"database exposure: unknown on_schema_change '{policy}' (use {' or '.join(SCHEMA_CHANGE_POLICIES)})",
-            "params.on_schema_change",
-        )
-    return policy
+    return _one_of(setting, "on_schema_change", "fail", SCHEMA_CHANGE_POLICIES, "database")
 
 
 def web_url(setting: Setting, kind: str, *names: str) -> str:
@@ -134,13 +138,7 @@ def retry_settings(setting: Setting, kind: str) -> dict[str, float]:
 
 
 def notification_channel(setting: Setting) -> str:
-    channel = str(setting("channel", "webhook")).lower()
-    if channel not in NOTIFICATION_CHANNELS:
-        raise SettingError(
-            f"notification exposure: channel '{channel}' is not supported (supported: {', '.join(NOTIFICATION_CHANNELS)})",
-            "params.channel",
-        )
-    return channel
+    return _one_of(setting, "channel", "webhook", NOTIFICATION_CHANNELS, "notification")
 
 
 def request_headers(setting: Setting, kind: str) -> dict[str, str]:
