@@ -212,6 +212,18 @@ class FeatureGroupSpec(NodeSpec):
     mode: str = "overwrite"
     sql_fields: ClassVar[tuple[str, ...]] = ("transform",)
 
+    @model_validator(mode="after")
+    def _describes_a_feature_group(self) -> "FeatureGroupSpec":
+        """Entity, features, mode and stores are read at load time, so ``validate`` reports what would stop the
+        node (the message starts with the field at fault)."""
+        from seeknal_dagster.featurestore.definition import FeatureGroupDefinition, FeatureGroupDefinitionError
+
+        try:
+            FeatureGroupDefinition.from_spec(self)
+        except FeatureGroupDefinitionError as error:
+            raise ValueError(str(error)) from None
+        return self
+
 
 class ModelSpec(NodeSpec):
     training: dict[str, Any] | None = None
