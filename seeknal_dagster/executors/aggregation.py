@@ -11,6 +11,12 @@ The seed dialect (``aggregations: [{column, function, window: 30d, group_by}]``)
 its windows count back from ``application_date_col``, else a fixed ``application_date``, else the latest
 ``feature_date_col`` in the input.
 The aggregation helpers here are shared with ``second_order_aggregation``.
+
+Both kinds also leave their result where ``seeknal run`` leaves it, ``target/<kind>/<name>/result.parquet``, with
+the column types Seeknal's file has (its results pass through pandas: a DATE is a TIMESTAMP there, a DECIMAL or a
+128-bit sum a DOUBLE), so code reading Seeknal's files keeps working. A second-order aggregation's
+``target/intermediate`` output, which Seeknal writes the same way, has those types too; an aggregation's, which
+Seeknal does not write, keeps DuckDB's.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from seeknal_dagster.engines.duckdb_engine import (
     quote_identifier,
     quote_literal,
+    relation_columns,
     relation_name,
     replace_rows,
     write_query,
@@ -33,6 +40,9 @@ from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.project.models import AggregationSpec, NodeKind
 from seeknal_dagster.project.templating import TemplateError
+
+if TYPE_CHECKING:
+    import duckdb
 
 #: Aggregate functions by the names users write; ``{}`` is the (quoted) column.
 AGGREGATE_FUNCTIONS = {
@@ -48,6 +58,32 @@ AGGREGATE_ALIASES = {"mean": "avg", "std": "stddev", "average": "avg"}
 #: The column holding each row's age in days at its application date (Seeknal's name, usable in conditions).
 DAYS_BETWEEN = "_days_between"
 _WINDOW = re.compile(r"^\s*(\d+)\s*(d|day|days|w|week|weeks)?\s*$", re.I)
+
+
+def seeknal_file_type(duckdb_type: str) -> str | None:
+    """The type a column of ``duckdb_type`` has in the Parquet files Seeknal writes through pandas, when it is
+    another one: dates and second or millisecond timestamps become TIMESTAMP, decimals and 128-bit integers DOUBLE,
+    enums VARCHAR."""
+    upper = duckdb_type.upper()
+    if upper in ("DATE", "TIMESTAMP_S", "TIMESTAMP_MS"):
+        return "TIMESTAMP"
+    if upper.startswith("DECIMAL") or upper in ("HUGEINT", "UHUGEINT"):
+        return "DOUBLE"
+    if upper.startswith("ENUM"):
+        return "VARCHAR"
+    return None
+
+
+def as_seeknal_writes_it(connection: "duckdb.DuckDBPyConnection", query: str) -> str:
+    """``query`` with each column cast to the type Seeknal's file would hold (see :func:`seeknal_file_type`)."""
+    columns = relation_columns(connection, f"({query})")
+    select = ", ".join(
+        f"CAST({quote_identifier(name)} AS {retyped}) AS {quote_identifier(name)}"
+        if (retyped := seeknal_file_type(kind))
+        else quote_identifier(name)
+        for name, kind in columns.items()
+    )
+    return f"SELECT {select} FROM ({query})"
 
 
 @dataclass(frozen=True)
@@ -172,6 +208,9 @@ class AggregatingExecutor(SqlNodeExecutor):
         sql = self.plan().query(relation, self.partition_filter(relation))
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"sql": sql})
 
+    #: Whether the ``target/intermediate`` output has the types of Seeknal's file (Seeknal writes one).
+    intermediate_as_seeknal_writes_it = False
+
     def execute(self) -> ExecutorResult:
         plan = self.plan()
         source_id = self.source_id()
@@ -180,12 +219,16 @@ class AggregatingExecutor(SqlNodeExecutor):
         row_filter = self.partition_filter(relation)
         query = plan.query(relation, row_filter)
         output_path = self.context.get_output_path(self.node)
+        result_path = self.context.target_path / self.kind.value / self.node.name / "result.parquet"
         try:
+            written = as_seeknal_writes_it(self.connection, query) if self.intermediate_as_seeknal_writes_it else query
             if row_filter is None:
-                row_count = write_query(self.connection, query, output_path)
+                row_count = write_query(self.connection, written, output_path)
             else:
                 order = ", ".join(quote_identifier(column) for column in plan.grain)
-                row_count = replace_rows(self.connection, query, output_path, row_filter, order)
+                row_count = replace_rows(self.connection, written, output_path, row_filter, order)
+            output = f"SELECT * FROM read_parquet({quote_literal(output_path)})"
+            write_query(self.connection, as_seeknal_writes_it(self.connection, output), result_path)
         except Exception as error:
             raise ExecutorExecutionError(self.node.id, f"the {self.kind.value} query failed: {error}", cause=error) from error
         metadata: dict[str, Any] = {
@@ -193,6 +236,7 @@ class AggregatingExecutor(SqlNodeExecutor):
             "sql": query,
             "source": source_id,
             "features": [aggregate.alias for aggregate in plan.aggregates],
+            "result_path": str(result_path),
         }
         window = self.context.partition_time_window
         if window is not None:
