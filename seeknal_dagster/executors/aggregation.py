@@ -24,12 +24,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from seeknal_dagster.engines.duckdb_engine import (
     quote_identifier,
     quote_literal,
-    relation_columns,
+    as_seeknal_writes_it,
     relation_name,
     replace_rows,
     write_query,
@@ -40,9 +40,6 @@ from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.project.models import AggregationSpec, NodeKind
 from seeknal_dagster.project.templating import TemplateError
-
-if TYPE_CHECKING:
-    import duckdb
 
 #: Aggregate functions by the names users write; ``{}`` is the (quoted) column.
 AGGREGATE_FUNCTIONS = {
@@ -58,32 +55,6 @@ AGGREGATE_ALIASES = {"mean": "avg", "std": "stddev", "average": "avg"}
 #: The column holding each row's age in days at its application date (Seeknal's name, usable in conditions).
 DAYS_BETWEEN = "_days_between"
 _WINDOW = re.compile(r"^\s*(\d+)\s*(d|day|days|w|week|weeks)?\s*$", re.I)
-
-
-def seeknal_file_type(duckdb_type: str) -> str | None:
-    """The type a column of ``duckdb_type`` has in the Parquet files Seeknal writes through pandas, when it is
-    another one: dates and second or millisecond timestamps become TIMESTAMP, decimals and 128-bit integers DOUBLE,
-    enums VARCHAR."""
-    upper = duckdb_type.upper()
-    if upper in ("DATE", "TIMESTAMP_S", "TIMESTAMP_MS"):
-        return "TIMESTAMP"
-    if upper.startswith("DECIMAL") or upper in ("HUGEINT", "UHUGEINT"):
-        return "DOUBLE"
-    if upper.startswith("ENUM"):
-        return "VARCHAR"
-    return None
-
-
-def as_seeknal_writes_it(connection: "duckdb.DuckDBPyConnection", query: str) -> str:
-    """``query`` with each column cast to the type Seeknal's file would hold (see :func:`seeknal_file_type`)."""
-    columns = relation_columns(connection, f"({query})")
-    select = ", ".join(
-        f"CAST({quote_identifier(name)} AS {retyped}) AS {quote_identifier(name)}"
-        if (retyped := seeknal_file_type(kind))
-        else quote_identifier(name)
-        for name, kind in columns.items()
-    )
-    return f"SELECT {select} FROM ({query})"
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ a missing feature, or one whose values are not of its declared dtype, fails the 
 hold the join keys, the event time and the features (each as its declared dtype), in a versioned offline store (see
 :mod:`seeknal_dagster.featurestore.offline`). The node's output, ``target/intermediate/feature_group_<name>.parquet``,
 passes every column of the rows through, as Seeknal's does, so a rule can check a column that is not a feature (an
-e-mail) and a model can take its label from the group; only the event time is typed (a text event time becomes a
-TIMESTAMP) or, for a group without one, stamped with the materialization time as ``event_time``.
+e-mail) and a model can take its label from the group. It has the types of Seeknal's file, which Seeknal writes
+through pandas (a DATE is a TIMESTAMP there, a DECIMAL a DOUBLE). A text event time becomes a TIMESTAMP, and a group
+without an event time gets the materialization time as ``event_time``, which Seeknal's output lacks: appended
+snapshots would otherwise be indistinguishable.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import duckdb
 
 from seeknal_dagster.engines.duckdb_engine import (
+    as_seeknal_writes_it,
     is_query,
     quote_identifier,
     quote_literal,
@@ -257,11 +260,10 @@ class FeatureGroupExecutor(SqlNodeExecutor):
             return replace_rows(self.connection, rows, path, f"({identity}) IN (SELECT {identity} FROM feature_rows)")
         return write_query(self.connection, rows, path)
 
-    def write_offline(self, stored: str) -> tuple[OfflineVersion, bool]:
-        """The stored columns of the rows into their version of the offline store (a new one when the definition
-        or schema changed), and the version's metadata beside them."""
+    def write_offline(self, stored: str, columns: list[tuple[str, str]]) -> tuple[OfflineVersion, bool]:
+        """The stored columns of the rows (``columns``: their names and types) into their version of the offline
+        store (a new one when the definition or schema changed), and the version's metadata beside them."""
         definition = self.definition
-        columns = list(self.described(f"(SELECT {stored} FROM feature_rows)").items())
         version, is_new = self.offline_store.version_to_write(
             definition.entity, definition.name, definition.definition_hash(), schema_hash(columns)
         )
@@ -292,12 +294,13 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         return version, is_new
 
     def write_output(self, path: Path, keep_previous: bool) -> int:
-        """Every column of the rows to the node's output; earlier rows are kept (append, partitions) only while
-        the output has this run's columns."""
-        keep = keep_previous and path.exists() and self.described(f"read_parquet({quote_literal(path)})") == self.described(
-            "feature_rows"
-        )
-        return self.write_rows("SELECT * FROM feature_rows", path, keep_existing=keep)
+        """Every column of the rows to the node's output, typed as Seeknal's file (which it writes through pandas:
+        a DATE is a TIMESTAMP there); earlier rows are kept (append, partitions) only while the output has this
+        run's columns."""
+        rows = as_seeknal_writes_it(self.connection, "SELECT * FROM feature_rows")
+        keep = keep_previous and path.exists()
+        keep = keep and self.described(f"read_parquet({quote_literal(path)})") == self.described(f"({rows})")
+        return self.write_rows(rows, path, keep_existing=keep)
 
     def consolidate_entity(self) -> tuple[Path, int]:
         groups = {}
@@ -307,12 +310,12 @@ class FeatureGroupExecutor(SqlNodeExecutor):
                 groups[name] = version
         return self.offline_store.consolidate(self.connection, self.definition.entity, self.definition.join_keys, groups)
 
-    def write_online(self, data_path: Path, stored: str) -> dict[str, Any]:
-        """The latest row per entity key (the stored columns of ``data_path``) into the online store, swapped in
-        as a whole."""
+    def write_online(self, data_path: Path, columns: list[tuple[str, str]]) -> dict[str, Any]:
+        """The latest row per entity key (the stored ``columns`` of ``data_path``, as their stored types) into the
+        online store, swapped in as a whole."""
         definition = self.definition
-        rows = f"(SELECT {stored} FROM read_parquet({quote_literal(data_path)}))"
-        columns = list(self.described(rows).items())
+        typed = ", ".join(f"CAST({quote_identifier(name)} AS {kind}) AS {quote_identifier(name)}" for name, kind in columns)
+        rows = f"(SELECT {typed} FROM read_parquet({quote_literal(data_path)}))"
         try:
             store = open_online_store(
                 definition, self.context.workspace_path, self.context.target_path, self.context.profiles
@@ -351,9 +354,10 @@ class FeatureGroupExecutor(SqlNodeExecutor):
             "mode": definition.mode,
             "rows_written": rows_written,
         }
+        columns = list(self.described(f"(SELECT {stored} FROM feature_rows)").items())
         online_source = output_path
         if definition.offline:
-            version, is_new = self.write_offline(stored)
+            version, is_new = self.write_offline(stored, columns)
             row_count = self.write_output(output_path, keep_previous=not is_new)
             entity_table, entity_rows = self.consolidate_entity()
             online_source = version.data_path
@@ -371,7 +375,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
             {"entity_name": definition.entity, "join_keys": list(definition.join_keys), "event_time_col": definition.time_column},
         )
         if definition.online.enabled:
-            metadata |= self.write_online(online_source, stored)
+            metadata |= self.write_online(online_source, columns)
         return ExecutorResult(
             self.node.id, ExecutionStatus.SUCCESS, row_count=row_count, output_path=output_path, metadata=metadata
         )
