@@ -320,6 +320,11 @@ def test_append_adds_rows_and_replaces_a_row_with_the_same_key_and_time(make_pro
     run_with_scores(project, "1,2025-01-01,10\n2,2025-01-01,20\n")
     stored = run_with_scores(project, "1,2025-01-01,11\n1,2025-01-02,12\n")
     assert stored == [(1, "2025-01-01", 11.0), (1, "2025-01-02", 12.0), (2, "2025-01-01", 20.0)]
+    output = read_rows(
+        project / "target/intermediate/feature_group_scores.parquet",
+        "SELECT customer_id, strftime(scored_at, '%Y-%m-%d'), score FROM data ORDER BY ALL",
+    )
+    assert output == [(1, "2025-01-01", 11), (1, "2025-01-02", 12), (2, "2025-01-01", 20)]  # the output appends too
 
 
 def test_overwrite_replaces_the_version_rows(make_project):
