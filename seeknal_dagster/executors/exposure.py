@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seeknal_dagster.delivery.contract import Contract, ContractError
-from seeknal_dagster.delivery.database import MODE_ALIASES, MODES, open_postgres, split_table, write_table
+from seeknal_dagster.delivery.database import (
+    MODE_ALIASES,
+    MODES,
+    open_postgres,
+    split_table,
+    without_password,
+    write_table,
+)
 from seeknal_dagster.delivery.files import FILE_FORMATS, file_format, write_file
 from seeknal_dagster.delivery.web import (
     DeliveryError,
@@ -241,7 +248,7 @@ class ExposureExecutor(SqlNodeExecutor):
         try:
             store = open_postgres(settings, name, schema)
         except psycopg.Error as error:
-            raise DeliveryError(self._without_password(f"could not connect to {name}: {error}", settings)) from None
+            raise DeliveryError(without_password(f"could not connect to {name}: {error}", settings)) from None
         try:
             batches = self.connection.sql(f"SELECT {store.select_list(columns)} FROM {self.relation}").to_arrow_reader(
                 DEFAULT_BATCH_ROWS
@@ -249,15 +256,10 @@ class ExposureExecutor(SqlNodeExecutor):
             row_count = write_table(store, table, columns, batches, mode)
         except psycopg.Error as error:
             message = f"writing {store.schema}.{table} ({store.location}) failed: {str(error).strip()}"
-            raise DeliveryError(self._without_password(message, settings)) from None
+            raise DeliveryError(without_password(message, settings)) from None
         finally:
             store.close()
         return row_count, {"table": f"{store.schema}.{table}", "mode": mode, "connection": name, "location": store.location}
-
-    @staticmethod
-    def _without_password(message: str, settings: dict[str, Any]) -> str:
-        password = str(settings.get("password") or "")
-        return message.replace(password, "***") if password else message
 
     def deliver_api(self) -> tuple[int, dict[str, Any]]:
         url, policy, batch_rows = self.api_target()
