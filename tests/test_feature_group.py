@@ -210,6 +210,29 @@ def test_seed_dialect_without_event_time_is_a_snapshot_stamped_at_materializatio
     assert not (project / "target/feature_store/online.db").exists()
 
 
+def test_a_group_declaring_no_event_time_takes_the_datas_event_time_column_as_seeknal_does(make_project):
+    project = make_project(
+        {
+            "data/scores.csv": "customer_id,event_time,score\n1,2025-01-01 10:00:00,10\n1,2025-01-05 09:30:00,12\n2,2025-01-03 08:00:00,20\n",
+            "seeknal/sources/scores.yml": "kind: source\nname: scores\nsource: csv\ntable: data/scores.csv\n",
+            "seeknal/feature_groups/scores.yml": (
+                "kind: feature_group\nname: scores\nentity: customer\ninputs: [{ref: source.scores}]\n"
+                "materialization: {online: true}\n"
+            ),
+        }
+    )
+    run_node(project, "source.scores")
+    result = run_node(project, "feature_group.scores")
+
+    assert result.metadata["event_time_col"] == "event_time"
+    sql = "SELECT customer_id, CAST(event_time AS VARCHAR), score FROM data ORDER BY ALL"
+    expected = [(1, "2025-01-01 10:00:00", 10), (1, "2025-01-05 09:30:00", 12), (2, "2025-01-03 08:00:00", 20)]
+    assert read_rows(project / "target/feature_store/customer/scores/v1/data.parquet", sql) == expected
+    assert read_rows(project / "target/intermediate/feature_group_scores.parquet", sql) == expected
+    [latest] = get_online_features(project, "scores", [1])
+    assert (latest["event_time"], latest["score"]) == (datetime(2025, 1, 5, 9, 30), 12)
+
+
 @pytest.mark.parametrize("reads", ["FROM source", "FROM input_0", "FROM __THIS__", "FROM ref('source.events')"])
 def test_the_transform_reads_its_first_input_under_every_alias(make_project, reads):
     project = make_project(

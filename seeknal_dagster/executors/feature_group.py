@@ -8,9 +8,10 @@ hold the join keys, the event time and the features (each as its declared dtype)
 :mod:`seeknal_dagster.featurestore.offline`). The node's output, ``target/intermediate/feature_group_<name>.parquet``,
 passes every column of the rows through, as Seeknal's does, so a rule can check a column that is not a feature (an
 e-mail) and a model can take its label from the group. It has the types of Seeknal's file, which Seeknal writes
-through pandas (a DATE is a TIMESTAMP there, a DECIMAL a DOUBLE). A text event time becomes a TIMESTAMP, and a group
-without an event time gets the materialization time as ``event_time``, which Seeknal's output lacks: appended
-snapshots would otherwise be indistinguishable.
+through pandas (a DATE is a TIMESTAMP there, a DECIMAL a DOUBLE). A text event time becomes a TIMESTAMP. A group that
+declares no event time uses the data's ``event_time`` column, as Seeknal does; when there is none it gets the
+materialization time as ``event_time``, which Seeknal's output lacks: appended snapshots would otherwise be
+indistinguishable.
 """
 
 from __future__ import annotations
@@ -155,10 +156,11 @@ class FeatureGroupExecutor(SqlNodeExecutor):
     # The group's rows ---------------------------------------------------------------------------------------
 
     def row_columns(self, columns: dict[str, str]) -> list[str]:
-        """The select list of the group's rows: every column of the query, with the event time typed, or the
-        materialization time stamped as ``event_time`` when the group declares no event time."""
+        """The select list of the group's rows: every column of the query, with the event time typed. A group that
+        declares no event time takes the data's ``event_time`` column, as Seeknal does, or, when the data has none,
+        gets the materialization time stamped as ``event_time``."""
         time = self.definition.time_column
-        if self.definition.event_time_col is None:
+        if self.definition.event_time_col is None and time not in columns:
             window = self.context.partition_time_window
             stamp = window[0] if window else datetime.now(timezone.utc)
             kept = [quote_identifier(name) for name in columns if name != time]
@@ -234,13 +236,13 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         self.run_sql(f"CREATE OR REPLACE TEMP VIEW feature_query AS {statements[-1]}", "the feature group's query")
         self.run_sql(
             f"CREATE OR REPLACE TEMP TABLE feature_rows AS SELECT * FROM "
-            f"(SELECT {', '.join(self.row_columns(self.described('feature_query')))} FROM feature_query) "
+            f"(SELECT {', '.join(self.row_columns(self.columns_of('feature_query')))} FROM feature_query) "
             f"WHERE {self.time_filter()}",
             "computing the feature rows",
         )
-        return ", ".join(self.stored_columns(self.described("feature_rows")))
+        return ", ".join(self.stored_columns(self.columns_of("feature_rows")))
 
-    def described(self, relation: str) -> dict[str, str]:
+    def columns_of(self, relation: str) -> dict[str, str]:
         """Column → type of a table, view or parenthesised query of this node's connection."""
         rows = self.run_sql(f"DESCRIBE SELECT * FROM {relation}", f"describing {relation}").fetchall()
         return {row[0]: row[1] for row in rows}
@@ -299,7 +301,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         run's columns."""
         rows = as_seeknal_writes_it(self.connection, "SELECT * FROM feature_rows")
         keep = keep_previous and path.exists()
-        keep = keep and self.described(f"read_parquet({quote_literal(path)})") == self.described(f"({rows})")
+        keep = keep and self.columns_of(f"read_parquet({quote_literal(path)})") == self.columns_of(f"({rows})")
         return self.write_rows(rows, path, keep_existing=keep)
 
     def consolidate_entity(self) -> tuple[Path, int]:
@@ -354,7 +356,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
             "mode": definition.mode,
             "rows_written": rows_written,
         }
-        columns = list(self.described(f"(SELECT {stored} FROM feature_rows)").items())
+        columns = list(self.columns_of(f"(SELECT {stored} FROM feature_rows)").items())
         online_source = output_path
         if definition.offline:
             version, is_new = self.write_offline(stored, columns)

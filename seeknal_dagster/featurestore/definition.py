@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import SeeknalProject
     from seeknal_dagster.project.models import FeatureGroupSpec
 
-#: The column holding the event time when a feature group declares none: the materialization time.
+#: The column holding the event time when a feature group declares none: the data's own, or the materialization time.
 SNAPSHOT_TIME_COLUMN = "event_time"
 MODES = ("overwrite", "append")
 
@@ -117,7 +117,8 @@ class FeatureGroupDefinition:
     name: str
     entity: str
     join_keys: tuple[str, ...]
-    #: The data's event-time column; ``None`` makes a snapshot group stamped with the materialization time.
+    #: The data's event-time column; ``None`` reads the data's ``event_time`` column, as Seeknal does, or, when the
+    #: data has none, makes a snapshot group stamped with the materialization time.
     event_time_col: str | None
     #: The declared features, or ``None``: every column but the join keys and the event time.
     features: tuple[Feature, ...] | None
