@@ -4,6 +4,7 @@
     attributes:
       project: ../../seeknal_project   # relative to the folder of defs.yaml
       select: "tag:daily+"
+      allow_partial: true              # optional: nodes with problems shown, not run, instead of failing to load
 """
 
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ class SeeknalProjectComponent(Component, Resolvable):
     params: dict[str, Any] | None = None
     duckdb_database: str = ":memory:"
     spark_config: dict[str, Any] | None = None
+    #: Load what loads and show the nodes with problems (and their downstream) as not runnable.
+    allow_partial: bool = False
 
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         return build_definitions(
@@ -39,4 +42,5 @@ class SeeknalProjectComponent(Component, Resolvable):
             params=self.params,
             duckdb_database=self.duckdb_database,
             spark_config=self.spark_config,
+            allow_partial=self.allow_partial,
         )

@@ -21,8 +21,15 @@ import duckdb
 import numpy as np
 import pytest
 
-from seeknal_dagster.executors import ExecutorValidationError
-from tests.support.projects import materialization_metadata, materialize, materialized_keys, run_node, table_rows, write_project
+from tests.support.projects import (
+    load_problem,
+    materialization_metadata,
+    materialize,
+    materialized_keys,
+    run_node,
+    table_rows,
+    write_project,
+)
 
 ORDERS_CSV = """\
 order_id,customer,channel,amount,is_gift,ordered_at,ordered_on
@@ -282,8 +289,7 @@ def test_profile_settings_filter_columns_and_limit_top_values(make_project):
 def test_max_top_values_must_be_positive(make_project):
     project = make_project(profile_files("profile:\n  params: {max_top_values: 0}\n"))
 
-    with pytest.raises(ExecutorValidationError, match="max_top_values must be a positive integer"):
-        run_node(project, "profile.orders_profile")
+    assert "max_top_values must be a positive integer (got 0)" in load_problem(project, "profile.orders_profile")
 
 
 def profile_check(name: str, *checks: str) -> str:
