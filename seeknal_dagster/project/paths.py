@@ -37,6 +37,7 @@ from seeknal_dagster.project.checks.scope import SettingError
 from seeknal_dagster.project.checks.source import file_location, sqlite_location
 from seeknal_dagster.project.errors import Problem
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, ExposureSpec, SourceSpec
+from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.profiles import Profiles
@@ -216,8 +217,6 @@ def path_claims(
 ) -> Iterator[PathClaim]:
     """What every YAML node reads or writes on disk, with params as the project sets them (profile defaults under
     the node's rendered params; a node whose params do not render is left to the problem reported for them)."""
-    from seeknal_dagster.project.templating import TemplateError
-
     for node_id, node in nodes.items():
         spec = node.spec
         if not isinstance(spec, (SourceSpec, ExposureSpec)):
