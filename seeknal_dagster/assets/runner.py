@@ -15,6 +15,7 @@ from dagster import (
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetObservation,
     DataVersion,
     Failure,
     MaterializeResult,
@@ -102,7 +103,7 @@ class StepRunner:
         ]
         self.outcome = RunOutcome()
 
-    def stream(self) -> Iterator[MaterializeResult | AssetCheckResult]:
+    def stream(self) -> Iterator[MaterializeResult | AssetObservation | AssetCheckResult]:
         order = self.project.graph.topological_order(self.selected_nodes)
         pending_rules = list(self.selected_rules)
         yield from self._ready_checks(pending_rules, done=set())
@@ -132,7 +133,7 @@ class StepRunner:
         except ExecutorError:
             return {}  # the source's own run reports what is wrong with its data
 
-    def _materialize(self, node_id: str) -> MaterializeResult | None:
+    def _materialize(self, node_id: str) -> MaterializeResult | AssetObservation | None:
         node = self.project.nodes[node_id]
         data_read = self._source_data_read(node_id)
         try:
@@ -140,6 +141,8 @@ class StepRunner:
         except ExecutorError as error:
             self.outcome.failed[node_id] = error.message
             self.dagster.log.error(f"{node_id} ({node.file}) failed: {error.message}")
+            if getattr(error, "metadata", None):  # what it did before failing (a partial delivery): an observation
+                return AssetObservation(self.key_by_node[node_id], metadata=dict(metadata_entries(error.metadata)))
             return None
         if not result.is_success():
             self.outcome.failed[node_id] = result.error_message or "failed"
