@@ -17,6 +17,7 @@ from dagster import (
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetObservation,
     DataVersion,
     Failure,
     MaterializeResult,
@@ -111,7 +112,7 @@ class StepRunner:
         ]
         self.outcome = RunOutcome()
 
-    def stream(self) -> Iterator[MaterializeResult | AssetCheckResult]:
+    def stream(self) -> Iterator[MaterializeResult | AssetObservation | AssetCheckResult]:
         order = self.project.graph.topological_order(self.selected_nodes)
         pending_rules = list(self.selected_rules)
         yield from self._ready_checks(pending_rules, done=set())
@@ -143,7 +144,7 @@ class StepRunner:
         except ExecutorError:
             return {}  # the source's own run reports what is wrong with its data
 
-    def _materialize(self, node_id: str) -> MaterializeResult | None:
+    def _materialize(self, node_id: str) -> MaterializeResult | AssetObservation | None:
         node = self.project.nodes[node_id]
         data_read = self._source_data_read(node_id)
         try:
@@ -151,7 +152,10 @@ class StepRunner:
         except ExecutorValidationError as error:
             return self._failed(node, error.message, invalid=True)
         except ExecutorError as error:
-            return self._failed(node, error.message)
+            self._failed(node, error.message)
+            if getattr(error, "metadata", None):  # what it did before failing (a partial delivery): an observation
+                return AssetObservation(self.key_by_node[node_id], metadata=dict(metadata_entries(error.metadata)))
+            return None
         except Exception as error:  # whatever a node raised, it fails that node alone
             return self._failed(node, f"{type(error).__name__}: {error}")
         if not result.is_success():

@@ -98,7 +98,9 @@ def _write_postgres(
                 store, table, columns, rows_since, str(target.time_column), target.lookback_interval
             )
         else:
-            counts = {"rows_written": write_table(store, table, columns, rows(), "replace" if target.mode == "full" else "append")}
+            mode = "replace" if target.mode == "full" else "append"
+            # A transform's table follows its output: changed columns alter the table, which keeps its grants.
+            counts = {"rows_written": write_table(store, table, columns, rows(), mode, on_schema_change="sync")}
     except psycopg.Error as error:
         message = f"writing {shown} ({store.location}) failed: {str(error).strip()}"
         raise TargetError(scrub(message)) from None

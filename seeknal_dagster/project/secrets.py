@@ -6,8 +6,9 @@ One registry per process, filled as secrets are read, and one way to scrub them 
   ``{{ env:NAME }}`` / ``{{ env('NAME') }}`` template read from the environment (a default written in the project
   is not a secret), and the resolved value of every secret-named key (:func:`is_secret_key`) of a profiles.yml
   connection or of a source's inline connection params.
-- ``scrub(text)``: ``text`` with every registered value replaced by ``***``. Apply it to any text built from
-  something a driver, a server or DuckDB said (error messages, logs).
+- ``scrub(text)``: ``text`` with every registered value replaced by ``***``, also where it was echoed
+  percent- or JSON-escaped. Apply it to any text built from something a driver, a server or DuckDB said (error
+  messages, logs). HTTP deliveries register what they send as credentials (``delivery/web.py``).
 - ``redact(mapping)``: a copy fit for display: secret-named keys become ``***``, other strings are scrubbed.
 - ``is_secret_key(name)``: whether a setting's name says it holds a secret (``password``, ``api_key``, …).
 
@@ -19,9 +20,11 @@ metadata does not depend on this: it shows ``{{ env:NAME }}`` expressions unrend
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from typing import Any, Mapping
+from urllib.parse import quote
 
 MIN_SCRUBBED_LENGTH = 4
 MASK = "***"
@@ -41,15 +44,17 @@ def is_secret_key(name: Any) -> bool:
 
 
 def register(value: Any) -> None:
-    """Remember ``value`` as a secret of this process (``None`` and empty values are ignored)."""
+    """Remember ``value`` as a secret of this process, with the spellings a server or driver may echo it in
+    (percent-encoded, JSON-escaped); ``None`` and values shorter than :data:`MIN_SCRUBBED_LENGTH` are ignored."""
     global _pattern
     if value is None:
         return
     text = str(value)
     if len(text) < MIN_SCRUBBED_LENGTH or text in _values:
         return
+    spellings = {text, quote(text, safe=""), json.dumps(text)[1:-1], text.replace("/", "\\/")}
     with _lock:
-        _values.add(text)
+        _values.update(spellings)
         _pattern = None
 
 

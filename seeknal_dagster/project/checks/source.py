@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from seeknal_dagster.engines.duckdb_engine import split_statements
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError, seeknal_only
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, SourceSpec
+from seeknal_dagster.project.postgres_reads import refused_calls
 from seeknal_dagster.project.templating import ParamUse
 
 if TYPE_CHECKING:
@@ -45,6 +46,22 @@ def read_only_query(query: str) -> str:
             "params.query",
         )
     return statements[0]
+
+
+def postgres_query(query: str) -> str:
+    """A PostgreSQL source's ``params.query``: one read-only statement calling nothing that a read-only
+    transaction lets change the server (large objects, SQL run from text, dblink…; see
+    :mod:`seeknal_dagster.project.postgres_reads`)."""
+    statement = read_only_query(query)
+    refused = refused_calls(statement)
+    if refused:
+        raise SettingError(
+            "params.query calls what a read-only transaction does not stop: "
+            + "; ".join(refused)
+            + " (a database role that can only read is the real guarantee)",
+            "params.query",
+        )
+    return statement
 
 
 def file_location(spec: SourceSpec, params: dict[str, Any]) -> str:
@@ -116,4 +133,4 @@ def check_source(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
     elif kind == "hive":
         hive_table(spec)
     if params.get("query") and kind != "hive" and kind not in FILE_SOURCE_TYPES:
-        read_only_query(str(params["query"]))
+        (postgres_query if kind == "postgresql" else read_only_query)(str(params["query"]))
