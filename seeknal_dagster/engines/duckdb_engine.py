@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from seeknal_dagster.engines.outputs import atomic_path
-from seeknal_dagster.graph.sql_refs import is_code, rewrite_node_references, strip_comments, text_spans
+from seeknal_dagster.graph.sql_refs import rewrite_node_references, strip_comments
+from seeknal_dagster.project.sql_lexer import split_statements  # noqa: F401 - where executors import it from
 
 if TYPE_CHECKING:
     import duckdb
@@ -48,14 +49,6 @@ def relation_columns(connection: "duckdb.DuckDBPyConnection", relation: str) -> 
 
 def quote_literal(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split on ``;`` outside quotes, comments and dollar-quoted strings; comments-only pieces are dropped."""
-    spans = text_spans(sql)
-    cuts = [index for index, char in enumerate(sql) if char == ";" and is_code(spans, index)]
-    pieces = [sql[start + 1 : end] for start, end in zip([-1, *cuts], [*cuts, len(sql)])]
-    return [piece.strip() for piece in pieces if strip_comments(piece).strip()]
 
 
 def is_query(statement: str) -> bool:
@@ -112,14 +105,74 @@ def rewrite_sql(sql: str, relations: dict[str, str], known_ids: Iterable[str]) -
     return rewrite_node_references(sql, relation_for, known_ids)
 
 
+def seeknal_file_type(duckdb_type: str) -> str | None:
+    """The type a column of ``duckdb_type`` has in the Parquet files Seeknal writes through pandas, when it is
+    another one: dates and second or millisecond timestamps become TIMESTAMP, decimals and 128-bit integers DOUBLE,
+    enums VARCHAR."""
+    upper = duckdb_type.upper()
+    if upper in ("DATE", "TIMESTAMP_S", "TIMESTAMP_MS"):
+        return "TIMESTAMP"
+    if upper.startswith("DECIMAL") or upper in ("HUGEINT", "UHUGEINT"):
+        return "DOUBLE"
+    if upper.startswith("ENUM"):
+        return "VARCHAR"
+    return None
+
+
+def as_seeknal_writes_it(connection: "duckdb.DuckDBPyConnection", query: str) -> str:
+    """``query`` with each column cast to the type Seeknal's file would hold (see :func:`seeknal_file_type`)."""
+    columns = relation_columns(connection, f"({query})")
+    select = ", ".join(
+        f"CAST({quote_identifier(name)} AS {retyped}) AS {quote_identifier(name)}"
+        if (retyped := seeknal_file_type(kind))
+        else quote_identifier(name)
+        for name, kind in columns.items()
+    )
+    return f"SELECT {select} FROM ({query})"
+
+
 def write_query(
     connection: "duckdb.DuckDBPyConnection", query: str, path: Path, copy_options: str = "FORMAT parquet"
 ) -> int:
     """Stream a query's result to ``path`` (Parquet unless ``copy_options`` say otherwise), atomically; returns the
     number of rows written."""
     with atomic_path(path) as temporary:
-        written = connection.execute(f"COPY ({query}) TO {quote_literal(temporary)} ({copy_options})").fetchone()
+        return copy_query(connection, query, temporary, copy_options)
+
+
+def copy_query(
+    connection: "duckdb.DuckDBPyConnection", query: str, path: Path, copy_options: str = "FORMAT parquet"
+) -> int:
+    """Stream a query's result to ``path`` as it is (see :func:`write_query` for an atomic write)."""
+    written = connection.execute(f"COPY ({query}) TO {quote_literal(path)} ({copy_options})").fetchone()
     return int(written[0]) if written else 0
+
+
+def global_settings(connection: "duckdb.DuckDBPyConnection") -> dict[str, str | None]:
+    """The database-wide DuckDB settings (name → value), as every new cursor of the database starts with them."""
+    cursor = connection.cursor()
+    try:
+        return dict(cursor.execute("SELECT name, value FROM duckdb_settings() WHERE scope = 'GLOBAL'").fetchall())
+    finally:
+        cursor.close()
+
+
+def restore_settings(connection: "duckdb.DuckDBPyConnection", before: dict[str, str | None]) -> list[str]:
+    """Set back every database-wide setting that differs from ``before``; returns their names.
+
+    A setting is reset to its default first: values are shown rounded (``18.7 GiB``), so setting one back from
+    its shown value is exact only where the default is not what it was."""
+    changed = [name for name, value in global_settings(connection).items() if before.get(name, value) != value]
+    cursor = connection.cursor()
+    try:
+        for name in changed:
+            cursor.execute(f"RESET GLOBAL {quote_identifier(name)}")
+            query = "SELECT value FROM duckdb_settings() WHERE name = ?"
+            if cursor.execute(query, [name]).fetchall() != [(before[name],)] and before[name] is not None:
+                cursor.execute(f"SET GLOBAL {quote_identifier(name)} = {quote_literal(before[name])}")
+    finally:
+        cursor.close()
+    return sorted(changed)
 
 
 def replace_rows(

@@ -59,6 +59,10 @@ class PythonFunctionStep:
         return self.python_node.spec  # type: ignore[return-value]
 
     @property
+    def file(self) -> Path:
+        return self.context.workspace_path / self.python_node.file
+
+    @property
     def described(self) -> str:
         return f"{self.python.function}() in {self.python_node.file}"
 
@@ -90,7 +94,7 @@ class PythonFunctionStep:
         return {**{name: path for name, path in bare.items() if names[name] == 1}, **by_id}
 
     def validate(self) -> None:
-        if not self.context.resolve_path(self.python_node.file).is_file():
+        if not self.file.is_file():
             raise ExecutorValidationError(self.node.id, f"{self.python_node.file} does not exist")
         self.params()
         super().validate()  # type: ignore[misc]
@@ -100,7 +104,7 @@ class PythonFunctionStep:
         call = FunctionCall(
             node_id=self.node.id,
             kind=self.node.kind.value,
-            file=self.context.resolve_path(self.python_node.file),
+            file=self.file,
             function=self.python.function,
             project_path=self.context.workspace_path,
             target_dir=self.context.target_path,
