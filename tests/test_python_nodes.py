@@ -671,7 +671,8 @@ def test_what_a_node_needs_but_cannot_have_is_a_load_problem_naming_the_node(mak
     assert message("seeknal_project.yml", None, "dagster.python_timeout", None) == (
         "python_timeout must be a number of seconds above 0 (got -5)"
     )
-    assert "imports seeknal.tasks.duckdb, which seeknal-dagster does not provide" in message(needs, None, None, 12)
+    for node_id in ("transform.needs", "transform.partitioned"):  # neither can run while the file cannot be imported
+        assert "imports seeknal.tasks.duckdb, which seeknal-dagster does not provide" in message(needs, node_id, None, 12)
     assert "the value of limit= is only known by running the file" in message(needs, "transform.needs", "limit", 19)
     assert message(needs, "transform.partitioned", "dagster.partitions", 23) == "partitions are not supported on Python nodes"
     unmet = sorted((key[1], text.split(":")[0]) for key, text in found if key[2:] == ("# /// script", 1))
@@ -728,3 +729,116 @@ def test_a_nodes_timeout_beats_the_projects_which_beats_the_default(make_project
     assert timeouts(project) == {"transform.quick": 30, "transform.usual": DEFAULT_TIMEOUT_SECONDS}
     project.settings["dagster"] = {"python_timeout": 120}
     assert timeouts(project) == {"transform.quick": 30, "transform.usual": 120}
+
+
+def test_what_a_python_node_echoes_of_a_profile_or_env_secret_is_scrubbed_from_its_log_and_error(make_project, monkeypatch):
+    password, token = "pw_" + os.urandom(8).hex(), "tok_" + os.urandom(8).hex()
+    monkeypatch.setenv("SHOP_DB_PASSWORD", password)
+    monkeypatch.setenv("SHOP_API_TOKEN", token)
+    project = make_project(
+        {
+            "profiles.yml": "connections:\n  warehouse: {type: postgresql, host: 127.0.0.1, password: '${SHOP_DB_PASSWORD}'}\n",
+            "seeknal/pipelines/crm.py": """
+                import os
+
+                import pandas as pd
+                from seeknal.pipeline import transform
+
+                @transform(name="chatty", params={"token": "{{ env:SHOP_API_TOKEN }}"})
+                def chatty(ctx):
+                    print("connecting with", os.environ["SHOP_DB_PASSWORD"], "and", ctx.get_param("token"))
+                    return pd.DataFrame({"ok": [True]})
+
+                @transform(name="refused")
+                def refused(ctx):
+                    raise PermissionError(f"login refused for password {os.environ['SHOP_DB_PASSWORD']}")
+            """,
+        }
+    )
+    instance = dagster.DagsterInstance.ephemeral()
+    result = materialize(project, instance=instance)
+
+    assert materialized_keys(result) == {"transform/chatty"}
+    assert "PermissionError: login refused for password ***" in failure_messages(result)
+    logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert "transform.chatty | connecting with *** and ***" in logs
+    everything = "\n".join(logs + [str(event) for event in result.all_events])
+    assert password not in everything and token not in everything
+
+
+def test_with_allow_partial_a_python_node_that_cannot_run_is_left_out_with_its_downstream(make_project):
+    project = make_project(
+        {
+            "seeknal/pipelines/legacy.py": """
+                from seeknal.pipeline import transform
+                from seeknal.tasks.duckdb import DuckDBTask
+
+                @transform(name="legacy")
+                def legacy(ctx):
+                    return DuckDBTask().transform()
+            """,
+            "seeknal/pipelines/wanting.py": """
+                # /// script
+                # dependencies = ["surely-not-an-installed-package"]
+                # ///
+                from seeknal.pipeline import transform
+
+                @transform(name="wanting")
+                def wanting(ctx):
+                    return None
+            """,
+            "seeknal/transforms/legacy_report.yml": "kind: transform\nname: legacy_report\ntransform: SELECT * FROM transform.legacy\n",
+            "seeknal/pipelines/fine.py": """
+                import pandas as pd
+                from seeknal.pipeline import transform
+
+                @transform(name="fine")
+                def fine(ctx):
+                    return pd.DataFrame({"n": [1, 2]})
+            """,
+        }
+    )
+    loaded = load_project(project, allow_partial=True)
+    assert set(loaded.broken) == {"transform.legacy", "transform.wanting", "transform.legacy_report"}
+    assert "imports seeknal.tasks.duckdb" in " ".join(problem.message for problem in loaded.problems_of("transform.legacy"))
+    assert "not loaded: its upstream transform.legacy is not loaded" in [
+        problem.message for problem in loaded.problems_of("transform.legacy_report")
+    ]
+    result = materialize(project, allow_partial=True)
+    assert result.success and materialized_keys(result) == {"transform/fine"}
+
+
+def test_validate_applies_the_path_policy_and_says_what_python_decorators_ask_that_is_not_done(make_project):
+    project = make_project(
+        {
+            "seeknal/pipelines/lake.py": """
+                import pandas as pd
+                from seeknal.pipeline import materialize, source, transform
+
+                @source(name="outside", source="csv", table="../elsewhere/orders.csv")
+                def outside():
+                    pass
+
+                @materialize(type="iceberg", table="atlas.shop.totals")
+                @transform(name="totals")
+                def totals(ctx):
+                    return pd.DataFrame({"n": [1]})
+            """,
+            "seeknal/exposures/state_dump.yml": """
+                kind: exposure
+                name: state_dump
+                type: file
+                inputs: [{ref: transform.totals}]
+                params: {path: target/pipeline_state/transform_totals.json, format: json}
+            """,
+        }
+    )
+    with pytest.raises(ProjectLoadError) as raised:
+        load_project(project)
+    found = {(problem.node_id, problem.field, problem.severity): problem.message for problem in raised.value.problems}
+    assert "is outside the project" in found[("source.outside", "table", "error")]
+    assert "which seeknal-dagster manages" in found[("exposure.state_dump", "params.path", "error")]
+    assert found[("transform.totals", "@materialize[0]", "warning")] == (
+        "Seeknal also copies this node's rows to the iceberg table atlas.shop.totals; seeknal-dagster does not for "
+        "Python nodes (it writes target/intermediate/ only)"
+    )

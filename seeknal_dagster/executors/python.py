@@ -5,7 +5,9 @@ returns to ``target/intermediate/<kind>_<name>.parquet``, as Seeknal does. A ``@
 ``@second_order_aggregation`` is that kind's node over the function's rows, as in Seeknal: the rows are staged in
 a hidden file beside the output, then the feature group executor (offline store, entity table, online store) or
 the second-order aggregation executor reads them as its input. The process, its timeout and its log are
-``engines/python_process.py``'s; here is what the function gets and where its rows go.
+``engines/python_process.py``'s; here is what the function gets and where its rows go. The function runs with
+the run's environment, so the profiles' secrets are registered before it starts and its output and errors are
+scrubbed of every registered secret (:mod:`seeknal_dagster.project.secrets`) before they reach the run's log.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from seeknal_dagster.executors.feature_group import FeatureGroupExecutor
 from seeknal_dagster.executors.second_order_aggregation import SecondOrderAggregationExecutor
 from seeknal_dagster.featurestore.definition import FeatureGroupDefinition
 from seeknal_dagster.project.models import NodeKind, PythonNodeSpec, function_output_id
+from seeknal_dagster.project.secrets import scrub
 from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:
@@ -113,10 +116,11 @@ class PythonFunctionStep:
             node_meta=node_meta,
             timeout=self.timeout(),
         )
+        self.context.profiles.register_secrets()
         try:
-            return run_function(call, output, self.context.log.info)
+            return run_function(call, output, lambda line: self.context.log.info(scrub(line)))
         except PythonNodeFailure as failure:
-            raise ExecutorExecutionError(self.node.id, f"{self.described}: {failure}", cause=failure) from failure
+            raise ExecutorExecutionError(self.node.id, f"{self.described}: {scrub(str(failure))}", cause=failure) from failure
 
 
 class PythonNodeExecutor(PythonFunctionStep, BaseExecutor):

@@ -352,17 +352,24 @@ def read_python_nodes(path: Path, relative_to: Path) -> Iterator[tuple[int, Node
         yield Problem(f"cannot read file: {error}", file=relative)
         return
     file = _PipelineFile(text, tree, relative)
-    yield from file.import_problems()
     yield from file.misplaced_declarations()
+    # What stops the file from running is a problem of every node that runs it (so loading with allow_partial
+    # leaves each of them out, with its downstream).
+    imports = list(file.import_problems())
     try:
         unmet = unmet_requirements(read_script_metadata(text))
     except ValueError as error:
         unmet = [f"the '# /// script' header cannot be read: {error}"]
+    running = False
     for function in file.functions:
         line, spec, problems = _read_node(file, function)
         yield from problems
         if spec is None:
             continue
         if isinstance(spec, PythonNodeSpec):  # a declarative source runs nothing of the file
+            running = True
+            yield from (replace(problem, node_id=spec.node_id) for problem in imports)
             yield from (file.problem(message, 1, spec.node_id, "# /// script") for message in unmet)
         yield line, spec
+    if not running:
+        yield from imports
