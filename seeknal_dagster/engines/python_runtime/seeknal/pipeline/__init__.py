@@ -4,8 +4,8 @@ The decorators return the function unchanged and record its declaration; seeknal
 a :class:`PipelineContext` and writes what it returns.
 """
 
-from seeknal.pipeline.context import PipelineContext, PipelineState
-from seeknal.pipeline.decorators import (
+from .context import PipelineContext, PipelineState
+from .decorators import (
     clear_registry,
     feature_group,
     get_registered_nodes,
@@ -14,8 +14,8 @@ from seeknal.pipeline.decorators import (
     source,
     transform,
 )
-from seeknal.pipeline.materialization import IcebergTable, Materialization, OfflineConfig, OnlineConfig
-from seeknal.pipeline.materialization_config import MaterializationConfig
+from .materialization import IcebergTable, Materialization, OfflineConfig, OnlineConfig
+from .materialization_config import MaterializationConfig
 
 __all__ = [
     "IcebergTable",
