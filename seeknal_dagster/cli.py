@@ -23,7 +23,7 @@ def validate(args: argparse.Namespace) -> int:
         print(f"✗ {error}", file=sys.stderr)
         return 1
     kinds = Counter(node.kind.value for node in project.nodes.values())
-    python_nodes = sum(node.is_python for node in project.nodes.values())
+    python_nodes = sum(node.file.suffix == ".py" for node in project.nodes.values())
     errors = sum(problem.is_error for problem in project.problems)
     warnings = len(project.problems) - errors
     if project.broken:
@@ -42,7 +42,7 @@ def validate(args: argparse.Namespace) -> int:
     for kind, count in sorted(kinds.items()):
         print(f"  {kind:<26}{count}")
     if python_nodes:
-        print(f"  ({python_nodes} declared in Python: shown in Dagster, not run by seeknal-dagster)")
+        print(f"  ({python_nodes} declared in Python files)")
     return 0
 
 

@@ -14,9 +14,9 @@ from dagster import AssetExecutionContext, Definitions, in_process_executor
 from dagster_duckdb import DuckDBResource
 from dagster_pyspark import LazyPySparkResource
 
-from seeknal_dagster.assets.decorator import broken_asset_specs, external_asset_specs, op_name, seeknal_assets
+from seeknal_dagster.assets.decorator import broken_asset_specs, op_name, seeknal_assets
 from seeknal_dagster.assets.resource import SeeknalResource
-from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SeeknalTranslator
+from seeknal_dagster.assets.translator import SeeknalTranslator
 from seeknal_dagster.graph.selection import select_nodes
 from seeknal_dagster.operations.definitions import build_operations, node_asset_keys
 from seeknal_dagster.operations.sensors import DEFAULT_SENSOR_INTERVAL_SECONDS
@@ -65,9 +65,7 @@ def build_definitions(
     chosen = select_nodes(project, select, exclude)
     by_partitions: dict[str, list[str]] = defaultdict(list)
     for node_id in sorted(chosen):
-        node = project.nodes[node_id]
-        if not node.is_python:
-            by_partitions[partitions_suffix(node.spec.dagster.partitions)].append(node_id)
+        by_partitions[partitions_suffix(project.nodes[node_id].spec.dagster.partitions)].append(node_id)
     assets = []
     for suffix, node_ids in sorted(by_partitions.items()):
 
@@ -90,10 +88,8 @@ def build_definitions(
         sensor_interval_seconds=sensor_interval_seconds,
         automation_interval_seconds=automation_interval_seconds,
     )
-    external = external_asset_specs(project, translator)
-    keys = {**node_asset_keys(assets), **{spec.metadata[NODE_ID_METADATA_KEY]: spec.key for spec in external}}
     return Definitions(
-        assets=[*assets, *external, *broken_asset_specs(project, translator, keys), *operations.assets],
+        assets=[*assets, *broken_asset_specs(project, translator, node_asset_keys(assets)), *operations.assets],
         resources={"seeknal": resource},
         # A run is one step per partitions group: a subprocess per step would only add start-up time.
         executor=in_process_executor,

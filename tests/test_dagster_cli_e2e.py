@@ -100,4 +100,9 @@ def test_the_sample_project_rematerializes_a_node_and_its_downstream(dagster_hom
     second_runs = latest_run_ids(list(first_runs))
     rerun = {key for key in first_runs if second_runs[key] != first_runs[key]}
     assert sorted(rerun) == selected_keys
-    assert (tmp_path / "seeknal_project/target/intermediate/transform_orders_enriched.parquet").is_file()
+    intermediate = tmp_path / "seeknal_project/target/intermediate"
+    assert (intermediate / "transform_orders_enriched.parquet").is_file()
+    # The sample's Python node ran in the CLI's run too: one segment per customer who ordered.
+    buyers = duckdb.sql(f"SELECT count(*) FROM '{intermediate}/transform_customer_360.parquet' WHERE order_count > 0")
+    segmented = duckdb.sql(f"SELECT count(DISTINCT customer_id) FROM '{intermediate}/transform_customer_rfm_segments.parquet'")
+    assert segmented.fetchall() == buyers.fetchall()

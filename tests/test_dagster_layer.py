@@ -95,7 +95,7 @@ def test_key_prefix_applies_to_keys_and_deps(make_project):
     ]
 
 
-def test_python_nodes_are_external_assets_that_say_they_are_not_materialized(make_project):
+def test_a_python_node_is_an_asset_computed_by_its_function(make_project):
     project = make_project(
         {
             **SHOP,
@@ -115,9 +115,11 @@ def test_python_nodes_are_external_assets_that_say_they_are_not_materialized(mak
     )
     graph = build_definitions(project).resolve_asset_graph()
     scores = graph.get(dagster.AssetKey(["transform", "scores"]))
-    assert not scores.is_materializable
-    assert "does not run Python nodes" in scores.description and "seeknal/pipelines/scores.py" in scores.description
+    assert scores.is_materializable
+    assert "Computed by `scores()` in `seeknal/pipelines/scores.py`" in scores.description
     assert scores.parent_keys == {dagster.AssetKey(["transform", "clean_orders"])}
+    assert scores.kinds == {"seeknal", "python"}
+    assert 'return ctx.ref("transform.clean_orders")' in scores.metadata["seeknal/python"].value
     top = graph.get(dagster.AssetKey(["transform", "top_scores"]))
     assert top.is_materializable and top.parent_keys == {dagster.AssetKey(["transform", "scores"])}
 

@@ -93,7 +93,7 @@ def seeknal_assets(
             yield from seeknal.materialize(context)
 
     ``select`` / ``exclude`` take node ids, names, ``tag:…``, ``kind:…``, ``path:…``, with ``+`` for upstream or
-    downstream. Python-declared nodes are not part of it (see :func:`external_asset_specs`).
+    downstream.
 
     ``pool`` defaults to one Dagster pool per project, named like the op (``seeknal_<project>``): with a limit of
     1 on it (``concurrency: {pools: {default_limit: 1}}`` in dagster.yaml), two runs never write the project's
@@ -102,7 +102,7 @@ def seeknal_assets(
     loaded = _as_project(project)
     translator = translator or SeeknalTranslator()
     _PROJECTS[loaded.identity] = loaded
-    chosen = {node_id for node_id in select_nodes(loaded, select, exclude) if not loaded.nodes[node_id].is_python}
+    chosen = select_nodes(loaded, select, exclude)
     specs = build_asset_specs(loaded, chosen, translator)
     check_specs = [
         translator.get_asset_check_spec(loaded, node_id, specs[loaded.nodes[node_id].upstream[0]].key)
@@ -138,15 +138,6 @@ def seeknal_assets(
         backfill_policy=backfill_policy,
         retry_policy=retry_policy,
     )
-
-
-def external_asset_specs(
-    project: SeeknalProject, translator: SeeknalTranslator | None = None
-) -> list[AssetSpec]:
-    """Specs for Python-declared nodes: visible in the graph with their lineage, not run by this integration."""
-    translator = translator or SeeknalTranslator()
-    python_nodes = {node_id for node_id, node in project.nodes.items() if node.is_python}
-    return list(build_asset_specs(project, python_nodes, translator).values()) if python_nodes else []
 
 
 def broken_asset_specs(

@@ -6,6 +6,7 @@ run-time template params, and runs whatever nodes a step selected.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from dagster import AssetCheckResult, AssetExecutionContext, ConfigurableResource, MaterializeResult
@@ -38,7 +39,9 @@ class SeeknalResource(ConfigurableResource):
     pyspark: Optional[LazyPySparkResource] = None
     params: dict[str, Any] = Field(default_factory=dict)
 
-    def execution_context(self, project: "SeeknalProject", run_id: str, connection: Any) -> ExecutionContext:
+    def execution_context(
+        self, project: "SeeknalProject", run_id: str, connection: Any, log: logging.Logger | None = None
+    ) -> ExecutionContext:
         spark = self.pyspark
         return ExecutionContext.for_project(
             project,
@@ -46,6 +49,7 @@ class SeeknalResource(ConfigurableResource):
             params=self.params,
             duckdb_connection=connection,
             spark_factory=(lambda: spark.spark_session) if spark is not None else None,
+            **({"log": log} if log is not None else {}),
         )
 
     def materialize(self, context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
@@ -54,7 +58,8 @@ class SeeknalResource(ConfigurableResource):
 
         project = project_for(context.assets_def)
         with self.duckdb.get_connection() as connection:
-            execution = self.execution_context(project, context.run.run_id, connection)
+            # Executors' messages (a Python node's output among them) go to the run's log.
+            execution = self.execution_context(project, context.run.run_id, connection, context.log)
             if context.assets_def.partitions_def is not None:
                 window = context.partition_time_window
                 execution.partition_time_window = (window.start, window.end)

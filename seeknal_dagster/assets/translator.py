@@ -118,6 +118,8 @@ class SeeknalTranslator:
         }
         for field_name, sql in node.spec.sql_texts():
             metadata[f"seeknal/{field_name}"] = MetadataValue.md(f"```sql\n{sql.strip()}\n```")
+        if node.is_python:
+            metadata["seeknal/python"] = MetadataValue.md(f"```python\n{node.spec.source_code}\n```")
         warnings = project.problems_of(node_id)
         if warnings:
             metadata["seeknal/warnings"] = MetadataValue.md(_problem_list(warnings))
@@ -189,10 +191,7 @@ class SeeknalTranslator:
     def describe(self, node: "ProjectNode") -> str:
         text = node.spec.description or f"Seeknal {node.kind.value} `{node.name}`."
         if node.is_python:
-            return (
-                f"{text}\n\nDeclared in Python (`{node.file}`, function `{node.spec.function}`). seeknal-dagster "
-                "shows it for lineage but does not run Python nodes: materialize it with Seeknal."
-            )
+            return f"{text}\n\nComputed by `{node.spec.function}()` in `{node.file}`."
         return f"{text}\n\nDefined in `{node.file}`."
 
     def get_asset_check_spec(self, project: "SeeknalProject", rule_id: str, asset_key: AssetKey) -> AssetCheckSpec:
