@@ -19,10 +19,6 @@ from seeknal_dagster.executors import ExecutionContext
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import SeeknalProject
 
-PROJECT_ROOT_TAG = "seeknal/project_root"
-PROJECT_IDENTITY_TAG = "seeknal/project_identity"
-TARGET_DIR_TAG = "seeknal/target_dir"
-
 
 class SeeknalResource(ConfigurableResource):
     """Runs Seeknal nodes inside Dagster steps.

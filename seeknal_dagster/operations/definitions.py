@@ -6,16 +6,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 from dagster import AssetKey, AssetsDefinition, ScheduleDefinition, SensorDefinition
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from seeknal_dagster.assets.decorator import op_name
+from seeknal_dagster.assets._compat import asset_graph_of
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SeeknalTranslator
 from seeknal_dagster.operations.observation import source_data_assets, source_data_keys
 from seeknal_dagster.operations.schedules import project_schedules
 from seeknal_dagster.operations.sensors import DEFAULT_SENSOR_INTERVAL_SECONDS, automation_sensor, source_change_sensor
 
 if TYPE_CHECKING:
+    from seeknal_dagster.assets._compat import UnresolvedAssetJobDefinition
     from seeknal_dagster.project.loader import SeeknalProject
 
 
@@ -26,7 +25,7 @@ class ProjectOperations:
     assets: list[AssetsDefinition] = field(default_factory=list)
     sensors: list[SensorDefinition] = field(default_factory=list)
     schedules: list[ScheduleDefinition] = field(default_factory=list)
-    jobs: list[UnresolvedAssetJobDefinition] = field(default_factory=list)
+    jobs: list["UnresolvedAssetJobDefinition"] = field(default_factory=list)
 
 
 def node_asset_keys(assets: Sequence[AssetsDefinition], *, unpartitioned_only: bool = False) -> dict[str, AssetKey]:
@@ -44,6 +43,7 @@ def build_operations(
     assets: Sequence[AssetsDefinition],
     translator: SeeknalTranslator,
     *,
+    name: str,
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     automation_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
 ) -> ProjectOperations:
@@ -51,18 +51,18 @@ def build_operations(
     automation sensor when a node declares ``dagster.automation``, and the schedules of ``seeknal_project.yml``.
 
     The change sensor re-runs unpartitioned nodes only: a partitioned node is refreshed per partition, by its
-    own schedule or backfill.
+    own schedule or backfill. ``name`` (see ``op_name``) starts the name of everything built here.
     """
     operations = ProjectOperations()
     data_keys = source_data_keys(project, set(node_asset_keys(assets)), translator)
     if data_keys:
-        operations.assets.append(source_data_assets(project, data_keys))
+        operations.assets.append(source_data_assets(project, data_keys, name=f"{name}_source_data"))
         operations.sensors.append(
             source_change_sensor(
                 project,
                 data_keys,
                 node_asset_keys(assets, unpartitioned_only=True),
-                name=f"{op_name(project)}_source_sensor",
+                name=f"{name}_source_sensor",
                 minimum_interval_seconds=sensor_interval_seconds,
             )
         )
@@ -70,9 +70,9 @@ def build_operations(
     if automated:
         operations.sensors.append(
             automation_sensor(
-                automated, name=f"{op_name(project)}_automation", minimum_interval_seconds=automation_interval_seconds
+                automated, name=f"{name}_automation", minimum_interval_seconds=automation_interval_seconds
             )
         )
-    asset_graph = AssetGraph.from_assets([*assets, *operations.assets])
-    operations.jobs, operations.schedules = project_schedules(project, asset_graph)
+    asset_graph = asset_graph_of([*assets, *operations.assets])
+    operations.jobs, operations.schedules = project_schedules(project, asset_graph, translator.key_prefix)
     return operations

@@ -15,20 +15,18 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from dagster._utils.schedules import is_valid_cron_string
+from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job, in_process_executor
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from seeknal_dagster.assets._compat import is_valid_cron_string
 from seeknal_dagster.operations.tags import RETRY_FROM_ASSET_FAILURE
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
 from seeknal_dagster.project.loader import _describe_validation_error
 
 if TYPE_CHECKING:
-    from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
-
+    from seeknal_dagster.assets._compat import AssetGraph, UnresolvedAssetJobDefinition
     from seeknal_dagster.project.loader import SeeknalProject
 
 PROJECT_FILE = Path("seeknal_project.yml")
@@ -63,7 +61,7 @@ class ScheduleSettings(BaseModel):
             return AssetSelection.from_string(self.select)
 
 
-def _validated(entry: Any, index: int, asset_graph: "BaseAssetGraph") -> ScheduleSettings | list[Problem]:
+def _validated(entry: Any, index: int, asset_graph: "AssetGraph") -> ScheduleSettings | list[Problem]:
     where = f"schedules[{index}]"
     name = entry.get("name") if isinstance(entry, dict) else None
     try:
@@ -89,9 +87,12 @@ def _validated(entry: Any, index: int, asset_graph: "BaseAssetGraph") -> Schedul
 
 
 def project_schedules(
-    project: "SeeknalProject", asset_graph: "BaseAssetGraph"
-) -> tuple[list[UnresolvedAssetJobDefinition], list[ScheduleDefinition]]:
-    """A job and a schedule per entry of ``schedules:``; every problem is raised at once, naming the entry."""
+    project: "SeeknalProject", asset_graph: "AssetGraph", key_prefix: Sequence[str] = ()
+) -> tuple[list["UnresolvedAssetJobDefinition"], list[ScheduleDefinition]]:
+    """A job and a schedule per entry of ``schedules:``; every problem is raised at once, naming the entry.
+
+    With a key prefix, names start with it (``<prefix>_<name>``), so the same project loaded twice under two
+    prefixes gets two sets of schedules. Jobs run in process: all their nodes are one step."""
     entries = project.settings.get("schedules") or []
     if not isinstance(entries, list):
         raise ProjectLoadError(
@@ -110,17 +111,19 @@ def project_schedules(
     if problems:
         raise ProjectLoadError(project.root, problems)
     jobs, definitions = [], []
+    prefix = "".join(f"{''.join(char if char.isalnum() else '_' for char in part)}_" for part in key_prefix)
     for schedule in schedules:
         job = define_asset_job(
-            schedule.job_name,
+            prefix + schedule.job_name,
             selection=schedule.selection(),
+            executor_def=in_process_executor,
             tags=RETRY_FROM_ASSET_FAILURE,
             description=f"Nodes of schedule '{schedule.name}' in {PROJECT_FILE}: {schedule.select}",
         )
         jobs.append(job)
         definitions.append(
             ScheduleDefinition(
-                name=schedule.name,
+                name=prefix + schedule.name,
                 job=job,
                 cron_schedule=schedule.cron,
                 execution_timezone=schedule.timezone,

@@ -1,6 +1,6 @@
 """Tags every run launched by this package's sensors, schedules and automation carries."""
 
-from dagster._core.storage.tags import RETRY_STRATEGY_TAG
+from seeknal_dagster.assets._compat import RETRY_STRATEGY_TAG
 
 #: A project's nodes share one step, so Dagster's default retry (from the failed step) would re-run every node of
 #: the run; retrying from asset failure re-runs only the nodes that did not materialize (the failed ones and the
