@@ -11,7 +11,16 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from dagster import AssetsDefinition, AssetSpec, BackfillPolicy, PartitionsDefinition, RetryPolicy, multi_asset
+from dagster import (
+    AssetsDefinition,
+    AssetSpec,
+    BackfillPolicy,
+    PartitionsDefinition,
+    RetryPolicy,
+    TableColumnDep,
+    TableColumnLineage,
+    multi_asset,
+)
 
 from seeknal_dagster.assets.translator import SeeknalTranslator
 from seeknal_dagster.graph.selection import select_nodes
@@ -78,7 +87,15 @@ def build_asset_specs(
         return specs
 
     def repoint(spec: AssetSpec) -> AssetSpec:
-        return spec.replace_attributes(deps=[renamed.get(dep.asset_key, dep.asset_key) for dep in spec.deps])
+        spec = spec.replace_attributes(deps=[renamed.get(dep.asset_key, dep.asset_key) for dep in spec.deps])
+        lineage = spec.metadata.get("dagster/column_lineage")
+        if not isinstance(lineage, TableColumnLineage):
+            return spec
+        deps_by_column = {
+            column: [TableColumnDep(renamed.get(dep.asset_key, dep.asset_key), dep.column_name) for dep in deps]
+            for column, deps in lineage.deps_by_column.items()
+        }
+        return spec.merge_attributes(metadata={"dagster/column_lineage": TableColumnLineage(deps_by_column)})
 
     return {node_id: repoint(spec) for node_id, spec in specs.items()}
 

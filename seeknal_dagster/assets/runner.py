@@ -21,7 +21,8 @@ from dagster import (
 )
 
 from seeknal_dagster.assets.metadata import materialization_metadata, metadata_entries
-from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY
+from seeknal_dagster.assets._compat import input_data_version_tag
+from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SOURCE_DATA_KEY_METADATA_KEY, metadata_asset_key
 from seeknal_dagster.engines.outputs import output_fingerprint
 from seeknal_dagster.executors.fingerprints import fingerprint_source
 from seeknal_dagster.executors import (
@@ -31,7 +32,6 @@ from seeknal_dagster.executors import (
     ExecutorValidationError,
     get_executor,
 )
-from seeknal_dagster.project.models import NodeKind
 
 #: Metadata of a source's materialization: the fingerprint of the data it read.
 SOURCE_DATA_READ_METADATA_KEY = "seeknal/source_data_read"
@@ -91,14 +91,11 @@ class StepRunner:
             spec.metadata[NODE_ID_METADATA_KEY]: spec.key for spec in assets_def.check_specs if spec.metadata
         }
         node_by_key = {key: node_id for node_id, key in self.key_by_node.items()}
-        #: A source that reads no other node depends only on the observable asset of the data it reads.
+        #: Sources name the observable asset standing for the data they read in their spec's metadata.
         self.source_data_key_by_node = {
-            node_id: spec.deps[0].asset_key
+            spec.metadata[NODE_ID_METADATA_KEY]: metadata_asset_key(spec.metadata[SOURCE_DATA_KEY_METADATA_KEY])
             for spec in assets_def.specs
-            for node_id in [spec.metadata[NODE_ID_METADATA_KEY]]
-            if project.nodes[node_id].kind == NodeKind.SOURCE
-            and not project.nodes[node_id].upstream
-            and len(spec.deps) == 1
+            if SOURCE_DATA_KEY_METADATA_KEY in spec.metadata
         }
         rule_by_check = {key: rule_id for rule_id, key in self.check_key_by_rule.items()}
         self.selected_nodes = {node_by_key[key] for key in dagster_context.selected_asset_keys if key in node_by_key}
@@ -127,15 +124,15 @@ class StepRunner:
         if self.outcome.failed or self.outcome.blocked_by_check:
             raise Failure(description=self.outcome.failure_message())
 
-    def _source_data_read(self, node_id: str) -> dict[str, str]:
-        """The fingerprint of the data a source is about to read, kept in its materialization's metadata: the
-        plan compares it with the data now when no observation preceded the run (a CLI run of ``*``)."""
+    def _source_data_read(self, node_id: str) -> str | None:
+        """The fingerprint of the data a source is about to read (``None`` for other nodes, or data that cannot
+        be fingerprinted: the source's own run reports what is wrong with it)."""
         if node_id not in self.source_data_key_by_node:
-            return {}
+            return None
         try:
-            return {SOURCE_DATA_READ_METADATA_KEY: fingerprint_source(self.project, node_id).version}
+            return fingerprint_source(self.project, node_id).version
         except ExecutorError:
-            return {}  # the source's own run reports what is wrong with its data
+            return None
 
     def _materialize(self, node_id: str) -> MaterializeResult | None:
         node = self.project.nodes[node_id]
@@ -155,10 +152,16 @@ class StepRunner:
             if result.output_path is not None and result.output_path.is_file()
             else None
         )
+        metadata = materialization_metadata(result, self.execution.get_duckdb_connection())
+        # A source records, as the data version of its observed data asset, what it read: Dagster would record
+        # "INITIAL" when nothing observed it first (a CLI run), and the sensor's first observation would then mark
+        # the source stale ("Unsynced") though nothing changed, while `plan` says nothing would run.
+        tags = {}
+        if data_read is not None:
+            metadata[SOURCE_DATA_READ_METADATA_KEY] = data_read
+            tags[input_data_version_tag(self.source_data_key_by_node[node_id])] = data_read
         return MaterializeResult(
-            asset_key=self.key_by_node[node_id],
-            metadata={**materialization_metadata(result, self.execution.get_duckdb_connection()), **data_read},
-            data_version=data_version,
+            asset_key=self.key_by_node[node_id], metadata=metadata, data_version=data_version, tags=tags or None
         )
 
     def _run_with_retries(self, node: "ProjectNode") -> ExecutorResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.graph.sql_refs import is_code, rewrite_node_references, strip_comments, text_spans
@@ -38,6 +38,25 @@ def sql_literal(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     return quote_literal(str(value))
+
+
+def file_reader(source_type: str, path: str | Path, params: Mapping[str, Any]) -> str:
+    """The DuckDB table function reading a ``csv``, ``parquet``, ``json`` or ``jsonl`` source with its params."""
+    location = quote_literal(path)
+    if source_type == "csv":
+        options = {
+            "delim": params.get("delimiter", params.get("delim")),
+            "header": params.get("header"),
+            "skip": params.get("skip"),
+        }
+        rendered = "".join(f", {key} = {sql_literal(value)}" for key, value in options.items() if value is not None)
+        return f"read_csv({location}, auto_detect = true{rendered})"
+    if source_type == "parquet":
+        return f"read_parquet({location}, union_by_name = true)"
+    json_format = {"newline": "newline_delimited", "array": "array"}.get(str(params.get("format", "auto")), "auto")
+    if source_type == "jsonl" and json_format == "auto":
+        json_format = "newline_delimited"
+    return f"read_json_auto({location}, format = {quote_literal(json_format)})"
 
 
 def relation_columns(connection: "duckdb.DuckDBPyConnection", relation: str) -> dict[str, str]:

@@ -22,10 +22,9 @@ import duckdb
 import pyarrow as pa
 
 from seeknal_dagster.engines.duckdb_engine import (
+    file_reader,
     quote_identifier,
-    quote_literal,
     split_statements,
-    sql_literal,
     write_query,
 )
 from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, ExecutorResult
@@ -236,22 +235,7 @@ class SourceExecutor(BaseExecutor):
 
     def file_relation(self) -> str:
         """The DuckDB table function reading the file source with its params."""
-        params = self.params
-        path = quote_literal(self.file_path())
-        if self.source_type == "csv":
-            options = {
-                "delim": params.get("delimiter", params.get("delim")),
-                "header": params.get("header"),
-                "skip": params.get("skip"),
-            }
-            rendered = "".join(f", {key} = {sql_literal(value)}" for key, value in options.items() if value is not None)
-            return f"read_csv({path}, auto_detect = true{rendered})"
-        if self.source_type == "parquet":
-            return f"read_parquet({path}, union_by_name = true)"
-        json_format = {"newline": "newline_delimited", "array": "array"}.get(str(params.get("format", "auto")), "auto")
-        if self.source_type == "jsonl" and json_format == "auto":
-            json_format = "newline_delimited"
-        return f"read_json_auto({path}, format = {quote_literal(json_format)})"
+        return file_reader(self.source_type, self.file_path(), self.params)
 
     def _read_file(self, output_path: Path) -> tuple[int, dict[str, Any]]:
         relation = self.file_relation()
