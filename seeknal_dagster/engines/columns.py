@@ -55,6 +55,22 @@ _SCRATCH_STATEMENT = re.compile(
 )
 
 
+#: DuckDB types Parquet stores as another type (what a node's readers, and its page, see).
+_PARQUET_TYPES = [
+    (re.compile(r"\bU?HUGEINT\b"), "DOUBLE"),
+    (re.compile(r"\bENUM\([^)]*\)"), "VARCHAR"),
+    (re.compile(r"\bTIMESTAMP_(?:S|MS)\b"), "TIMESTAMP"),
+    (re.compile(r"\b(?:BIT|BIGNUM|VARINT)\b"), "VARCHAR"),
+]
+
+
+def stored_type(type_name: str) -> str:
+    """The type a column of ``type_name`` has once written to the node's Parquet output and read back."""
+    for pattern, stored in _PARQUET_TYPES:
+        type_name = pattern.sub(stored, type_name)
+    return type_name
+
+
 @dataclass(frozen=True)
 class PlannedColumn:
     """One output column: its DuckDB type (or the declared one), the declared description, and the upstream
@@ -222,7 +238,7 @@ class _Planner:
         return self._connection
 
     def _describe(self, query: str) -> list[tuple[str, str]]:
-        return [(row[0], row[1]) for row in self.connection.execute(f"DESCRIBE {query}").fetchall()]
+        return [(row[0], stored_type(row[1])) for row in self.connection.execute(f"DESCRIBE {query}").fetchall()]
 
     def _source_path(self, node: "ProjectNode") -> Path:
         spec: SourceSpec = node.spec  # type: ignore[assignment]
