@@ -111,11 +111,13 @@ def project_schedules(
     if problems:
         raise ProjectLoadError(project.root, problems)
     jobs, definitions = [], []
+    # A selection names keys or tags of this project only, even when another project in the code location matches.
+    project_assets = AssetSelection.assets(*asset_graph.get_all_asset_keys())
     prefix = "".join(f"{''.join(char if char.isalnum() else '_' for char in part)}_" for part in key_prefix)
     for schedule in schedules:
         job = define_asset_job(
             prefix + schedule.job_name,
-            selection=schedule.selection(),
+            selection=schedule.selection() & project_assets,
             executor_def=in_process_executor,
             tags=RETRY_FROM_ASSET_FAILURE,
             description=f"Nodes of schedule '{schedule.name}' in {PROJECT_FILE}: {schedule.select}",
