@@ -109,14 +109,18 @@ class StepRunner:
         pending_rules = list(self.selected_rules)
         yield from self._ready_checks(pending_rules, done=set())
         done: set[str] = set()
-        for node_id in order:
+        for position, node_id in enumerate(order, start=1):
+            # One step runs every node: these lines, and each node's materialization as it lands, are the
+            # progress the run page shows inside it.
+            progress = f"[{position}/{len(order)}] {node_id}"
             unusable = self.outcome.unusable()
             blocked = [parent for parent in self.project.nodes[node_id].upstream if parent in unusable]
             if blocked:
                 self.outcome.skipped[node_id] = f"upstream {', '.join(blocked)} did not materialize"
-                self.dagster.log.warning(f"{node_id}: skipped, upstream {', '.join(blocked)} did not materialize")
+                self.dagster.log.warning(f"{progress}: skipped, upstream {', '.join(blocked)} did not materialize")
             else:
-                event = self._materialize(node_id)
+                self.dagster.log.info(f"{progress}: started")
+                event = self._materialize(node_id, progress)
                 if event is not None:
                     yield event
             done.add(node_id)
@@ -134,19 +138,21 @@ class StepRunner:
         except ExecutorError:
             return None
 
-    def _materialize(self, node_id: str) -> MaterializeResult | None:
+    def _materialize(self, node_id: str, progress: str) -> MaterializeResult | None:
         node = self.project.nodes[node_id]
         data_read = self._source_data_read(node_id)
         try:
             result = self._run_with_retries(node)
         except ExecutorError as error:
             self.outcome.failed[node_id] = error.message
-            self.dagster.log.error(f"{node_id} ({node.file}) failed: {error.message}")
+            self.dagster.log.error(f"{progress} ({node.file}) failed: {error.message}")
             return None
         if not result.is_success():
             self.outcome.failed[node_id] = result.error_message or "failed"
-            self.dagster.log.error(f"{node_id} ({node.file}) failed: {result.error_message}")
+            self.dagster.log.error(f"{progress} ({node.file}) failed: {result.error_message}")
             return None
+        rows = f"{result.row_count:,} row{'' if result.row_count == 1 else 's'}"
+        self.dagster.log.info(f"{progress}: {rows} in {result.duration_seconds:.2f}s")
         data_version = (
             DataVersion(output_fingerprint(result.output_path))
             if result.output_path is not None and result.output_path.is_file()
