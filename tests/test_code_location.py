@@ -37,7 +37,7 @@ def test_two_projects_merge_into_one_code_location_with_a_users_executor(make_pr
     assert {"seeknal_eu_shop", "seeknal_us_shop"} <= set(defs.resources)
     assert {sensor.name for sensor in defs.sensors} == {"seeknal_eu_shop_source_sensor", "seeknal_us_shop_source_sensor"}
     assert {schedule.name for schedule in defs.schedules} == {"eu_nightly", "us_nightly"}
-    assert {job.name for job in defs.jobs} == {"eu_nightly_job", "us_nightly_job"}
+    assert {job.name for job in defs.jobs} == {"eu_nightly_job", "us_nightly_job"}  # no rules: no checks job
     assert defs.executor is dagster.multiprocess_executor
 
     # Each project's step loads its own options (its own target directory); each schedule selects its own project.

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
-from dagster import AssetKey, AssetsDefinition, ScheduleDefinition, SensorDefinition
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    AssetsDefinition,
+    ScheduleDefinition,
+    SensorDefinition,
+    define_asset_job,
+    in_process_executor,
+)
 
 from seeknal_dagster.assets._compat import asset_graph_of
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SeeknalTranslator
@@ -48,7 +56,8 @@ def build_operations(
     automation_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
 ) -> ProjectOperations:
     """Observable data assets and the change sensor for the fingerprintable sources among ``assets``, the
-    automation sensor when a node declares ``dagster.automation``, and the schedules of ``seeknal_project.yml``.
+    automation sensor when a node declares ``dagster.automation``, the schedules of ``seeknal_project.yml``, and
+    a job running the project's checks alone.
 
     The change sensor re-runs unpartitioned nodes only: a partitioned node is refreshed per partition, by its
     own schedule or backfill. ``name`` (see ``op_name``) starts the name of everything built here.
@@ -75,4 +84,15 @@ def build_operations(
         )
     asset_graph = asset_graph_of([*assets, *operations.assets])
     operations.jobs, operations.schedules = project_schedules(project, asset_graph, translator.key_prefix)
+    check_keys = [spec.key for assets_def in assets for spec in assets_def.check_specs]
+    if check_keys:
+        # Dagster 1.13's CLI has no command running checks alone: `dagster job execute -j <name>_checks` does.
+        operations.jobs.append(
+            define_asset_job(
+                f"{name}_checks",
+                selection=AssetSelection.checks(*check_keys),
+                executor_def=in_process_executor,
+                description=f"Every rule of Seeknal project {project.name}, evaluated on the data as it is now.",
+            )
+        )
     return operations
