@@ -11,7 +11,7 @@ import duckdb
 from dagster import AnchorBasedFilePathMapping, AssetKey, link_code_references_to_git
 
 from seeknal_dagster import build_definitions
-from tests.support.projects import materialize
+from tests.support.projects import materialization_metadata, materialize
 from tests.support.shop import SHOP_SOURCES
 
 PAGES = {
@@ -121,7 +121,14 @@ def test_columns_and_their_descriptions_are_known_at_load_and_match_what_a_run_w
     }
     assert list(columns(specs["transform/staged"])) == ["order_id", "amount_plus_one"]
 
-    assert materialize(project, 'key:"source/*" or key:"transform/*"').success
+    result = materialize(project, 'key:"source/*" or key:"transform/*"')
+    assert result.success
+    # A materialization's schema keeps the descriptions: the page does not lose them after a run.
+    schema = materialization_metadata(result, "source/customers")["dagster/column_schema"]
+    assert {column.name: column.description for column in schema.columns} == {
+        "customer_id": "Customer key",
+        "name": "Full name, as typed",
+    }
     for node in ["source.orders", "transform.orders_named", "transform.revenue", "transform.big_spenders", "transform.staged"]:
         spec = specs[node.replace(".", "/")]
         assert {name: type_name for name, (type_name, _) in columns(spec).items()} == written_schema(project, node), node
