@@ -129,6 +129,7 @@ def test_columns_and_their_descriptions_are_known_at_load_and_match_what_a_run_w
         "customer_id": "Customer key",
         "name": "Full name, as typed",
     }
+    assert materialization_metadata(result, "transform/revenue")["dagster/column_lineage"] == specs["transform/revenue"].metadata["dagster/column_lineage"]
     for node in ["source.orders", "transform.orders_named", "transform.revenue", "transform.big_spenders", "transform.staged"]:
         spec = specs[node.replace(".", "/")]
         assert {name: type_name for name, (type_name, _) in columns(spec).items()} == written_schema(project, node), node

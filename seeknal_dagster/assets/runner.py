@@ -18,6 +18,7 @@ from dagster import (
     DataVersion,
     Failure,
     MaterializeResult,
+    TableColumnLineage,
     TableSchema,
 )
 
@@ -98,13 +99,19 @@ class StepRunner:
             for spec in assets_def.specs
             if SOURCE_DATA_KEY_METADATA_KEY in spec.metadata
         }
-        #: The YAML's column descriptions, as the specs carry them, for the schema each materialization reports.
+        #: The YAML's column descriptions, as the specs carry them, for the schema each materialization reports,
+        #: and the column lineage planned at load: the UI shows the latest materialization's, so it repeats them.
         self.column_descriptions = {
             spec.metadata[NODE_ID_METADATA_KEY]: {
                 column.name: column.description for column in spec.metadata["dagster/column_schema"].columns
             }
             for spec in assets_def.specs
             if isinstance(spec.metadata.get("dagster/column_schema"), TableSchema)
+        }
+        self.column_lineage = {
+            spec.metadata[NODE_ID_METADATA_KEY]: spec.metadata["dagster/column_lineage"]
+            for spec in assets_def.specs
+            if isinstance(spec.metadata.get("dagster/column_lineage"), TableColumnLineage)
         }
         rule_by_check = {key: rule_id for rule_id, key in self.check_key_by_rule.items()}
         self.selected_nodes = {node_by_key[key] for key in dagster_context.selected_asset_keys if key in node_by_key}
@@ -170,6 +177,8 @@ class StepRunner:
         metadata = materialization_metadata(
             result, self.execution.get_duckdb_connection(), self.column_descriptions.get(node_id)
         )
+        if node_id in self.column_lineage:
+            metadata["dagster/column_lineage"] = self.column_lineage[node_id]
         # A source records, as the data version of its observed data asset, what it read: Dagster would record
         # "INITIAL" when nothing observed it first (a CLI run), and the sensor's first observation would then mark
         # the source stale ("Unsynced") though nothing changed, while `plan` says nothing would run.
