@@ -4,6 +4,7 @@
     attributes:
       project: ../../seeknal_project   # project, target_dir, profiles_path: relative to the folder of defs.yaml
       select: "tag:daily+"
+      allow_partial: true              # optional: nodes with problems shown, not run, instead of failing to load
       translation:                     # per node, templated with {{ node.* }} (see node_template_vars)
         group_name: "{{ node.kind }}s"
         tags: {layer: "{{ node.tags[0] if node.tags else 'none' }}"}
@@ -158,6 +159,8 @@ class SeeknalProjectComponent(Component, Resolvable):
         TranslationFn[Mapping[str, Any]] | None,
         TranslationFnResolver(template_vars_for_translation_fn=lambda node: {"node": node}),
     ] = None
+    #: Load what loads and show the nodes with problems (and their downstream) as not runnable.
+    allow_partial: bool = False
 
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         def here(path: str | None) -> Path | None:
@@ -173,4 +176,5 @@ class SeeknalProjectComponent(Component, Resolvable):
             params=self.params,
             duckdb_database=self.duckdb_database,
             spark_config=self.spark_config,
+            allow_partial=self.allow_partial,
         )

@@ -5,6 +5,7 @@ depend on the assets layer and never the other way round.
 """
 
 
+import logging
 import os
 from collections import defaultdict
 from typing import Any, Mapping
@@ -13,11 +14,11 @@ from dagster import AssetExecutionContext, Definitions, ExecutorDefinition, in_p
 from dagster_duckdb import DuckDBResource
 from dagster_pyspark import LazyPySparkResource
 
-from seeknal_dagster.assets.decorator import op_name, external_asset_specs, seeknal_assets
+from seeknal_dagster.assets.decorator import broken_asset_specs, external_asset_specs, op_name, seeknal_assets
 from seeknal_dagster.assets.resource import SeeknalResource
-from seeknal_dagster.assets.translator import SeeknalTranslator
+from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SeeknalTranslator
 from seeknal_dagster.graph.selection import select_nodes
-from seeknal_dagster.operations.definitions import build_operations
+from seeknal_dagster.operations.definitions import build_operations, node_asset_keys
 from seeknal_dagster.operations.sensors import DEFAULT_SENSOR_INTERVAL_SECONDS
 from seeknal_dagster.project.loader import load_project
 from seeknal_dagster.project.models import PartitionSettings
@@ -38,14 +39,18 @@ def build_definitions(
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     automation_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     executor: ExecutorDefinition | None = in_process_executor,
+    allow_partial: bool = False,
 ) -> Definitions:
-    """Load, validate and wire a Seeknal project: its assets, checks and the ``seeknal`` resource, plus what
+    """Load, validate and wire a Seeknal project: its assets, checks and its ``SeeknalResource``, plus what
     runs it unattended (see :func:`build_operations`): observed source data, the sensor re-running sources whose
     data changed (every ``sensor_interval_seconds``), the automation sensor (every
     ``automation_interval_seconds``) and the schedules of ``seeknal_project.yml``.
 
     A project with problems raises :class:`ProjectLoadError` listing all of them (file, node, field), which is
-    what the Dagster UI shows for a code location that fails to load.
+    what the Dagster UI shows for a code location that fails to load. With ``allow_partial``, the nodes with a
+    problem and their downstream are left out of the runnable assets and shown as assets that cannot be
+    materialized (tagged ``seeknal/not_loaded``), whose description lists their problems; the rest runs.
+    Warnings are logged and shown in the metadata of their nodes' assets.
 
     Everything it names — the op and its pool, the resource, the sensors, the source-data op, the schedules and
     their jobs — starts with ``seeknal_<key_prefix>_<project>`` (schedules: ``<key_prefix>_<name>``), so several
@@ -53,9 +58,18 @@ def build_definitions(
 
     ``executor`` is the code location's executor: in-process by default, since a run is one step per partitions
     group and a subprocess per step only adds start-up time. Pass ``executor=None`` to merge these definitions with
-    others that set their own; the jobs built here (schedules, sensors) keep the in-process executor either way.
+    others that set their own; the jobs built here (schedules, checks) keep the in-process executor either way.
     """
-    project = load_project(project_dir, profiles_path=profiles_path, target_dir=target_dir, params=params)
+    project = load_project(
+        project_dir, profiles_path=profiles_path, target_dir=target_dir, params=params, allow_partial=allow_partial
+    )
+    if project.problems:
+        logging.getLogger("seeknal_dagster").warning(
+            "Seeknal project %s loaded with %d problem(s):\n%s",
+            project.root,
+            len(project.problems),
+            "\n".join(f"  - {problem}" for problem in project.problems),
+        )
     translator = translator or SeeknalTranslator(key_prefix=key_prefix)
     name = op_name(project, translator.key_prefix)
     chosen = select_nodes(project, select, exclude)
@@ -91,8 +105,10 @@ def build_definitions(
         sensor_interval_seconds=sensor_interval_seconds,
         automation_interval_seconds=automation_interval_seconds,
     )
+    external = external_asset_specs(project, translator)
+    keys = {**node_asset_keys(assets), **{spec.metadata[NODE_ID_METADATA_KEY]: spec.key for spec in external}}
     return Definitions(
-        assets=[*assets, *external_asset_specs(project, translator), *operations.assets],
+        assets=[*assets, *external, *broken_asset_specs(project, translator, keys), *operations.assets],
         resources={name: resource},
         executor=executor,
         sensors=operations.sensors,
@@ -105,5 +121,4 @@ def partitions_suffix(settings: PartitionSettings | None) -> str:
     """Op-name suffix of the multi_asset holding nodes with these partitions ('' when unpartitioned)."""
     if settings is None:
         return ""
-    parts = (settings.type, settings.start, settings.end, settings.timezone)
-    return "_" + "".join(char if char.isalnum() else "_" for char in "_".join(part for part in parts if part))
+    return "_" + "".join(char if char.isalnum() else "_" for char in "_".join(settings.written()))

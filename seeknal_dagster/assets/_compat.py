@@ -20,7 +20,6 @@ from dagster._core.definitions.data_version import (
     get_input_data_version_tag,
 )
 from dagster._core.storage.tags import RETRY_STRATEGY_TAG
-from dagster._utils.schedules import is_valid_cron_string
 
 if TYPE_CHECKING:
     # Only named in type hints: what define_asset_job() returns.
@@ -36,7 +35,6 @@ __all__ = [
     "asset_graph_of",
     "extract_data_version_from_entry",
     "input_data_version_tag",
-    "is_valid_cron_string",
 ]
 
 #: The data version Dagster records for an input that was never observed ("INITIAL").

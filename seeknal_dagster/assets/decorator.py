@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from dagster import (
+    AssetKey,
     AssetsDefinition,
     AssetSpec,
     BackfillPolicy,
@@ -43,6 +44,7 @@ def project_tag(project: SeeknalProject) -> str:
         "target_dir": str(project.target_dir),
         "profiles_path": str(project.profiles.path) if project.profiles.path else None,
         "params": project.renderer.overrides,
+        "allow_partial": project.allow_partial,
     }
     return json.dumps(state, sort_keys=True, default=str)
 
@@ -53,7 +55,11 @@ def project_for(assets_def: AssetsDefinition) -> SeeknalProject:
     if tag not in _LOADED:
         state = json.loads(tag)
         _LOADED[tag] = load_project(
-            state["root"], target_dir=state["target_dir"], profiles_path=state["profiles_path"], params=state["params"]
+            state["root"],
+            target_dir=state["target_dir"],
+            profiles_path=state["profiles_path"],
+            params=state["params"],
+            allow_partial=state["allow_partial"],
         )
     return _LOADED[tag]
 
@@ -172,3 +178,17 @@ def external_asset_specs(
     translator = translator or SeeknalTranslator()
     python_nodes = {node_id for node_id, node in project.nodes.items() if node.is_python}
     return list(build_asset_specs(project, python_nodes, translator).values()) if python_nodes else []
+
+
+def broken_asset_specs(
+    project: SeeknalProject, translator: SeeknalTranslator, keys: Mapping[str, AssetKey]
+) -> list[AssetSpec]:
+    """Specs for the nodes a partial load left out (rules aside: they are checks): in the graph where they
+    belong, not materializable, their description and metadata saying what is wrong. ``keys`` are the asset keys
+    of the loaded nodes, so a broken node's lineage points at them."""
+    broken_keys = {node_id: translator.broken_node_key(project, node_id) for node_id in project.broken}
+    return [
+        translator.get_broken_asset_spec(project, node_id, {**keys, **broken_keys})
+        for node_id in sorted(project.broken)
+        if project.broken[node_id].kind != NodeKind.RULE
+    ]

@@ -28,11 +28,13 @@ from dagster import (
     WeeklyPartitionsDefinition,
 )
 
-from seeknal_dagster.delivery.files import file_format
 from seeknal_dagster.engines.columns import PlannedColumn, plan_columns
-from seeknal_dagster.project.models import ExposureSpec, NodeKind, PartitionSettings, RuleSpec
+from seeknal_dagster.project.checks.exposure import file_format
+from seeknal_dagster.project.dagster_rules import owner_for, tag_key_for
+from seeknal_dagster.project.models import AUTOMATION_PATTERN, ExposureSpec, NodeKind, PartitionSettings, RuleSpec
 
 if TYPE_CHECKING:
+    from seeknal_dagster.project.errors import Problem
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
 
 NODE_ID_METADATA_KEY = "seeknal/node_id"
@@ -40,8 +42,8 @@ NODE_ID_METADATA_KEY = "seeknal/node_id"
 SOURCE_DATA_KEY_METADATA_KEY = "seeknal/source_data_key"
 #: Markdown's punctuation, escaped wherever text from the YAML is shown as markdown (descriptions).
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
-_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
-_CRON_AUTOMATION = re.compile(r"""^on_cron\(\s*['"](.+?)['"]\s*\)$""")
+#: Tag of the nodes a partial load left out (``tag:seeknal/not_loaded`` selects them in the UI).
+NOT_LOADED_TAG = "seeknal/not_loaded"
 
 
 def automation_condition(expression: str | None) -> AutomationCondition | None:
@@ -53,7 +55,7 @@ def automation_condition(expression: str | None) -> AutomationCondition | None:
         return AutomationCondition.eager()
     if expression == "on_missing":
         return AutomationCondition.on_missing()
-    return AutomationCondition.on_cron(_CRON_AUTOMATION.match(expression).group(1))
+    return AutomationCondition.on_cron(AUTOMATION_PATTERN.match(expression).group(2))
 
 
 _PARTITION_CLASSES = {
@@ -72,14 +74,6 @@ def partitions_definition(settings: PartitionSettings | None) -> TimeWindowParti
     if settings.timezone:
         options["timezone"] = settings.timezone
     return _PARTITION_CLASSES[settings.type](**options)
-
-
-def _owner(owner: str) -> str:
-    return owner if "@" in owner or owner.startswith("team:") else f"team:{_TAG_UNSAFE.sub('_', owner)}"
-
-
-def _tag_key(tag: str) -> str:
-    return _TAG_UNSAFE.sub("_", tag)[:63]
 
 
 def exposure_kinds(spec: ExposureSpec) -> set[str]:
@@ -136,8 +130,8 @@ class SeeknalTranslator:
     def get_asset_spec(self, project: "SeeknalProject", node_id: str) -> AssetSpec:
         node = project.nodes[node_id]
         settings = node.spec.dagster
-        owners = ([_owner(node.spec.owner)] if node.spec.owner else []) + [_owner(o) for o in settings.owners]
-        tags = {_tag_key(tag): "" for tag in node.spec.tags}
+        owners = ([owner_for(node.spec.owner)] if node.spec.owner else []) + [owner_for(o) for o in settings.owners]
+        tags = {tag_key_for(tag): "" for tag in node.spec.tags}
         tags.update(settings.tags)
         kinds = {"seeknal", node_engine(node)}
         if node.kind == NodeKind.SOURCE and not node.is_python:
@@ -157,6 +151,9 @@ class SeeknalTranslator:
         if data_key is not None:
             metadata[SOURCE_DATA_KEY_METADATA_KEY] = MetadataValue.asset(data_key)
         metadata.update(self.column_metadata(project, node_id))
+        node_warnings = project.problems_of(node_id)
+        if node_warnings:
+            metadata["seeknal/warnings"] = MetadataValue.md(_problem_list(node_warnings))
         return AssetSpec(
             key=self.node_key(project, node_id),
             deps=[self.node_key(project, parent) for parent in node.upstream] + ([data_key] if data_key else []),
@@ -202,6 +199,33 @@ class SeeknalTranslator:
         if lineage:
             metadata["dagster/column_lineage"] = TableColumnLineage(deps_by_column=lineage)
         return metadata
+
+    def broken_node_key(self, project: "SeeknalProject", node_id: str) -> AssetKey:
+        """The key of a node a partial load left out: the default one (a custom ``dagster.key`` may be what is
+        wrong with it)."""
+        node = project.broken[node_id]
+        return AssetKey([*self.key_prefix, node.kind.value, node.name])
+
+    def get_broken_asset_spec(
+        self, project: "SeeknalProject", node_id: str, keys: Mapping[str, AssetKey]
+    ) -> AssetSpec:
+        """A node a partial load left out: shown with its lineage, not materializable, saying why."""
+        node = project.broken[node_id]
+        problems = project.problems_of(node_id)
+        return AssetSpec(
+            key=keys[node_id],
+            deps=[keys[parent] for parent in node.upstream if parent in keys],
+            description=f"**Not loaded, not runnable**: fix the problems below.\n\n{_problem_list(problems)}\n\n"
+            f"Defined in `{node.file}`.",
+            metadata={
+                NODE_ID_METADATA_KEY: node_id,
+                "seeknal/file": MetadataValue.path(str(node.file)),
+                "seeknal/problems": MetadataValue.md(_problem_list(problems)),
+            },
+            group_name=node.kind.value,
+            tags={NOT_LOADED_TAG: "true"},
+            kinds={"seeknal"},
+        )
 
     def get_source_data_key(self, project: "SeeknalProject", node_id: str) -> AssetKey | None:
         """The observable asset standing for the external data a source node reads (its files, its table): new
@@ -276,3 +300,11 @@ def json_safe(value: Any) -> Any:
 def metadata_asset_key(value: Any) -> AssetKey:
     """An asset key held in metadata (as :meth:`MetadataValue.asset`, or raw)."""
     return value.value if isinstance(value, MetadataValue) else AssetKey.from_coercible(value)
+
+
+def _problem_list(problems: Sequence["Problem"]) -> str:
+    """Problems as a Markdown list: severity, field and message (the file is in the asset's metadata)."""
+    return "\n".join(
+        f"- {problem.severity}" + (f" in `{problem.field}`" if problem.field else "") + f": {problem.message}"
+        for problem in problems
+    )

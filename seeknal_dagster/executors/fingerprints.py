@@ -5,7 +5,8 @@ fingerprint is a short version string that changes when that data changes, so Da
 the sensor can re-run it. Files are hashed when small (touching or re-copying a file does not count as new data)
 and described by size and modification time when large (hashing gigabytes on every sensor tick would cost more
 than the run it saves). PostgreSQL tables are summarised by one cheap query: the row count, and the latest value of
-``freshness.time_column`` when the node declares one.
+``freshness.time_column`` when the node declares one. An Iceberg table is known by its current snapshot, which
+every commit replaces: reading the table's metadata costs no data file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seeknal_dagster.engines.duckdb_engine import quote_identifier
+from seeknal_dagster.engines.iceberg import IcebergError, snapshot_state
 from seeknal_dagster.engines.outputs import file_fingerprint
 from seeknal_dagster.executors.context import ExecutionContext
 from seeknal_dagster.executors.errors import ExecutorExecutionError
@@ -97,6 +99,19 @@ def _postgres_fingerprint(executor: "SourceExecutor") -> SourceFingerprint:
     return SourceFingerprint(executor.node.id, _digest([rows, newest]), details)
 
 
+def _iceberg_fingerprint(executor: SourceExecutor) -> SourceFingerprint:
+    """The table's identity and current snapshot: a new commit is new data, reading it again is not."""
+    name, settings, _ = executor.iceberg_plan()
+    try:
+        state = snapshot_state(settings.open(must_exist=True).load(name))
+    except IcebergError as error:
+        raise ExecutorExecutionError(executor.node.id, str(error)) from None
+    details = {"location": str(name), "catalog": settings.shown, "snapshot_id": str(state["snapshot_id"])}
+    if state["rows"] is not None:
+        details["rows"] = state["rows"]
+    return SourceFingerprint(executor.node.id, _digest([state["table_uuid"], state["snapshot_id"]]), details)
+
+
 def fingerprint_source(project: "SeeknalProject", node_id: str) -> SourceFingerprint:
     """The current data version of a source node's external data.
 
@@ -111,4 +126,6 @@ def fingerprint_source(project: "SeeknalProject", node_id: str) -> SourceFingerp
         return _files_fingerprint(executor, _file_source_files(executor))
     if executor.source_type == "sqlite":
         return _files_fingerprint(executor, _sqlite_files(executor))
+    if executor.source_type == "iceberg":
+        return _iceberg_fingerprint(executor)
     return _postgres_fingerprint(executor)

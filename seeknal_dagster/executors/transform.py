@@ -1,13 +1,23 @@
-"""``transform``: DuckDB SQL over upstream outputs, one or several statements, the last one's rows persisted."""
+"""``transform``: DuckDB SQL over upstream outputs, one or several statements, the last one's rows persisted.
+
+Its ``materialization:`` / ``materializations:`` targets (PostgreSQL and Iceberg tables) get a copy of the output
+once the Parquet file downstream nodes read is written; every target is attempted, and any that fails fails the
+node (Seeknal only logs a warning), its table left as it was.
+"""
 
 from __future__ import annotations
 
-from seeknal_dagster.engines.duckdb_engine import is_query, split_statements, write_query
+from pathlib import Path
+from typing import Any
+
+from seeknal_dagster.delivery.targets import TargetError, write_target
+from seeknal_dagster.engines.duckdb_engine import quote_literal, write_query
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
-from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
+from seeknal_dagster.executors.errors import ExecutorExecutionError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
-from seeknal_dagster.project.models import NodeKind
+from seeknal_dagster.project.checks.transform import query_statements
+from seeknal_dagster.project.models import MaterializationTarget, NodeKind, TransformSpec
 
 
 @register_executor(NodeKind.TRANSFORM)
@@ -16,22 +26,22 @@ class TransformExecutor(SqlNodeExecutor):
     in_scratch_transaction: bool = False
 
     def statements(self) -> list[str]:
-        statements = split_statements(self.render_sql(self.node.spec.transform))
-        if not statements:
-            raise ExecutorValidationError(self.node.id, "the transform SQL is empty")
-        if not is_query(statements[-1]):
-            raise ExecutorValidationError(
-                self.node.id, "the last statement of a transform must be a query (SELECT/WITH) producing its output"
-            )
-        return statements
+        return query_statements(self.render_sql(self.node.spec.transform), "a transform", "transform")
 
     def validate(self) -> None:
+        super().validate()
         self.statements()
 
+    @property
+    def targets(self) -> list[MaterializationTarget]:
+        spec: TransformSpec = self.node.spec  # type: ignore[assignment]
+        return spec.targets(bool(self.context.profiles.materialization.get("enabled")))
+
     def dry_run(self) -> ExecutorResult:
-        return ExecutorResult(
-            self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"sql": ";\n".join(self.statements())}
-        )
+        metadata: dict[str, Any] = {"sql": ";\n".join(self.statements())}
+        if self.targets:
+            metadata["targets"] = [f"{target.type} {target.table} ({target.mode})" for target in self.targets]
+        return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata=metadata)
 
     def pre_execute(self) -> None:
         """Tables and views the SQL creates are scratch space: the node's statements run in a transaction that
@@ -62,10 +72,25 @@ class TransformExecutor(SqlNodeExecutor):
                     f"statement {number} of {len(statements)} failed: {error}\n  Statement: {statement[:200]}",
                     cause=error,
                 ) from error
+        metadata: dict[str, Any] = {"engine": "duckdb", "sql": ";\n".join(statements)}
+        if self.targets:
+            metadata["targets"] = self.write_targets(output_path)
         return ExecutorResult(
-            self.node.id,
-            ExecutionStatus.SUCCESS,
-            row_count=row_count,
-            output_path=output_path,
-            metadata={"engine": "duckdb", "sql": ";\n".join(statements)},
+            self.node.id, ExecutionStatus.SUCCESS, row_count=row_count, output_path=output_path, metadata=metadata
         )
+
+    def write_targets(self, output_path: Path) -> list[dict[str, Any]]:
+        """Copy the written output to every target; fail naming each target that could not be written, after
+        trying them all."""
+        relation = f"read_parquet({quote_literal(output_path)})"
+        written, failures = [], []
+        for target in self.targets:
+            try:
+                written.append(write_target(self.connection, relation, target, self.context.profiles, self.context.workspace_path))
+                self.context.log.info(f"{self.node.id}: wrote {written[-1]['rows_written']} row(s) to {target.type} {target.table}")
+            except TargetError as error:
+                failures.append(f"{target.type} target {target.table} ({target.mode}): {error}")
+        if failures:
+            done = f"; written: {', '.join(item['table'] for item in written)}" if written else ""
+            raise ExecutorExecutionError(self.node.id, "; ".join(failures) + done)
+        return written

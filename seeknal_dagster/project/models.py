@@ -10,10 +10,23 @@ from.
 from __future__ import annotations
 
 import re
+import zoneinfo
+from datetime import date, datetime, time
 from enum import Enum
 from typing import Any, ClassVar, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from seeknal_dagster.project.dagster_rules import (
+    cron_problem,
+    group_problem,
+    name_problem,
+    output_name,
+    owner_problem,
+    tag_key_for,
+    tag_problem,
+    timezone_problem,
+)
 
 
 class NodeKind(str, Enum):
@@ -30,8 +43,9 @@ class NodeKind(str, Enum):
     METRIC = "metric"
 
 
-NODE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-AUTOMATION_PATTERN = re.compile(r"""^(eager|on_missing|on_cron\(\s*['"].+['"]\s*\))$""")
+#: ``\Z``, not ``$``: a name read from YAML as "orders\n" must not pass for ``orders``.
+NODE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*\Z")
+AUTOMATION_PATTERN = re.compile(r"""^(eager|on_missing|on_cron\(\s*['"](.+)['"]\s*\))\Z""")
 _REF_CALL = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*$""")
 
 
@@ -50,19 +64,82 @@ def parse_ref(value: Any) -> str | None:
     return value
 
 
+def _as_datetime(value: Any) -> Any:
+    """A partition bound as YAML users write it: an unquoted date (``2025-01-01``), a datetime, or an ISO text."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"'{value}' is not a date (write 2025-01-01, or 2025-01-01 06:00 for hourly partitions)")
+    return value
+
+
+def known_timezone(value: str | None) -> str | None:
+    """A time zone Dagster can schedule in (``None``: UTC)."""
+    problem = timezone_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class PartitionSettings(BaseModel):
-    """``dagster: {partitions: {type: daily, start: 2025-01-01}}``: a time-windowed node, backfilled by range."""
+    """``dagster: {partitions: {type: daily, start: 2025-01-01}}``: a time-windowed node, backfilled by range.
+    Bounds are wall-clock times in ``timezone`` (UTC by default); a bound written with an offset is converted."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["hourly", "daily", "weekly", "monthly"] = "daily"
-    start: str
-    end: str | None = None
+    start: datetime
+    end: datetime | None = None
     timezone: str | None = None
+
+    _bounds_as_written = field_validator("start", "end", mode="before")(_as_datetime)
+
+    _known_timezone = field_validator("timezone")(known_timezone)
+
+    @model_validator(mode="after")
+    def _wall_clock_bounds(self) -> "PartitionSettings":
+        zone = zoneinfo.ZoneInfo(self.timezone or "UTC")
+        self.start, self.end = (
+            bound.astimezone(zone).replace(tzinfo=None) if bound is not None and bound.tzinfo else bound
+            for bound in (self.start, self.end)
+        )
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end {self.end} is not after start {self.start}")
+        return self
+
+    def written(self) -> list[str]:
+        """Type, bounds and time zone as a user would write them (a midnight bound as a plain date)."""
+        bounds = [
+            (bound.date().isoformat() if bound.time() == time() else bound.isoformat(sep=" "))
+            for bound in (self.start, self.end)
+            if bound is not None
+        ]
+        return [self.type, *bounds, *([self.timezone] if self.timezone else [])]
+
+
+def _as_text(value: Any) -> Any:
+    """A YAML scalar where text is meant: ``true`` → "true", ``1`` → "1", nothing → ""."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, (int, float, date)) else value
+
+
+def _problems_to_error(problems: list[str | None]) -> None:
+    found = [problem for problem in problems if problem]
+    if found:
+        raise ValueError("; ".join(found))
 
 
 class DagsterSettings(BaseModel):
-    """The optional ``dagster:`` block of a node: how its asset appears and behaves in Dagster."""
+    """The optional ``dagster:`` block of a node: how its asset appears and behaves in Dagster. Everything Dagster
+    would reject when the definitions are built (group, key, owners, tags, cron) is rejected here, at load."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -71,8 +148,8 @@ class DagsterSettings(BaseModel):
     owners: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
     automation: str | None = None
-    retries: int | None = None
-    retry_delay: float | None = None
+    retries: int | None = Field(default=None, ge=0)
+    retry_delay: float | None = Field(default=None, ge=0)
     partitions: PartitionSettings | None = None
 
     @field_validator("owners", mode="before")
@@ -80,12 +157,56 @@ class DagsterSettings(BaseModel):
     def _one_owner_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @field_validator("owners")
+    @classmethod
+    def _dagster_owners(cls, owners: list[str]) -> list[str]:
+        _problems_to_error([owner_problem(owner) for owner in owners])
+        return owners
+
+    @field_validator("group")
+    @classmethod
+    def _dagster_group(cls, group: str | None) -> str | None:
+        _problems_to_error([group_problem(group) if group is not None else None])
+        return group
+
+    @field_validator("key")
+    @classmethod
+    def _dagster_key(cls, key: list[str] | str | None) -> list[str] | str | None:
+        if key is None:
+            return key
+        parts = key.split("/") if isinstance(key, str) else key
+        if not parts or not all(parts):
+            raise ValueError(f"asset key {key!r} has an empty part")
+        _problems_to_error([name_problem(output_name(parts))])
+        return key
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _scalar_tag_values_are_text(cls, tags: Any) -> Any:
+        """``tier: 1`` or ``critical: true`` as YAML users write them: tag values are text in Dagster."""
+        return {key: _as_text(value) for key, value in tags.items()} if isinstance(tags, dict) else tags
+
+    @field_validator("tags")
+    @classmethod
+    def _dagster_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        _problems_to_error([tag_problem(key, value) for key, value in tags.items()])
+        return tags
+
     @field_validator("automation")
     @classmethod
     def _known_automation(cls, value: str | None) -> str | None:
-        if value is not None and not AUTOMATION_PATTERN.match(value.strip()):
+        if value is None:
+            return value
+        known = AUTOMATION_PATTERN.match(value.strip())
+        if not known:
             raise ValueError(f"unknown automation '{value}' (use eager, on_missing or on_cron(\"<cron>\"))")
+        _problems_to_error([cron_problem(known.group(2)) if known.group(2) else None])
         return value
+
+    def cron(self) -> str | None:
+        """The cron of ``on_cron("…")``, if that is the automation."""
+        known = AUTOMATION_PATTERN.match(self.automation.strip()) if self.automation else None
+        return known.group(2) if known else None
 
 
 class NodeSpec(BaseModel):
@@ -114,7 +235,13 @@ class NodeSpec(BaseModel):
     @classmethod
     def _name_is_an_identifier(cls, value: str) -> str:
         if not NODE_NAME_PATTERN.match(value):
-            raise ValueError(f"'{value}' is not a valid node name (letters, digits, '_' and '-')")
+            raise ValueError(f"{value!r} is not a valid node name (letters, digits, '_' and '-')")
+        return value
+
+    @field_validator("owner")
+    @classmethod
+    def _dagster_owner(cls, value: str | None) -> str | None:
+        _problems_to_error([owner_problem(value) if value is not None else None])
         return value
 
     @field_validator("tags", mode="before")
@@ -122,7 +249,13 @@ class NodeSpec(BaseModel):
     def _one_tag_is_a_list(cls, value: Any) -> Any:
         if value is None:
             return []
-        return [value] if isinstance(value, str) else value
+        return [_as_text(item) for item in value] if isinstance(value, list) else [_as_text(value)]
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_make_tag_keys(cls, tags: list[str]) -> list[str]:
+        _problems_to_error([None if tag_key_for(tag) else f"tag {tag!r} is empty" for tag in tags])
+        return tags
 
     @field_validator("inputs", "depends_on", mode="before")
     @classmethod
@@ -166,7 +299,7 @@ class NodeSpec(BaseModel):
 #: Source types read from files, by DuckDB's own readers.
 FILE_SOURCE_TYPES = ("csv", "parquet", "json", "jsonl")
 #: Source types whose data can be fingerprinted without starting Spark (see ``executors/fingerprints.py``).
-OBSERVABLE_SOURCE_TYPES = frozenset({*FILE_SOURCE_TYPES, "sqlite", "postgresql"})
+OBSERVABLE_SOURCE_TYPES = frozenset({*FILE_SOURCE_TYPES, "sqlite", "postgresql", "iceberg"})
 
 
 class SourceSpec(NodeSpec):
@@ -189,9 +322,109 @@ class SourceSpec(NodeSpec):
         return self
 
 
+_TABLE_PART = r"[A-Za-z_][A-Za-z0-9_]*"
+_LOOKBACK = re.compile(r"^\s*(\d+)\s*(d|day|days|h|hour|hours)?\s*$", re.I)
+#: Write modes per target type; other spellings Seeknal's docs use map onto them.
+TARGET_MODES = {"postgresql": ("full", "incremental_by_time", "upsert_by_key", "append"), "iceberg": ("append", "overwrite")}
+_MODE_ALIASES = {"postgresql": {"overwrite": "full", "replace": "full"}, "iceberg": {}}
+#: Field → (setting, the value of it that needs the field, who needs it, what the field is).
+_REQUIRED_FIELDS = {
+    "connection": ("type", "postgresql", "a postgresql target", "a connection of profiles.yml"),
+    "unique_keys": ("mode", "upsert_by_key", "mode upsert_by_key", "the columns that identify a row"),
+    "time_column": ("mode", "incremental_by_time", "mode incremental_by_time", "the column that dates a row"),
+}
+
+
+class MaterializationTarget(BaseModel):
+    """One more place a transform's output is written, besides its Parquet output: an entry of Seeknal's
+    ``materializations:`` list, or its singular ``materialization:`` block (an Iceberg table unless ``type`` says
+    otherwise). Checked field by field when the project loads, so a mistake fails ``validate`` naming the field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = "iceberg"
+    enabled: bool | None = None
+    table: str
+    mode: str = Field(default="", validate_default=True)
+    connection: str | None = Field(default=None, validate_default=True)
+    unique_keys: list[str] = Field(default_factory=list, validate_default=True)
+    time_column: str | None = Field(default=None, validate_default=True)
+    lookback: int | str = 0
+    create_table: bool = True
+    catalog_uri: str | None = None
+    warehouse: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        value = {"postgres": "postgresql"}.get(value.strip().lower(), value.strip().lower())
+        if value not in TARGET_MODES:
+            raise ValueError(f"unknown materialization type '{value}' (supported: postgresql, iceberg)")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type", "iceberg")
+        if kind == "postgresql" and not re.fullmatch(rf"{_TABLE_PART}(\.{_TABLE_PART})?", value):
+            raise ValueError(f"a postgresql target's table is [schema.]table (letters, digits and '_'), got {value!r}")
+        if kind == "iceberg" and not re.fullmatch(rf"{_TABLE_PART}(\.{_TABLE_PART}){{1,2}}", value):
+            raise ValueError(f"an iceberg target's table is [catalog.]namespace.table (letters, digits and '_'), got {value!r}")
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type", "iceberg")
+        mode = (value or ("full" if kind == "postgresql" else "append")).strip().lower()
+        mode = _MODE_ALIASES.get(kind, {}).get(mode, mode)
+        if kind in TARGET_MODES and mode not in TARGET_MODES[kind]:
+            raise ValueError(f"unknown mode '{value}' for {kind} targets (supported: {', '.join(TARGET_MODES[kind])})")
+        return mode
+
+    @field_validator("unique_keys", mode="before")
+    @classmethod
+    def _one_key_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("connection", "unique_keys", "time_column")
+    @classmethod
+    def _required_by_type_or_mode(cls, value: Any, info: ValidationInfo) -> Any:
+        setting, needing_value, needed_by, what = _REQUIRED_FIELDS[str(info.field_name)]
+        if info.data.get(setting) == needing_value and not value:
+            raise ValueError(f"{needed_by} needs '{info.field_name}' ({what})")
+        return value
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback_in_days_or_hours(cls, value: int | str) -> int | str:
+        if not _LOOKBACK.match(str(value)):
+            raise ValueError(f"lookback is a number of days, or '<n>d' / '<n>h' (got {value!r})")
+        return value
+
+    @property
+    def lookback_interval(self) -> str:
+        """``lookback`` as a PostgreSQL interval (a bare number counts days, as in Seeknal)."""
+        number, unit = _LOOKBACK.match(str(self.lookback)).groups()  # type: ignore[union-attr]
+        return f"{int(number)} {'hours' if (unit or 'd').lower().startswith('h') else 'days'}"
+
+
 class TransformSpec(NodeSpec):
     transform: str
+    materialization: MaterializationTarget | None = None  # type: ignore[assignment]
+    materializations: list[MaterializationTarget] | None = None  # type: ignore[assignment]
     sql_fields: ClassVar[tuple[str, ...]] = ("transform",)
+
+    def targets(self, enabled_by_profile: bool) -> list[MaterializationTarget]:
+        """Where the output is also written, as Seeknal decides: the ``materializations`` list (each entry unless
+        ``enabled: false``), else the singular block when it, or profiles.yml's ``materialization.enabled``,
+        enables it."""
+        if self.materializations:
+            return [target for target in self.materializations if target.enabled is not False]
+        single = self.materialization
+        if single is not None and (single.enabled if single.enabled is not None else enabled_by_profile):
+            return [single]
+        return []
 
     @field_validator("transform")
     @classmethod
