@@ -46,6 +46,11 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
 
 
+def report_progress(line: str) -> None:
+    """A progress line in the step's output (its stdout compute log), time-stamped like Dagster's own lines."""
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} - seeknal - {line}", flush=True)
+
+
 def retry_settings(node: "ProjectNode") -> tuple[int, float]:
     """(retries, delay in seconds) of a node (see :func:`seeknal_dagster.project.checks.retries_and_delay`)."""
     try:
@@ -121,8 +126,10 @@ class StepRunner:
         yield from self._ready_checks(pending_rules, done=set())
         done: set[str] = set()
         for position, node_id in enumerate(order, start=1):
-            # One step runs every node: these lines, and each node's materialization as it lands, are the
-            # progress the run page shows inside it.
+            # One step runs every node: each node's materialization as it lands, and these lines in the step's
+            # output (the run page's stdout; dagster-dbt streams dbt's log the same way), are the progress inside
+            # it. Dagster stores every context.log line as an event, ~6 ms each: 1,000 of them at N=500 would
+            # cost more than the nodes' own work, so only failures and skips go there.
             progress = f"[{position}/{len(order)}] {node_id}"
             unusable = self.outcome.unusable()
             blocked = [parent for parent in self.project.nodes[node_id].upstream if parent in unusable]
@@ -130,7 +137,7 @@ class StepRunner:
                 self.outcome.skipped[node_id] = f"upstream {', '.join(blocked)} did not materialize"
                 self.dagster.log.warning(f"{progress}: skipped, upstream {', '.join(blocked)} did not materialize")
             else:
-                self.dagster.log.info(f"{progress}: started")
+                report_progress(f"{progress}: started")
                 event = self._materialize(node_id, progress)
                 if event is not None:
                     yield event
@@ -163,7 +170,7 @@ class StepRunner:
             self.dagster.log.error(f"{progress} ({node.file}) failed: {result.error_message}")
             return None
         rows = f"{result.row_count:,} row{'' if result.row_count == 1 else 's'}"
-        self.dagster.log.info(f"{progress}: {rows} in {result.duration_seconds:.2f}s")
+        report_progress(f"{progress}: {rows} in {result.duration_seconds:.2f}s")
         data_version = (
             DataVersion(output_fingerprint(result.output_path))
             if result.output_path is not None and result.output_path.is_file()
