@@ -2,10 +2,12 @@
 
 - Sources: the file's own schema for file sources (DuckDB reads the Parquet footer, or sniffs a CSV/JSON sample),
   else the declared ``columns:``.
-- SQL nodes (transforms; feature groups with a ``transform``): the query as it will run, bound by DuckDB over
-  empty stand-ins of the upstream outputs, in dependency order, for names and types; sqlglot traces each output
+- Transforms: the query as it will run, bound by DuckDB over empty stand-ins of the upstream outputs, in
+  dependency order, for names and types; sqlglot traces each output
   column back to the upstream columns it reads (through joins, aggregates, ``*``, CTEs, window functions and the
   temporary tables of earlier statements).
+- Other nodes (feature groups, aggregations, models, profiles, sources read from databases): their last output's
+  schema, once they ran.
 - Declared ``columns:`` / ``features:`` (names, types, descriptions) complete what was planned; a node with nothing
   planned shows what it declares.
 
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
 
 #: Bump when what is planned changes, so older cache entries are planned again.
-PLANNER_VERSION = "1"
+PLANNER_VERSION = "2"
 CACHE_FILE = Path("seeknal_dagster") / "columns.json"
 #: Aliases a SQL node may read its declared inputs under, besides ``kind.name`` and ``ref()``.
 _INPUT_ALIAS = re.compile(r"\b(input_\d+|__THIS__|source)\b")
@@ -209,7 +211,9 @@ class _Planner:
             return False
         if isinstance(node.spec, SourceSpec):
             return node.spec.source_type in FILE_SOURCE_TYPES
-        return node.kind in (NodeKind.TRANSFORM, NodeKind.FEATURE_GROUP) and bool(getattr(node.spec, "transform", None))
+        # A feature group's output is not its query's: it passes its input's other columns through and stores
+        # types as Seeknal's file has them, so its last output is what tells.
+        return node.kind == NodeKind.TRANSFORM
 
     def _plan_node(self, node: "ProjectNode", key: str) -> dict[str, Any]:
         """Columns from the definition when it decides them; else (or when DuckDB cannot bind it now: an upstream

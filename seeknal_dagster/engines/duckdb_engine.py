@@ -131,6 +131,32 @@ def rewrite_sql(sql: str, relations: dict[str, str], known_ids: Iterable[str]) -
     return rewrite_node_references(sql, relation_for, known_ids)
 
 
+def seeknal_file_type(duckdb_type: str) -> str | None:
+    """The type a column of ``duckdb_type`` has in the Parquet files Seeknal writes through pandas, when it is
+    another one: dates and second or millisecond timestamps become TIMESTAMP, decimals and 128-bit integers DOUBLE,
+    enums VARCHAR."""
+    upper = duckdb_type.upper()
+    if upper in ("DATE", "TIMESTAMP_S", "TIMESTAMP_MS"):
+        return "TIMESTAMP"
+    if upper.startswith("DECIMAL") or upper in ("HUGEINT", "UHUGEINT"):
+        return "DOUBLE"
+    if upper.startswith("ENUM"):
+        return "VARCHAR"
+    return None
+
+
+def as_seeknal_writes_it(connection: "duckdb.DuckDBPyConnection", query: str) -> str:
+    """``query`` with each column cast to the type Seeknal's file would hold (see :func:`seeknal_file_type`)."""
+    columns = relation_columns(connection, f"({query})")
+    select = ", ".join(
+        f"CAST({quote_identifier(name)} AS {retyped}) AS {quote_identifier(name)}"
+        if (retyped := seeknal_file_type(kind))
+        else quote_identifier(name)
+        for name, kind in columns.items()
+    )
+    return f"SELECT {select} FROM ({query})"
+
+
 def write_query(
     connection: "duckdb.DuckDBPyConnection", query: str, path: Path, copy_options: str = "FORMAT parquet"
 ) -> int:

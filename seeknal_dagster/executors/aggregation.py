@@ -4,6 +4,12 @@ The query is planned from the node's YAML alone (:mod:`seeknal_dagster.engines.a
 loader, so ``validate`` reports what would stop the node). Here it runs: over the ``source:`` (or first input),
 writing ``target/intermediate/aggregation_<name>.parquet``, or under a partition replacing only the rows the
 partition owns. The execution helpers here are shared with ``second_order_aggregation``.
+
+Both kinds also leave their result where ``seeknal run`` leaves it, ``target/<kind>/<name>/result.parquet``, with
+the column types Seeknal's file has (its results pass through pandas: a DATE is a TIMESTAMP there, a DECIMAL or a
+128-bit sum a DOUBLE), so code reading Seeknal's files keeps working. A second-order aggregation's
+``target/intermediate`` output, which Seeknal writes the same way, has those types too; an aggregation's, which
+Seeknal does not write, keeps DuckDB's.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Any
 
 from seeknal_dagster.engines.aggregation_plan import AggregationPlan, aggregated_input, aggregation_plan
 from seeknal_dagster.engines.duckdb_engine import (
+    as_seeknal_writes_it,
     quote_identifier,
     quote_literal,
     relation_name,
@@ -36,6 +43,9 @@ def partition_predicate(column: str, window: tuple[datetime, datetime]) -> str:
 class AggregatingExecutor(SqlNodeExecutor):
     """What both aggregation kinds share: plan the query, check the source's columns, and write the output, or
     under a partition replace only the rows the partition owns."""
+
+    #: Whether the ``target/intermediate`` output has the types of Seeknal's file (Seeknal writes one).
+    intermediate_as_seeknal_writes_it = False
 
     def plan(self) -> AggregationPlan:
         raise NotImplementedError
@@ -64,12 +74,16 @@ class AggregatingExecutor(SqlNodeExecutor):
         row_filter = self.partition_filter(relation)
         query = plan.query(relation, row_filter)
         output_path = self.context.get_output_path(self.node)
+        result_path = self.context.target_path / self.kind.value / self.node.name / "result.parquet"
         try:
+            written = as_seeknal_writes_it(self.connection, query) if self.intermediate_as_seeknal_writes_it else query
             if row_filter is None:
-                row_count = write_query(self.connection, query, output_path)
+                row_count = write_query(self.connection, written, output_path)
             else:
                 order = ", ".join(quote_identifier(column) for column in plan.grain)
-                row_count = replace_rows(self.connection, query, output_path, row_filter, order)
+                row_count = replace_rows(self.connection, written, output_path, row_filter, order)
+            output = f"SELECT * FROM read_parquet({quote_literal(output_path)})"
+            write_query(self.connection, as_seeknal_writes_it(self.connection, output), result_path)
         except Exception as error:
             raise ExecutorExecutionError(self.node.id, f"the {self.kind.value} query failed: {error}", cause=error) from error
         metadata: dict[str, Any] = {
@@ -77,6 +91,7 @@ class AggregatingExecutor(SqlNodeExecutor):
             "sql": query,
             "source": source_id,
             "features": [aggregate.alias for aggregate in plan.aggregates],
+            "result_path": str(result_path),
         }
         window = self.context.partition_time_window
         if window is not None:

@@ -114,8 +114,11 @@ class ModelExecutor(SqlNodeExecutor):
             sources.append(FeatureSource(node_id, relation, keys, time))
         taken: set[str] = set()
         for source in sources:
+            declared = None if settings.feature_columns else self.declared_features(source.node_id)
             for column in self.require_columns(source.relation, source.node_id, {}):
                 if column in reserved or (settings.feature_columns and column not in settings.feature_columns):
+                    continue
+                if declared is not None and column not in declared:  # a column a feature group passes through
                     continue
                 name = f"{source.node_id.partition('.')[2]}__{column}" if column in taken else column
                 source.outputs[column] = name
@@ -137,6 +140,18 @@ class ModelExecutor(SqlNodeExecutor):
             except FeatureGroupDefinitionError:
                 return []
         return as_list(getattr(spec, "id_col", None))
+
+    def declared_features(self, node_id: str) -> set[str] | None:
+        """The features a feature group declares (its output also passes the other input columns through, a
+        label among them); ``None`` for any other upstream, or a group taking every column as a feature."""
+        spec = self.upstream_spec(node_id)
+        if spec is None or spec.kind != NodeKind.FEATURE_GROUP:
+            return None
+        try:
+            features = FeatureGroupDefinition.from_spec(spec).features
+        except FeatureGroupDefinitionError:
+            return None
+        return None if features is None else {feature.name for feature in features}
 
     def declared_time(self, node_id: str, relation: str) -> str | None:
         """The time column an upstream declares: an aggregation's application date, a feature group's event time."""

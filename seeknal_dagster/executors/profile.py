@@ -1,9 +1,19 @@
 """``profile``: Seeknal's column statistics of the first input, as an asset of their own.
 
 The output is Seeknal's long format — ``column_name, metric, value (VARCHAR), detail`` — in
-``target/intermediate/profile_<name>.parquet``, where ``profile_check`` rules read it. Every scalar statistic comes
-from one scan of the input; only ``top_values`` needs one grouped query per text or boolean column. The asset's
-metadata shows the statistics as a table with one row per column.
+``target/intermediate/profile_<name>.parquet``, where ``profile_check`` rules read it. The statistics are Seeknal's,
+value for value: the table's ``row_count``; per column ``null_count``, ``null_percent`` and (but for binary columns)
+``distinct_count``; for numbers ``min``, ``max``, ``avg``, ``sum`` (as a double), ``stddev`` (sample) and ``p25`` /
+``p50`` / ``p75`` from DuckDB's ``approx_quantile`` (exact, Hazen-interpolated, up to about a hundred values, and
+of the column's own type, so integers round half to even); for dates and timestamps ``min``, ``max`` and
+``freshness_hours`` (unrounded); for every other type ``top_values``, whose value is NULL and whose detail is a JSON
+list of ``{"value", "count", "percent"}`` (percent of the non-null rows, rounded to 2 places), most frequent first.
+
+Two deliberate differences from Seeknal: equally frequent top values come in the order they first appear in the
+input (Seeknal leaves ties in the order DuckDB's parallel grouping yields, which changes with the thread count and
+from run to run), and an empty column has a ``null_count`` of 0 (Seeknal's is NULL, beside a ``null_percent`` of 0).
+
+Every scalar statistic comes from one scan of the input; ``top_values`` needs one grouped query per column.
 """
 
 from __future__ import annotations
@@ -23,55 +33,58 @@ from seeknal_dagster.project.models import NodeKind, ProfileSpec
 
 TABLE_LEVEL = "_table_"
 OUTPUT_SCHEMA = pa.schema([(name, pa.string()) for name in ("column_name", "metric", "value", "detail")])
-_NUMERIC_METRICS = ("min", "max", "avg", "sum", "stddev", "p25", "p50", "p75")
 #: Column order of the metadata table.
-_SHOWN_METRICS = ("null_count", "null_percent", "distinct_count", *_NUMERIC_METRICS, "freshness_hours", "top_values")
+_SHOWN_METRICS = (
+    "null_count", "null_percent", "distinct_count", "min", "max", "avg", "sum", "stddev", "p25", "p50", "p75",
+    "freshness_hours", "top_values",
+)
+
+Statistic = tuple[str, str, "str | None", "str | None"]
 
 
 def column_category(duckdb_type: str) -> str:
-    """numeric, temporal, categorical (text and booleans), blob, or other."""
+    """Seeknal's families: numeric, temporal (dates and timestamps), binary, and categorical (everything else:
+    text, booleans, times, lists, …), which is profiled by its most frequent values."""
     family = type_family(duckdb_type)
     if family in ("int", "float"):
         return "numeric"
     if family in ("date", "timestamp"):
         return "temporal"
-    if family in ("string", "bool") or duckdb_type.upper().startswith("ENUM"):
-        return "categorical"
-    if family == "BLOB":
-        return "blob"
-    return "other"
+    if family in ("BLOB", "BYTEA"):
+        return "binary"
+    return "categorical"
 
 
 def column_metrics(column: str, duckdb_type: str) -> list[tuple[str, str]]:
-    """(metric, SQL aggregate) for one column, following Seeknal's choice of statistics per type."""
+    """(metric, SQL aggregate) of the scalar statistics of one column."""
     quoted = quote_identifier(column)
+    nulls = f"(count(*) - count({quoted}))"
     metrics = [
-        ("null_count", f"count(*) - count({quoted})"),
-        ("null_percent", f"coalesce(round(100.0 * (count(*) - count({quoted})) / nullif(count(*), 0), 4), 0)"),
+        ("null_count", nulls),
+        ("null_percent", f"CASE WHEN count(*) = 0 THEN 0.0 ELSE 100.0 * {nulls} / count(*) END"),
     ]
     category = column_category(duckdb_type)
-    if category == "blob":
+    if category == "binary":
         return metrics
     metrics.append(("distinct_count", f"count(DISTINCT {quoted})"))
     if category == "numeric":
+        quartiles = f"approx_quantile({quoted}, [0.25, 0.5, 0.75])"  # computed once, indexed three times
         metrics += [
             ("min", f"min({quoted})"),
             ("max", f"max({quoted})"),
             ("avg", f"avg({quoted})"),
-            ("sum", f"sum({quoted})"),
+            ("sum", f"CAST(sum({quoted}) AS DOUBLE)"),
             ("stddev", f"stddev_samp({quoted})"),
-            # One list quantile indexed three times: DuckDB computes the shared aggregate once (~3x faster).
-            ("p25", f"quantile_cont({quoted}, [0.25, 0.5, 0.75])[1]"),
-            ("p50", f"quantile_cont({quoted}, [0.25, 0.5, 0.75])[2]"),
-            ("p75", f"quantile_cont({quoted}, [0.25, 0.5, 0.75])[3]"),
+            ("p25", f"{quartiles}[1]"),
+            ("p50", f"{quartiles}[2]"),
+            ("p75", f"{quartiles}[3]"),
         ]
     elif category == "temporal":
-        with_zone = "TIME ZONE" in duckdb_type.upper()
-        now, as_type = ("now()", "TIMESTAMPTZ") if with_zone else ("current_localtimestamp()", "TIMESTAMP")
         metrics += [
             ("min", f"min({quoted})"),
             ("max", f"max({quoted})"),
-            ("freshness_hours", f"round((epoch({now}) - epoch(CAST(max({quoted}) AS {as_type}))) / 3600.0, 2)"),
+            # A naive timestamp is read in the session's time zone, as Seeknal reads it.
+            ("freshness_hours", f"epoch(current_timestamp - CAST(max({quoted}) AS TIMESTAMP)) / 3600.0"),
         ]
     return metrics
 
@@ -88,16 +101,14 @@ class ProfileExecutor(SqlNodeExecutor):
         available = relation_columns(self.connection, relation)
         skipped = [column for column in wanted or [] if column not in available]
         chosen = {name: kind for name, kind in available.items() if wanted is None or name in wanted}
-        rows = self._statistics(relation, chosen) + [
-            self._top_values(relation, name, top_values)
-            for name, kind in chosen.items()
-            if column_category(kind) == "categorical"
-        ]
+        rows = self._statistics(relation, chosen, top_values)
         output_path = self.context.get_output_path(self.node)
         statistics = pa.Table.from_pylist([dict(zip(OUTPUT_SCHEMA.names, row)) for row in rows], schema=OUTPUT_SCHEMA)
         self.connection.register("profile_statistics", statistics)
-        row_count = write_query(self.connection, "SELECT * FROM profile_statistics", output_path)
-        self.connection.unregister("profile_statistics")
+        try:
+            row_count = write_query(self.connection, "SELECT * FROM profile_statistics", output_path)
+        finally:
+            self.connection.unregister("profile_statistics")
         metadata: dict[str, Any] = {
             "statistics": self._table(rows),
             "profiled_rows": int(rows[0][2]),
@@ -110,30 +121,51 @@ class ProfileExecutor(SqlNodeExecutor):
             self.node.id, ExecutionStatus.SUCCESS, row_count=row_count, output_path=output_path, metadata=metadata
         )
 
-    def _statistics(self, relation: str, columns: dict[str, str]) -> list[tuple[str, str, str | None, str | None]]:
-        """Every scalar statistic, computed in one scan."""
+    def _statistics(self, relation: str, columns: dict[str, str], top_values: int) -> list[Statistic]:
+        """Every statistic in Seeknal's row order: the row count, then each column's statistics in turn."""
         plan = [(TABLE_LEVEL, "row_count", "count(*)")] + [
             (name, metric, sql) for name, kind in columns.items() for metric, sql in column_metrics(name, kind)
         ]
         select = ", ".join(f"CAST(({sql}) AS VARCHAR)" for _, _, sql in plan)
-        values = self.connection.execute(f"SELECT {select} FROM {relation}").fetchone()
-        return [(name, metric, value, None) for (name, metric, _), value in zip(plan, values)]
+        [values] = self.connection.execute(f"SELECT {select} FROM {relation}").fetchall()
+        scalars: dict[str, list[Statistic]] = {}
+        for (name, metric, _), value in zip(plan, values):
+            scalars.setdefault(name, []).append((name, metric, value, None))
+        rows = scalars.pop(TABLE_LEVEL)
+        for name, kind in columns.items():
+            rows += scalars[name]
+            if column_category(kind) == "categorical":
+                rows.append((name, "top_values", None, self._top_values(relation, name, top_values)))
+        return rows
 
-    def _top_values(self, relation: str, column: str, limit: int) -> tuple[str, str, str | None, str]:
-        """The most frequent values: the first as the value, all of them (with counts) as JSON in the detail."""
+    def _top_values(self, relation: str, column: str, limit: int) -> str | None:
+        """The most frequent non-null values as Seeknal's JSON list of ``{value, count, percent}`` (NULL when the
+        column has no value); equally frequent values in the order they first appear."""
         quoted = quote_identifier(column)
-        found = self.connection.execute(
-            f"SELECT CAST({quoted} AS VARCHAR) AS value, count(*) AS n FROM {relation} WHERE {quoted} IS NOT NULL "
-            f"GROUP BY 1 ORDER BY n DESC, value LIMIT {int(limit)}"
+        [(detail,)] = self.connection.execute(
+            f"""
+            SELECT CAST(list(json_object('value', CAST(value AS VARCHAR), 'count', frequency,
+                                         'percent', round(100.0 * frequency / total, 2))
+                             ORDER BY frequency DESC, first_seen) AS VARCHAR)
+            FROM (
+                SELECT value, count(*) AS frequency, min(position) AS first_seen, sum(count(*)) OVER () AS total
+                -- row_number() OVER () streams in input order: each row's position in the upstream output
+                FROM (SELECT {quoted} AS value, row_number() OVER () AS position FROM {relation})
+                WHERE value IS NOT NULL GROUP BY value
+                ORDER BY frequency DESC, first_seen LIMIT {int(limit)}
+            )
+            """
         ).fetchall()
-        detail = json.dumps([{"value": value, "count": count} for value, count in found])
-        return column, "top_values", found[0][0] if found else None, detail
+        return detail
 
     @staticmethod
-    def _table(rows: list[tuple[str, str, str | None, str | None]]) -> Table:
-        """The statistics pivoted to one row per column, for reading in the UI."""
+    def _table(rows: list[Statistic]) -> Table:
+        """The statistics pivoted to one row per column, for reading in the UI (top values as ``value (count)``)."""
         by_column: dict[str, dict[str, str | None]] = {}
-        for column, metric, value, _ in rows:
+        for column, metric, value, detail in rows:
+            if metric == "top_values":
+                found = json.loads(detail) if detail else []
+                value = ", ".join(f"{item['value']} ({item['count']})" for item in found)
             by_column.setdefault(column, {})[metric] = value
         by_column.pop(TABLE_LEVEL, None)
         shown = [metric for metric in _SHOWN_METRICS if any(metric in values for values in by_column.values())]
