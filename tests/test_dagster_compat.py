@@ -51,6 +51,9 @@ def test_the_tags_and_provenance_dagster_writes_are_the_ones_this_package_reads_
 
 
 def test_run_retry_tag_and_asset_graph():
-    assert _compat.RETRY_STRATEGY_TAG == "dagster/retry_strategy"  # the tag Dagster's run retries read
+    # The tags Dagster's run retries read: how, how often, and whether a failed run is retried at all.
+    assert _compat.RETRY_STRATEGY_TAG == "dagster/retry_strategy"
+    assert _compat.MAX_RETRIES_TAG == "dagster/max_retries"
+    assert _compat.RETRY_ON_ASSET_OR_OP_FAILURE_TAG == "dagster/retry_on_asset_or_op_failure"
     graph = _compat.asset_graph_of([orders, totals])
     assert graph.get(dagster.AssetKey("totals")).parent_keys == {dagster.AssetKey("orders")}

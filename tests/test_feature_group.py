@@ -11,6 +11,7 @@ import random
 import shutil
 import subprocess
 import sys
+import textwrap
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -451,6 +452,15 @@ def test_online_store_in_postgresql_is_replaced_on_every_run(make_project, postg
         if run == 0:
             events = [event for event in events if event[1] != 1]
             (project / "data/events.csv").write_text(events_csv(events))
+            # The serving team grants its role access, indexes and documents the table once.
+            with psycopg.connect(postgres_server.dsn("online_features"), autocommit=True) as connection:
+                connection.execute(
+                    "DROP ROLE IF EXISTS feature_server; CREATE ROLE feature_server;"
+                    "GRANT USAGE ON SCHEMA features TO feature_server;"
+                    "GRANT SELECT ON features.purchases TO feature_server;"
+                    "CREATE INDEX purchases_by_spend ON features.purchases (spend_to_date);"
+                    "COMMENT ON TABLE features.purchases IS 'latest purchase features per customer'"
+                )
     expected = expected_purchase_features(events)
 
     metadata = materialization_metadata(result, "feature_group/purchases")
@@ -465,7 +475,33 @@ def test_online_store_in_postgresql_is_replaced_on_every_run(make_project, postg
         tables = connection.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'features'"
         ).fetchall()
-    assert tables == [("purchases",)]
+        assert tables == [("purchases",)]
+        assert serving_setup(connection) == (True, ["purchases_by_spend", "purchases_pkey"], "latest purchase features per customer")
+
+    # A new feature: the table gains its column, keeps what the serving team set up, and serves the new values.
+    (project / "seeknal/feature_groups/purchases.yml").write_text(
+        textwrap.dedent(PURCHASES_YML)
+        .replace("online: true", "online: {type: postgresql, connection: serving}")
+        .replace("round(sum(amount)", "max(amount) OVER to_date AS largest_to_date,\n         round(sum(amount)")
+        .replace("spend_to_date: {dtype: float}", "spend_to_date: {dtype: float}\n  largest_to_date: {dtype: float}")
+    )
+    assert materialize(project).success
+    with psycopg.connect(postgres_server.dsn("online_features")) as connection:
+        assert serving_setup(connection)[0] is True
+        connection.execute("SET ROLE feature_server")
+        assert connection.execute("SELECT max(largest_to_date) FROM features.purchases").fetchone() == (
+            max(event[4] for event in events if event[3] == "purchase"),
+        )
+
+
+def serving_setup(connection) -> tuple[bool, list[str], str | None]:
+    """(whether feature_server may read the table, its indexes, its comment)."""
+    [[readable, indexes, comment]] = connection.execute(
+        "SELECT has_table_privilege('feature_server', 'features.purchases', 'SELECT'),"
+        " (SELECT array_agg(indexname::text ORDER BY indexname) FROM pg_indexes WHERE tablename = 'purchases'),"
+        " obj_description('features.purchases'::regclass, 'pg_class')"
+    ).fetchall()
+    return readable, indexes, comment
 
 
 def test_the_sample_project_feature_groups_serve_point_in_time_training_data(tmp_path):

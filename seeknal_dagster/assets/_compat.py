@@ -19,7 +19,7 @@ from dagster._core.definitions.data_version import (
     extract_data_version_from_entry,
     get_input_data_version_tag,
 )
-from dagster._core.storage.tags import RETRY_STRATEGY_TAG
+from dagster._core.storage.tags import MAX_RETRIES_TAG, RETRY_ON_ASSET_OR_OP_FAILURE_TAG, RETRY_STRATEGY_TAG
 
 if TYPE_CHECKING:
     # Only named in type hints: what define_asset_job() returns.
@@ -29,7 +29,9 @@ __all__ = [
     "AssetGraph",
     "DATA_VERSION_IS_USER_PROVIDED_TAG",
     "DATA_VERSION_TAG",
+    "MAX_RETRIES_TAG",
     "NEVER_OBSERVED",
+    "RETRY_ON_ASSET_OR_OP_FAILURE_TAG",
     "RETRY_STRATEGY_TAG",
     "extract_data_provenance_from_entry",
     "asset_graph_of",

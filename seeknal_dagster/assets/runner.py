@@ -2,7 +2,9 @@
 
 All nodes of a step run in one process, in topological order (a fresh process per asset costs seconds each).
 A failing node does not stop independent nodes: its downstream is skipped, the rest materializes, and the step
-fails at the end naming every failed node. A failed blocking rule check skips its asset's downstream the same way.
+fails at the end naming every failed node, whatever the node raised. A failed blocking rule check skips its
+asset's downstream the same way. Messages and metadata pass through :func:`secrets.scrub`. A run whose every
+failure is invalid configuration is marked so Dagster's run retries leave it alone: it would fail the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dagster import (
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetObservation,
     DataVersion,
     Failure,
     MaterializeResult,
@@ -22,8 +25,8 @@ from dagster import (
     TableSchema,
 )
 
+from seeknal_dagster.assets._compat import RETRY_ON_ASSET_OR_OP_FAILURE_TAG, input_data_version_tag
 from seeknal_dagster.assets.metadata import materialization_metadata, metadata_entries
-from seeknal_dagster.assets._compat import input_data_version_tag
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SOURCE_DATA_KEY_METADATA_KEY, metadata_asset_key
 from seeknal_dagster.engines.outputs import output_fingerprint
 from seeknal_dagster.executors.fingerprints import fingerprint_source
@@ -34,6 +37,7 @@ from seeknal_dagster.executors import (
     ExecutorValidationError,
     get_executor,
 )
+from seeknal_dagster.project import secrets
 from seeknal_dagster.project.checks import SettingError, retries_and_delay
 
 #: Metadata of a source's materialization: the fingerprint of the data it read.
@@ -66,6 +70,11 @@ class RunOutcome:
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     blocked_by_check: dict[str, str] = field(default_factory=dict)
+    #: Failed nodes whose configuration is invalid (retrying cannot help).
+    invalid: set[str] = field(default_factory=set)
+
+    def only_invalid_configuration(self) -> bool:
+        return bool(self.failed) and set(self.failed) <= self.invalid and not self.blocked_by_check
 
     def unusable(self) -> dict[str, str]:
         """Nodes whose downstream must not run, with the reason."""
@@ -120,7 +129,7 @@ class StepRunner:
         ]
         self.outcome = RunOutcome()
 
-    def stream(self) -> Iterator[MaterializeResult | AssetCheckResult]:
+    def stream(self) -> Iterator[MaterializeResult | AssetObservation | AssetCheckResult]:
         order = self.project.graph.topological_order(self.selected_nodes)
         pending_rules = list(self.selected_rules)
         yield from self._ready_checks(pending_rules, done=set())
@@ -143,6 +152,8 @@ class StepRunner:
                     yield event
             done.add(node_id)
             yield from self._ready_checks(pending_rules, done)
+        if self.outcome.only_invalid_configuration():
+            self.dagster.instance.add_run_tags(self.dagster.run.run_id, {RETRY_ON_ASSET_OR_OP_FAILURE_TAG: "false"})
         if self.outcome.failed or self.outcome.blocked_by_check:
             raise Failure(description=self.outcome.failure_message())
 
@@ -156,19 +167,22 @@ class StepRunner:
         except ExecutorError:
             return None
 
-    def _materialize(self, node_id: str, progress: str) -> MaterializeResult | None:
+    def _materialize(self, node_id: str, progress: str) -> MaterializeResult | AssetObservation | None:
         node = self.project.nodes[node_id]
         data_read = self._source_data_read(node_id)
         try:
             result = self._run_with_retries(node)
+        except ExecutorValidationError as error:
+            return self._failed(node, progress, error.message, invalid=True)
         except ExecutorError as error:
-            self.outcome.failed[node_id] = error.message
-            self.dagster.log.error(f"{progress} ({node.file}) failed: {error.message}")
+            self._failed(node, progress, error.message)
+            if getattr(error, "metadata", None):  # what it did before failing (a partial delivery): an observation
+                return AssetObservation(self.key_by_node[node_id], metadata=dict(metadata_entries(error.metadata)))
             return None
+        except Exception as error:  # whatever a node raised, it fails that node alone
+            return self._failed(node, progress, f"{type(error).__name__}: {error}")
         if not result.is_success():
-            self.outcome.failed[node_id] = result.error_message or "failed"
-            self.dagster.log.error(f"{progress} ({node.file}) failed: {result.error_message}")
-            return None
+            return self._failed(node, progress, result.error_message or "failed")
         rows = f"{result.row_count:,} row{'' if result.row_count == 1 else 's'}"
         report_progress(f"{progress}: {rows} in {result.duration_seconds:.2f}s")
         data_version = (
@@ -192,6 +206,14 @@ class StepRunner:
             asset_key=self.key_by_node[node_id], metadata=metadata, data_version=data_version, tags=tags or None
         )
 
+    def _failed(self, node: "ProjectNode", progress: str, message: str, invalid: bool = False) -> None:
+        """Record a node's failure (``progress`` names it as the progress lines do), its secrets scrubbed."""
+        message = secrets.scrub(message)
+        self.outcome.failed[node.id] = message
+        if invalid:
+            self.outcome.invalid.add(node.id)
+        self.dagster.log.error(f"{progress} ({node.file}) failed: {message}")
+
     def _run_with_retries(self, node: "ProjectNode") -> ExecutorResult:
         """Run a node, and again up to its ``retries`` times after an execution failure (a database restarting,
         a file still being copied), ``retry_delay`` seconds apart. Invalid configuration is not retried: it would
@@ -208,7 +230,7 @@ class StepRunner:
             except ExecutorError as error:
                 failure = error.message
             self.dagster.log.warning(
-                f"{node.id}: attempt {attempt} of {retries + 1} failed, retrying in {delay:g}s: {failure}"
+                f"{node.id}: attempt {attempt} of {retries + 1} failed, retrying in {delay:g}s: {secrets.scrub(failure)}"
             )
             time.sleep(delay)
         return get_executor(node, self.execution).run()
@@ -235,16 +257,19 @@ class StepRunner:
             result = get_executor(rule, self.execution).run()
         except ExecutorError as error:
             result = ExecutorResult(rule_id, ExecutionStatus.FAILED, error_message=error.message)
+        except Exception as error:  # whatever a check raised, it fails that check alone
+            result = ExecutorResult(rule_id, ExecutionStatus.FAILED, error_message=f"{type(error).__name__}: {error}")
         passed = result.status == ExecutionStatus.SUCCESS
         # A WARNING result (a warn-level rule, or a profile_check's warn threshold) never blocks.
         error_level = severity == "error" and result.status != ExecutionStatus.WARNING
         blocking = not passed and error_level
         metadata = dict(metadata_entries(result.metadata, namespace=""))
-        if result.error_message:
-            metadata["error"] = result.error_message
+        error_message = secrets.scrub(result.error_message) if result.error_message else None
+        if error_message:
+            metadata["error"] = error_message
         if blocking:
             checked = rule.upstream[0]
-            self.outcome.blocked_by_check[checked] = f"{rule_id}: {result.error_message or 'rule failed'}"
+            self.outcome.blocked_by_check[checked] = f"{rule_id}: {error_message or 'rule failed'}"
         return AssetCheckResult(
             asset_key=check_key.asset_key,
             check_name=check_key.name,

@@ -29,6 +29,7 @@ from dagster import (
 )
 
 from seeknal_dagster.engines.columns import PlannedColumn, plan_columns
+from seeknal_dagster.project import secrets
 from seeknal_dagster.project.checks.exposure import file_format
 from seeknal_dagster.project.dagster_rules import owner_for, tag_key_for
 from seeknal_dagster.project.models import AUTOMATION_PATTERN, ExposureSpec, NodeKind, PartitionSettings, RuleSpec
@@ -146,7 +147,8 @@ class SeeknalTranslator:
         for field_name, sql in node.spec.sql_texts():
             metadata[f"seeknal/{field_name}"] = MetadataValue.md(f"```sql\n{sql.strip()}\n```")
         if node.spec.params:
-            metadata["seeknal/params"] = MetadataValue.json(json_safe(node.spec.params))
+            # As written (``{{ env:… }}`` unrendered), secret-named keys masked: a password written inline is not shown.
+            metadata["seeknal/params"] = MetadataValue.json(json_safe(secrets.redact(node.spec.params)))
         data_key = self.get_source_data_key(project, node_id)
         if data_key is not None:
             metadata[SOURCE_DATA_KEY_METADATA_KEY] = MetadataValue.asset(data_key)

@@ -191,7 +191,7 @@ def _seeknal_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan:
 def _condition(node: "ProjectNode", scope: CheckScope, text: Any, where: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise SettingError(f"{where}: 'condition' must be a SQL condition", "features")
-    return scope.render(node, text, "features")
+    return scope.render_sql(node, text, "features", fragment=True)
 
 
 def _feature_aggregates(
@@ -412,7 +412,7 @@ def _ratio(name: str, column: str, ratio: Any) -> list[Aggregate]:
 def _since(node: "ProjectNode", scope: CheckScope, name: str, column: str, since: Any) -> list[Aggregate]:
     if not isinstance(since, dict):
         raise SettingError(f"Feature '{name}': since must be a dictionary with 'condition' and 'aggs'", "features")
-    condition = scope.render(node, str(since.get("condition") or f"{DAYS_BETWEEN} >= 0"), "features")
+    condition = scope.render_sql(node, str(since.get("condition") or f"{DAYS_BETWEEN} >= 0"), "features", fragment=True)
     return [
         Aggregate(
             f"SINCE_{str(agg).upper()}_{column}_GEO_D",

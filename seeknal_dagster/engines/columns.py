@@ -14,7 +14,10 @@
 Planning costs milliseconds per node, so results are kept in ``<target>/seeknal_dagster/columns.json``, keyed by
 what decides them (the node's definition and params, its upstream columns, a source file's size and modification
 time): a reload plans only what changed, and DuckDB's binder and sqlglot are not even imported when nothing did.
-Nothing here raises: a node whose columns cannot be known gets none, and its run reports them.
+Nothing here raises: a node whose columns cannot be known gets none, and its run reports them. Planning follows
+the rules a run does: a source reads only what the path policy lets it, run values in SQL stand where the
+injection rule lets them, and registered secrets (a ``{{ env:… }}`` value named as a column) are scrubbed from
+what is planned before it reaches the cache file or the asset's page.
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ from seeknal_dagster.engines.duckdb_engine import (
     split_statements,
 )
 from seeknal_dagster.engines.outputs import atomic_path
+from seeknal_dagster.project import secrets
+from seeknal_dagster.project.checks.source import SOURCE_PARAM_USES, file_location
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
+from seeknal_dagster.project.paths import PathPolicy
 
 if TYPE_CHECKING:
     import duckdb
@@ -130,6 +136,7 @@ class _Planner:
         self.sql: dict[str, list[str]] = {}  # node id → statements as they will run, for lineage
         self._connection: "duckdb.DuckDBPyConnection | None" = None
         self._stand_ins: set[str] = set()
+        self._path_policy: PathPolicy | None = None
 
     # cache ------------------------------------------------------------------------------------------------
 
@@ -160,7 +167,10 @@ class _Planner:
         if not self._planned_from_definition(node):
             parts.append(_file_stamp(self.project.output_path(node.id)))
         elif isinstance(node.spec, SourceSpec):
-            parts.append(_file_stamp(self._source_path(node)))
+            try:
+                parts.append(_file_stamp(self._source_path(node)))
+            except Exception:  # noqa: BLE001 - a path the run would refuse: planned as none, on every load
+                parts.append(None)
         text = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
@@ -177,7 +187,7 @@ class _Planner:
             key = self._key(node)
             entry = self.cached.get("nodes", {}).get(node_id)
             if entry is None or entry.get("key") != key:
-                entry = self._plan_node(node, key)
+                entry = _scrubbed(self._plan_node(node, key))
                 self.fresh[node_id] = entry
             if entry.get("columns") is not None:
                 self.columns[node_id] = [tuple(column) for column in entry["columns"]]
@@ -244,19 +254,27 @@ class _Planner:
     def _describe(self, query: str) -> list[tuple[str, str]]:
         return [(row[0], stored_type(row[1])) for row in self.connection.execute(f"DESCRIBE {query}").fetchall()]
 
-    def _source_path(self, node: "ProjectNode") -> Path:
+    def _source_params(self, node: "ProjectNode") -> dict[str, Any]:
+        """A file source's params as its run reads them: profile defaults, then its own, rendered."""
         spec: SourceSpec = node.spec  # type: ignore[assignment]
-        written = Path(str(spec.table or spec.params.get("path") or ""))
-        path = written if written.is_absolute() else self.project.root / written
-        return path / "**" / f"*.{spec.source_type}" if path.is_dir() else path
+        rendered = self.project.renderer.render_params(spec.params, SOURCE_PARAM_USES)
+        return {**self.project.profiles.defaults_for(spec.source_type), **rendered}
+
+    def _source_path(self, node: "ProjectNode") -> Path:
+        """The file (or glob) a file source reads; raises when the project's path policy would refuse it."""
+        if self._path_policy is None:
+            self._path_policy = PathPolicy.from_settings(self.project.root, self.project.target_dir, self.project.settings)[0]
+        path = self._path_policy.resolve(file_location(node.spec, self._source_params(node)))  # type: ignore[arg-type]
+        problem = self._path_policy.read_problem(path)
+        if problem:
+            raise ValueError(problem)
+        return path / "**" / f"*.{node.spec.source_type}" if path.is_dir() else path  # type: ignore[attr-defined]
 
     def _source_reader(self, node: "ProjectNode") -> str:
-        spec: SourceSpec = node.spec  # type: ignore[assignment]
-        params = {**self.project.profiles.defaults_for(spec.source_type), **self.project.renderer.render_params(spec.params)}
-        return file_reader(spec.source_type, self._source_path(node), params)
+        return file_reader(node.spec.source_type, self._source_path(node), self._source_params(node))  # type: ignore[attr-defined]
 
     def _statements(self, node: "ProjectNode") -> list[str]:
-        sql = self.project.renderer.render(node.spec.transform, node.spec.params)  # type: ignore[attr-defined]
+        sql = self.project.renderer.render_sql(node.spec.transform, node.spec.params).sql  # type: ignore[attr-defined]
         relations = {parent: relation_name(parent) for parent in node.upstream}
         statements = split_statements(rewrite_sql(sql, relations, self.project.nodes))
         if not statements or not is_query(statements[-1]):
@@ -303,6 +321,17 @@ def _input_aliases(node: "ProjectNode") -> dict[str, str]:
     if node.kind == NodeKind.FEATURE_GROUP and declared:
         aliases["source"] = declared[0]
     return aliases
+
+
+def _scrubbed(entry: Any) -> Any:
+    """A planned entry with registered secrets scrubbed from every name in it."""
+    if isinstance(entry, str):
+        return secrets.scrub(entry)
+    if isinstance(entry, Mapping):
+        return {_scrubbed(key): _scrubbed(value) for key, value in entry.items()}
+    if isinstance(entry, (list, tuple)):
+        return [_scrubbed(item) for item in entry]
+    return entry
 
 
 def _file_stamp(path: Path) -> list[Any]:

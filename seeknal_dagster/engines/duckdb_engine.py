@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from seeknal_dagster.engines.outputs import atomic_path
-from seeknal_dagster.graph.sql_refs import is_code, rewrite_node_references, strip_comments, text_spans
+from seeknal_dagster.graph.sql_refs import rewrite_node_references, strip_comments
+from seeknal_dagster.project.sql_lexer import split_statements  # noqa: F401 - where executors import it from
 
 if TYPE_CHECKING:
     import duckdb
@@ -40,16 +41,23 @@ def sql_literal(value: Any) -> str:
     return quote_literal(str(value))
 
 
-def file_reader(source_type: str, path: str | Path, params: Mapping[str, Any]) -> str:
-    """The DuckDB table function reading a ``csv``, ``parquet``, ``json`` or ``jsonl`` source with its params."""
+def csv_options(params: Mapping[str, Any]) -> dict[str, str]:
+    """The ``read_csv`` options a CSV source's params set, as SQL literals."""
+    options = {"delim": params.get("delimiter", params.get("delim")), "header": params.get("header"), "skip": params.get("skip")}
+    return {key: sql_literal(value) for key, value in options.items() if value is not None}
+
+
+def file_reader(source_type: str, path: str | Path, params: Mapping[str, Any], read_as_text: Iterable[str] = ()) -> str:
+    """The DuckDB table function reading a ``csv``, ``parquet``, ``json`` or ``jsonl`` source with its params; CSV
+    columns in ``read_as_text`` are read as the text they are, for a declared schema to cast (no sniffed type drops
+    a leading zero first)."""
     location = quote_literal(path)
     if source_type == "csv":
-        options = {
-            "delim": params.get("delimiter", params.get("delim")),
-            "header": params.get("header"),
-            "skip": params.get("skip"),
-        }
-        rendered = "".join(f", {key} = {sql_literal(value)}" for key, value in options.items() if value is not None)
+        options = csv_options(params)
+        text_columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in read_as_text)
+        if text_columns:
+            options["types"] = "{" + text_columns + "}"
+        rendered = "".join(f", {key} = {value}" for key, value in options.items())
         return f"read_csv({location}, auto_detect = true{rendered})"
     if source_type == "parquet":
         return f"read_parquet({location}, union_by_name = true)"
@@ -67,14 +75,6 @@ def relation_columns(connection: "duckdb.DuckDBPyConnection", relation: str) -> 
 
 def quote_literal(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split on ``;`` outside quotes, comments and dollar-quoted strings; comments-only pieces are dropped."""
-    spans = text_spans(sql)
-    cuts = [index for index, char in enumerate(sql) if char == ";" and is_code(spans, index)]
-    pieces = [sql[start + 1 : end] for start, end in zip([-1, *cuts], [*cuts, len(sql)])]
-    return [piece.strip() for piece in pieces if strip_comments(piece).strip()]
 
 
 def is_query(statement: str) -> bool:
@@ -163,8 +163,42 @@ def write_query(
     """Stream a query's result to ``path`` (Parquet unless ``copy_options`` say otherwise), atomically; returns the
     number of rows written."""
     with atomic_path(path) as temporary:
-        written = connection.execute(f"COPY ({query}) TO {quote_literal(temporary)} ({copy_options})").fetchone()
+        return copy_query(connection, query, temporary, copy_options)
+
+
+def copy_query(
+    connection: "duckdb.DuckDBPyConnection", query: str, path: Path, copy_options: str = "FORMAT parquet"
+) -> int:
+    """Stream a query's result to ``path`` as it is (see :func:`write_query` for an atomic write)."""
+    written = connection.execute(f"COPY ({query}) TO {quote_literal(path)} ({copy_options})").fetchone()
     return int(written[0]) if written else 0
+
+
+def global_settings(connection: "duckdb.DuckDBPyConnection") -> dict[str, str | None]:
+    """The database-wide DuckDB settings (name → value), as every new cursor of the database starts with them."""
+    cursor = connection.cursor()
+    try:
+        return dict(cursor.execute("SELECT name, value FROM duckdb_settings() WHERE scope = 'GLOBAL'").fetchall())
+    finally:
+        cursor.close()
+
+
+def restore_settings(connection: "duckdb.DuckDBPyConnection", before: dict[str, str | None]) -> list[str]:
+    """Set back every database-wide setting that differs from ``before``; returns their names.
+
+    A setting is reset to its default first: values are shown rounded (``18.7 GiB``), so setting one back from
+    its shown value is exact only where the default is not what it was."""
+    changed = [name for name, value in global_settings(connection).items() if before.get(name, value) != value]
+    cursor = connection.cursor()
+    try:
+        for name in changed:
+            cursor.execute(f"RESET GLOBAL {quote_identifier(name)}")
+            query = "SELECT value FROM duckdb_settings() WHERE name = ?"
+            if cursor.execute(query, [name]).fetchall() != [(before[name],)] and before[name] is not None:
+                cursor.execute(f"SET GLOBAL {quote_identifier(name)} = {quote_literal(before[name])}")
+    finally:
+        cursor.close()
+    return sorted(changed)
 
 
 def replace_rows(

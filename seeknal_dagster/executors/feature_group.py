@@ -33,13 +33,13 @@ from seeknal_dagster.engines.duckdb_engine import (
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
-from seeknal_dagster.executors.sql_node import SqlNodeExecutor
+from seeknal_dagster.executors.sql_node import Script, SqlNodeExecutor
 from seeknal_dagster.featurestore.definition import STORED_TYPES, FeatureGroupDefinition, accepts, type_family
 from seeknal_dagster.featurestore.offline import OfflineStore, OfflineVersion, schema_hash, write_json
 from seeknal_dagster.featurestore.online import open_online_store, online_table
 from seeknal_dagster.project.checks.feature_group import entity_groups, first_input, time_range
-from seeknal_dagster.project.checks.transform import query_statements
 from seeknal_dagster.project.models import NodeKind
+from seeknal_dagster.project.secrets import scrub
 
 #: Rows sent to the online store per batch.
 ONLINE_BATCH_ROWS = 50_000
@@ -69,10 +69,11 @@ class FeatureGroupExecutor(SqlNodeExecutor):
     def first_input(self) -> str:
         return first_input(self.node)
 
-    def statements(self) -> list[str]:
+    @cached_property
+    def script(self) -> Script:
         if not self.definition.transform:
-            return ["SELECT * FROM source"]
-        return query_statements(self.render_sql(self.definition.transform), "a feature group's transform", "transform")
+            return Script(["SELECT * FROM source"], ["SELECT * FROM source"])
+        return self.render_script(self.definition.transform, "a feature group's transform")
 
     def time_range(self) -> tuple[datetime | None, datetime | None]:
         return time_range(self.node, self.check_scope())
@@ -81,14 +82,14 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         return entity_groups(self.definition, self.check_scope())
 
     def validate(self) -> None:
+        self.script  # noqa: B018 - first, so a refused statement is reported as the node's SQL shows it
         super().validate()
         if self.node.spec.engine != "duckdb":
             raise ExecutorValidationError(self.node.id, f"engine '{self.node.spec.engine}' is not supported (use duckdb)")
-        self.statements()
 
     def dry_run(self) -> ExecutorResult:
         return ExecutorResult(
-            self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"sql": ";\n".join(self.statements())}
+            self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"sql": ";\n".join(self.script.shown)}
         )
 
     def pre_execute(self) -> None:
@@ -167,12 +168,14 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         try:
             return self.connection.execute(sql)
         except duckdb.Error as error:
-            raise ExecutorExecutionError(self.node.id, f"{what} failed: {error}\n  SQL: {sql[:300]}", cause=error) from error
+            message = scrub(f"{what} failed: {error}\n  SQL: {sql[:300]}")
+            raise ExecutorExecutionError(self.node.id, message, cause=error) from error
 
     def compute_rows(self) -> str:
         """Run the SQL into the temp table ``feature_rows`` (every column of the group's rows); returns the select
         list of what the stores hold, which reads the same over ``feature_rows`` and over the node's output."""
-        statements = self.statements()
+        statements = self.script.statements
+        self.keep_settings(self.script)
         for number, statement in enumerate(statements[:-1], start=1):
             self.run_sql(statement, f"statement {number} of {len(statements)}")
         self.run_sql(f"CREATE OR REPLACE TEMP VIEW feature_query AS {statements[-1]}", "the feature group's query")
@@ -291,7 +294,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         [(rows_written,)] = self.connection.execute("SELECT count(*) FROM feature_rows").fetchall()
         metadata: dict[str, Any] = {
             "engine": "duckdb",
-            "sql": ";\n".join(self.statements()),
+            "sql": ";\n".join(self.script.shown),
             "entity": definition.entity,
             "join_keys": list(definition.join_keys),
             "event_time_col": definition.time_column,

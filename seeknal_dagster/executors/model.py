@@ -35,7 +35,7 @@ from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.featurestore.definition import FeatureGroupDefinition, FeatureGroupDefinitionError, type_family
 from seeknal_dagster.featurestore.retrieval import PointInTimeJoinError, point_in_time_join
 from seeknal_dagster.ml.algorithms import ALGORITHMS, AlgorithmError, build_estimator, infer_task
-from seeknal_dagster.ml.artifacts import MODEL_FILE, frame_fingerprint, models_dir, write_version
+from seeknal_dagster.ml.artifacts import FEATURES_FILE, METRICS_FILE, MODEL_FILE, frame_fingerprint, models_dir, write_version
 from seeknal_dagster.ml.training import FeatureColumns, TrainedModel, TrainingError, choose_columns, fit_and_evaluate, predictions
 from seeknal_dagster.project.checks.model import ModelSettings, Task, as_list, model_settings
 from seeknal_dagster.project.models import ModelSpec, NodeKind
@@ -333,7 +333,7 @@ class ModelExecutor(SqlNodeExecutor):
         return write_version(
             models_dir(self.context.target_path, self.node.name),
             trained.pipeline,
-            {"metrics.json": trained.metrics, "features.json": features, "training_data.json": training_data},
+            {METRICS_FILE: trained.metrics, FEATURES_FILE: features, "training_data.json": training_data},
             manifest,
         )
 

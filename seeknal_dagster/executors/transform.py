@@ -1,5 +1,9 @@
 """``transform``: DuckDB SQL over upstream outputs, one or several statements, the last one's rows persisted.
 
+The statements run in a transaction of the node's own that is rolled back once the output is written, and the
+output replaces the previous one only after that rollback succeeded: whatever the statements did, a node that
+fails leaves its previous output, and the database as the next node expects it.
+
 Its ``materialization:`` / ``materializations:`` targets (PostgreSQL and Iceberg tables) get a copy of the output
 once the Parquet file downstream nodes read is written; every target is attempted, and any that fails fails the
 node (Seeknal only logs a warning), its table left as it was.
@@ -7,17 +11,21 @@ node (Seeknal only logs a warning), its table left as it was.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from seeknal_dagster.delivery.targets import TargetError, write_target
-from seeknal_dagster.engines.duckdb_engine import quote_literal, write_query
+from seeknal_dagster.engines.duckdb_engine import copy_query, quote_literal
+from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError
 from seeknal_dagster.executors.registry import register_executor
-from seeknal_dagster.executors.sql_node import SqlNodeExecutor
-from seeknal_dagster.project.checks.transform import query_statements
+from seeknal_dagster.executors.sql_node import Script, SqlNodeExecutor
 from seeknal_dagster.project.models import MaterializationTarget, NodeKind, TransformSpec
+from seeknal_dagster.project.secrets import scrub
 
 
 @register_executor(NodeKind.TRANSFORM)
@@ -25,12 +33,13 @@ class TransformExecutor(SqlNodeExecutor):
     #: Whether this node's statements run in a transaction that is rolled back afterwards.
     in_scratch_transaction: bool = False
 
-    def statements(self) -> list[str]:
-        return query_statements(self.render_sql(self.node.spec.transform), "a transform", "transform")
+    @cached_property
+    def script(self) -> Script:
+        return self.render_script(self.node.spec.transform, "a transform")
 
     def validate(self) -> None:
+        self.script  # noqa: B018 - first, so a refused statement is reported as the node's SQL shows it
         super().validate()
-        self.statements()
 
     @property
     def targets(self) -> list[MaterializationTarget]:
@@ -38,7 +47,7 @@ class TransformExecutor(SqlNodeExecutor):
         return spec.targets(bool(self.context.profiles.materialization.get("enabled")))
 
     def dry_run(self) -> ExecutorResult:
-        metadata: dict[str, Any] = {"sql": ";\n".join(self.statements())}
+        metadata: dict[str, Any] = {"sql": ";\n".join(self.script.shown)}
         if self.targets:
             metadata["targets"] = [f"{target.type} {target.table} ({target.mode})" for target in self.targets]
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata=metadata)
@@ -51,28 +60,46 @@ class TransformExecutor(SqlNodeExecutor):
         self.connection.execute("BEGIN TRANSACTION")
         self.in_scratch_transaction = True
 
+    def end_scratch_transaction(self) -> None:
+        """Roll the node's transaction back; fails the node if its statements ended it some other way."""
+        self.in_scratch_transaction = False
+        try:
+            self.connection.execute("ROLLBACK")
+        except duckdb.Error as error:
+            raise ExecutorExecutionError(
+                self.node.id, f"its statements ended the node's own transaction: {scrub(str(error))}", cause=error
+            ) from error
+
     def post_execute(self, result: ExecutorResult) -> ExecutorResult:
         if self.in_scratch_transaction:
-            self.connection.execute("ROLLBACK")
             self.in_scratch_transaction = False
+            try:
+                self.connection.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # the node failed already; its cursor is closed next
         return super().post_execute(result)
 
     def execute(self) -> ExecutorResult:
-        statements = self.statements()
+        script = self.script
+        count = len(script.statements)
         output_path = self.context.get_output_path(self.node)
-        for number, statement in enumerate(statements, start=1):
-            try:
-                if number < len(statements):
-                    self.connection.execute(statement)
-                else:
-                    row_count = write_query(self.connection, statement, output_path)
-            except Exception as error:
-                raise ExecutorExecutionError(
-                    self.node.id,
-                    f"statement {number} of {len(statements)} failed: {error}\n  Statement: {statement[:200]}",
-                    cause=error,
-                ) from error
-        metadata: dict[str, Any] = {"engine": "duckdb", "sql": ";\n".join(statements)}
+        self.keep_settings(script)
+        with atomic_path(output_path) as temporary:
+            for number, (statement, shown) in enumerate(zip(script.statements, script.shown), start=1):
+                try:
+                    if number < count:
+                        self.connection.execute(statement)
+                    else:
+                        row_count = copy_query(self.connection, statement, temporary)
+                except Exception as error:
+                    raise ExecutorExecutionError(
+                        self.node.id,
+                        f"statement {number} of {count} failed: {scrub(str(error))}\n  Statement: {shown[:200]}",
+                        cause=error,
+                    ) from error
+            self.end_scratch_transaction()
+            self.restore_settings()
+        metadata: dict[str, Any] = {"engine": "duckdb", "sql": ";\n".join(script.shown)}
         if self.targets:
             metadata["targets"] = self.write_targets(output_path)
         return ExecutorResult(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job, in_process_executor
 
-from seeknal_dagster.operations.tags import RETRY_FROM_ASSET_FAILURE
+from seeknal_dagster.operations.tags import UNATTENDED_RUN_TAGS
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
 from seeknal_dagster.project.project_file import PROJECT_FILE, ScheduleSettings
 
@@ -61,7 +61,7 @@ def project_schedules(
             prefix + schedule.job_name,
             selection=_selection(schedule) & project_assets,
             executor_def=in_process_executor,
-            tags=RETRY_FROM_ASSET_FAILURE,
+            tags=UNATTENDED_RUN_TAGS,
             description=f"Nodes of schedule '{schedule.name}' in {PROJECT_FILE}: {schedule.select}",
         )
         jobs.append(job)
