@@ -4,7 +4,9 @@ both runs. Each CLI call costs seconds, so there are few of them."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import dagster
