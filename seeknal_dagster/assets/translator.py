@@ -193,8 +193,9 @@ class SeeknalTranslator:
                 ]
             )
         }
+        keys = {parent: self.node_key(project, parent) for column in columns for parent, _ in column.lineage}
         lineage = {
-            column.name: [TableColumnDep(asset_key=self.node_key(project, parent), column_name=name) for parent, name in column.lineage]
+            column.name: [TableColumnDep(asset_key=keys[parent], column_name=name) for parent, name in column.lineage]
             for column in columns
             if column.lineage
         }

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
 
 #: Bump when what is planned changes, so older cache entries are planned again.
-PLANNER_VERSION = "2"
+PLANNER_VERSION = "3"
 CACHE_FILE = Path("seeknal_dagster") / "columns.json"
 #: Aliases a SQL node may read its declared inputs under, besides ``kind.name`` and ``ref()``.
 _INPUT_ALIAS = re.compile(r"\b(input_\d+|__THIS__|source)\b")
@@ -133,6 +133,7 @@ class _Planner:
         self.cached = self._read_cache()
         self.fresh: dict[str, Any] = {}
         self.columns: dict[str, list[tuple[str, str]]] = {}  # node id → [(name, type)] of planned nodes
+        self.keys: dict[str, str] = {}  # node id → the cache key its columns were planned (or read) under
         self.sql: dict[str, list[str]] = {}  # node id → statements as they will run, for lineage
         self._connection: "duckdb.DuckDBPyConnection | None" = None
         self._stand_ins: set[str] = set()
@@ -162,7 +163,8 @@ class _Planner:
             node.id,
             self.project.code_version(node.id),
             self.project.renderer.overrides,
-            [(parent, self.columns.get(parent)) for parent in node.upstream],
+            # An upstream's key stands for its columns (they follow from it) and is far cheaper to serialize.
+            [(parent, self.keys.get(parent)) for parent in node.upstream],
         ]
         if not self._planned_from_definition(node):
             parts.append(_file_stamp(self.project.output_path(node.id)))
@@ -184,7 +186,7 @@ class _Planner:
             node = self.project.nodes[node_id]
             if not self._plannable(node):
                 continue
-            key = self._key(node)
+            key = self.keys[node_id] = self._key(node)
             entry = self.cached.get("nodes", {}).get(node_id)
             if entry is None or entry.get("key") != key:
                 entry = _scrubbed(self._plan_node(node, key))
