@@ -32,3 +32,8 @@ def __getattr__(name: str) -> Any:
     if name in _DAGSTER_LAYER:
         return getattr(importlib.import_module(_DAGSTER_LAYER[name]), name)
     raise AttributeError(f"module 'seeknal_dagster' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The lazy names too: ``dg`` lists a package's components with ``dir()``."""
+    return sorted({*globals(), *_DAGSTER_LAYER})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Sequence
@@ -50,9 +51,12 @@ def _load_location(args: argparse.Namespace) -> tuple["Definitions", "DagsterIns
     """The project's definitions (as its code location builds them) and the instance in ``$DAGSTER_HOME``, or
     ``None`` after printing why they cannot be had."""
     from dagster import DagsterInstance
-    from dagster._core.errors import DagsterHomeNotSetError
 
     from seeknal_dagster.definitions import build_definitions
+
+    if not os.environ.get("DAGSTER_HOME"):
+        print("✗ set DAGSTER_HOME to the Dagster instance that records the project's runs", file=sys.stderr)
+        return None
 
     key_prefix = args.key_prefix.split("/") if args.key_prefix else None
     try:
@@ -62,8 +66,6 @@ def _load_location(args: argparse.Namespace) -> tuple["Definitions", "DagsterIns
         return defs, DagsterInstance.get()
     except ProjectLoadError as error:
         print(f"✗ {error}", file=sys.stderr)
-    except DagsterHomeNotSetError:
-        print("✗ set DAGSTER_HOME to the Dagster instance that records the project's runs", file=sys.stderr)
     return None
 
 

@@ -10,7 +10,7 @@ import os
 from collections import defaultdict
 from typing import Any, Mapping
 
-from dagster import AssetExecutionContext, Definitions, in_process_executor
+from dagster import AssetExecutionContext, Definitions, ExecutorDefinition, in_process_executor
 from dagster_duckdb import DuckDBResource
 from dagster_pyspark import LazyPySparkResource
 
@@ -38,9 +38,10 @@ def build_definitions(
     spark_config: Mapping[str, Any] | None = None,
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     automation_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
+    executor: ExecutorDefinition | None = in_process_executor,
     allow_partial: bool = False,
 ) -> Definitions:
-    """Load, validate and wire a Seeknal project: its assets, checks and the ``seeknal`` resource, plus what
+    """Load, validate and wire a Seeknal project: its assets, checks and its ``SeeknalResource``, plus what
     runs it unattended (see :func:`build_operations`): observed source data, the sensor re-running sources whose
     data changed (every ``sensor_interval_seconds``), the automation sensor (every
     ``automation_interval_seconds``) and the schedules of ``seeknal_project.yml``.
@@ -50,6 +51,14 @@ def build_definitions(
     problem and their downstream are left out of the runnable assets and shown as assets that cannot be
     materialized (tagged ``seeknal/not_loaded``), whose description lists their problems; the rest runs.
     Warnings are logged and shown in the metadata of their nodes' assets.
+
+    Everything it names — the op and its pool, the resource, the sensors, the source-data op, the schedules and
+    their jobs — starts with ``seeknal_<key_prefix>_<project>`` (schedules: ``<key_prefix>_<name>``), so several
+    projects, or one project under several key prefixes, merge into one code location (``Definitions.merge``).
+
+    ``executor`` is the code location's executor: in-process by default, since a run is one step per partitions
+    group and a subprocess per step only adds start-up time. Pass ``executor=None`` to merge these definitions with
+    others that set their own; the jobs built here (schedules, checks) keep the in-process executor either way.
     """
     project = load_project(
         project_dir, profiles_path=profiles_path, target_dir=target_dir, params=params, allow_partial=allow_partial
@@ -62,6 +71,7 @@ def build_definitions(
             "\n".join(f"  - {problem}" for problem in project.problems),
         )
     translator = translator or SeeknalTranslator(key_prefix=key_prefix)
+    name = op_name(project, translator.key_prefix)
     chosen = select_nodes(project, select, exclude)
     by_partitions: dict[str, list[str]] = defaultdict(list)
     for node_id in sorted(chosen):
@@ -70,10 +80,14 @@ def build_definitions(
     for suffix, node_ids in sorted(by_partitions.items()):
 
         @seeknal_assets(
-            project=project, select=" ".join(node_ids), translator=translator, name=op_name(project) + suffix
+            project=project,
+            select=" ".join(node_ids),
+            translator=translator,
+            name=name + suffix,
+            required_resource_keys={name},
         )
-        def seeknal_project_assets(context: AssetExecutionContext, seeknal: SeeknalResource):
-            yield from seeknal.materialize(context)
+        def seeknal_project_assets(context: AssetExecutionContext):
+            yield from getattr(context.resources, name).materialize(context)
 
         assets.append(seeknal_project_assets)
 
@@ -85,14 +99,14 @@ def build_definitions(
         project,
         assets,
         translator,
+        name=name,
         sensor_interval_seconds=sensor_interval_seconds,
         automation_interval_seconds=automation_interval_seconds,
     )
     return Definitions(
         assets=[*assets, *broken_asset_specs(project, translator, node_asset_keys(assets)), *operations.assets],
-        resources={"seeknal": resource},
-        # A run is one step per partitions group: a subprocess per step would only add start-up time.
-        executor=in_process_executor,
+        resources={name: resource},
+        executor=executor,
         sensors=operations.sensors,
         schedules=operations.schedules,
         jobs=operations.jobs,

@@ -4,6 +4,7 @@ selections and failure isolation."""
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -332,3 +333,13 @@ def test_two_loads_of_one_folder_with_different_targets_each_write_their_own(mak
     assert job.execute_in_process(asset_selection=[orders]).success
     assert (tmp_path / "a/intermediate/source_orders.parquet").is_file()
     assert not (tmp_path / "b/intermediate").exists()
+
+
+
+def test_a_run_reports_each_nodes_start_and_end_with_rows_and_duration(make_project, capfd):
+    assert materialize(make_project(SHOP)).success
+    progress = [line.split(" - seeknal - ", 1)[1] for line in capfd.readouterr().out.splitlines() if " - seeknal - " in line]
+    assert progress[0] == "[1/4] source.customers: started"
+    assert re.fullmatch(r"\[1/4\] source\.customers: 2 rows in \d+\.\d\ds", progress[1])
+    assert re.fullmatch(r"\[4/4\] transform\.customer_totals: 1 row in \d+\.\d\ds", progress[-1])
+    assert len(progress) == 8

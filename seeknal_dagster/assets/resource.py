@@ -20,12 +20,6 @@ from seeknal_dagster.executors import ExecutionContext
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import SeeknalProject
 
-PROJECT_ROOT_TAG = "seeknal/project_root"
-PROJECT_IDENTITY_TAG = "seeknal/project_identity"
-TARGET_DIR_TAG = "seeknal/target_dir"
-#: Present when the project was loaded with ``allow_partial``: a run worker loads it the same way.
-PARTIAL_TAG = "seeknal/allow_partial"
-
 
 class SeeknalResource(ConfigurableResource):
     """Runs Seeknal nodes inside Dagster steps.

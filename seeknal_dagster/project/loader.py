@@ -146,6 +146,7 @@ class SeeknalProject:
     allow_partial: bool = False
     _ids_by_name: dict[str, set[str]] | None = field(default=None, init=False, repr=False)
     _problems_by_node: dict[str, list[Problem]] | None = field(default=None, init=False, repr=False)
+    _code_versions: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def node(self, node_id: str) -> ProjectNode:
         return self.nodes[node_id]
@@ -177,7 +178,11 @@ class SeeknalProject:
         return list(self._problems_by_node.get(node_id, ()))
 
     def code_version(self, node_id: str) -> str:
-        return self.nodes[node_id].definition_hash(self.renderer.common)
+        """The node's :meth:`ProjectNode.definition_hash`, computed once per load (the specs and the column plan
+        both ask for it)."""
+        if node_id not in self._code_versions:
+            self._code_versions[node_id] = self.nodes[node_id].definition_hash(self.renderer.common)
+        return self._code_versions[node_id]
 
     @property
     def identity(self) -> str:
