@@ -12,7 +12,6 @@ from typing import Any, Mapping
 
 from dagster import AssetExecutionContext, Definitions, ExecutorDefinition, in_process_executor
 from dagster_duckdb import DuckDBResource
-from dagster_pyspark import LazyPySparkResource
 
 from seeknal_dagster.assets.decorator import broken_asset_specs, op_name, seeknal_assets
 from seeknal_dagster.assets.resource import SeeknalResource
@@ -91,10 +90,12 @@ def build_definitions(
 
         assets.append(seeknal_project_assets)
 
-    resource = SeeknalResource(
-        duckdb=DuckDBResource(database=duckdb_database),
-        pyspark=LazyPySparkResource(spark_config=dict(spark_config)) if spark_config is not None else None,
-    )
+    pyspark = None
+    if spark_config is not None:
+        from dagster_pyspark import LazyPySparkResource
+
+        pyspark = LazyPySparkResource(spark_config=dict(spark_config))
+    resource = SeeknalResource(duckdb=DuckDBResource(database=duckdb_database), pyspark=pyspark)
     operations = build_operations(
         project,
         assets,

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from dagster import AssetCheckResult, AssetExecutionContext, ConfigurableResource, MaterializeResult
 from dagster_duckdb import DuckDBResource
-from dagster_pyspark import LazyPySparkResource
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from seeknal_dagster.assets.runner import StepRunner
 from seeknal_dagster.executors import ExecutionContext
@@ -30,8 +29,20 @@ class SeeknalResource(ConfigurableResource):
     """
 
     duckdb: DuckDBResource = Field(default_factory=lambda: DuckDBResource(database=":memory:"))
-    pyspark: Optional[LazyPySparkResource] = None
+    # Typed as any resource, and checked below, so that importing this module (every code-location load) does not
+    # import dagster_pyspark and pyspark: a quarter of a second, for a field most projects leave empty.
+    pyspark: Optional[ConfigurableResource] = None
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("pyspark")
+    @classmethod
+    def _is_pyspark_resource(cls, value: Optional[ConfigurableResource]) -> Optional[ConfigurableResource]:
+        if value is not None:
+            from dagster_pyspark import LazyPySparkResource, PySparkResource
+
+            if not isinstance(value, (LazyPySparkResource, PySparkResource)):
+                raise ValueError(f"pyspark must be a dagster-pyspark resource, not {type(value).__name__}")
+        return value
 
     def execution_context(
         self, project: "SeeknalProject", run_id: str, connection: Any, log: logging.Logger | None = None
