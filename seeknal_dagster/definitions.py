@@ -16,6 +16,7 @@ from dagster_duckdb import DuckDBResource
 from seeknal_dagster.assets.decorator import broken_asset_specs, op_name, seeknal_assets
 from seeknal_dagster.assets.resource import SeeknalResource
 from seeknal_dagster.assets.translator import SeeknalTranslator
+from seeknal_dagster.gc_pause import without_gc
 from seeknal_dagster.graph.selection import select_nodes
 from seeknal_dagster.operations.definitions import build_operations, node_asset_keys
 from seeknal_dagster.operations.sensors import DEFAULT_SENSOR_INTERVAL_SECONDS
@@ -23,6 +24,7 @@ from seeknal_dagster.project.loader import load_project
 from seeknal_dagster.project.models import PartitionSettings
 
 
+@without_gc
 def build_definitions(
     project_dir: str | os.PathLike[str],
     *,
