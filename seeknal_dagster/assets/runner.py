@@ -154,7 +154,7 @@ class StepRunner:
             return None
         data_version = (
             DataVersion(output_fingerprint(result.output_path))
-            if result.output_path is not None and result.output_path.is_file()
+            if result.output_path is not None and result.output_path.exists()
             else None
         )
         return MaterializeResult(

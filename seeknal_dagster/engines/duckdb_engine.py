@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from seeknal_dagster.engines.outputs import atomic_path
+from seeknal_dagster.engines.outputs import atomic_path, parquet_glob
 from seeknal_dagster.graph.sql_refs import is_code, rewrite_node_references, strip_comments, text_spans
 
 if TYPE_CHECKING:
@@ -63,6 +63,11 @@ def is_query(statement: str) -> bool:
     return bool(_QUERY_START.match(strip_comments(statement)))
 
 
+def scan_parquet(path: Path) -> str:
+    """DuckDB's reader of a node output: a Parquet file, or every part file of a directory Spark wrote."""
+    return f"read_parquet({quote_literal(parquet_glob(path))})"
+
+
 def relation_name(node_id: str) -> str:
     """The schema-qualified view a node's output is visible under: ``"transform"."orders"``."""
     kind, _, name = node_id.partition(".")
@@ -87,7 +92,7 @@ def register_inputs(
         kind, _, _ = upstream_id.partition(".")
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(kind)}")
         relation = relation_name(upstream_id)
-        connection.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM read_parquet({quote_literal(path)})")
+        connection.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM {scan_parquet(path)}")
         relations[upstream_id] = relation
     declared = [upstream_id for upstream_id in node.input_upstream_ids() if upstream_id in relations]
     for index, upstream_id in enumerate(declared):
@@ -129,13 +134,13 @@ def replace_rows(
     others kept (atomically, so a partition backfill never leaves a half-replaced file); returns the file's rows."""
     if not path.exists():
         return write_query(connection, query, path)
-    kept = f"SELECT * FROM read_parquet({quote_literal(path)}) WHERE NOT coalesce(({stale_rows}), false)"
+    kept = f"SELECT * FROM {scan_parquet(path)} WHERE NOT coalesce(({stale_rows}), false)"
     combined = f"SELECT * FROM ({kept} UNION ALL BY NAME SELECT * FROM ({query}))"
     return write_query(connection, f"{combined} ORDER BY {order_by}" if order_by else combined, path)
 
 
 def describe_parquet(connection: "duckdb.DuckDBPyConnection", path: Path, preview_rows: int = 5) -> dict[str, Any]:
     """Column names and types, and the first rows, of a Parquet file, for metadata."""
-    cursor = connection.execute(f"SELECT * FROM read_parquet({quote_literal(path)}) LIMIT {int(preview_rows)}")
+    cursor = connection.execute(f"SELECT * FROM {scan_parquet(path)} LIMIT {int(preview_rows)}")
     columns = [(column[0], str(column[1])) for column in cursor.description]
     return {"columns": columns, "rows": cursor.fetchall()}

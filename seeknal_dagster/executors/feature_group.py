@@ -23,6 +23,7 @@ from seeknal_dagster.engines.duckdb_engine import (
     quote_identifier,
     quote_literal,
     replace_rows,
+    scan_parquet,
     split_statements,
     write_query,
 )
@@ -286,7 +287,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         """Whether the existing output has this run's schema (so its other rows can be kept)."""
         if not path.exists():
             return False
-        described = self.connection.execute(f"DESCRIBE SELECT * FROM read_parquet({quote_literal(path)})").fetchall()
+        described = self.connection.execute(f"DESCRIBE SELECT * FROM {scan_parquet(path)}").fetchall()
         return [(row[0], row[1]) for row in described] == columns
 
     def consolidate_entity(self) -> tuple[Path, int]:
@@ -308,7 +309,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
             raise ExecutorExecutionError(self.node.id, f"cannot open the online store: {error}", cause=error) from error
         keys = ", ".join(quote_identifier(key) for key in definition.join_keys)
         latest = (
-            f"SELECT {store.select_list(columns)} FROM read_parquet({quote_literal(data_path)}) "
+            f"SELECT {store.select_list(columns)} FROM {scan_parquet(data_path)} "
             f"WHERE {' AND '.join(f'{quote_identifier(key)} IS NOT NULL' for key in definition.join_keys)} "
             f"QUALIFY row_number() OVER (PARTITION BY {keys} "
             f"ORDER BY {quote_identifier(definition.time_column)} DESC NULLS LAST) = 1"
