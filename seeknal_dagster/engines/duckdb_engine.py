@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from seeknal_dagster.engines.node_sql import NodeSql, require_output
 from seeknal_dagster.engines.outputs import atomic_path, parquet_glob
 from seeknal_dagster.graph.sql_refs import is_code, rewrite_node_references, strip_comments, text_spans
 
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
 
 _QUERY_START = re.compile(r"^\s*(\(\s*)*(select|with|from|values|table|pivot|unpivot|describe|summarize)\b", re.I)
-
-
-class MissingUpstreamOutputError(RuntimeError):
-    """An upstream node has never written its output, so this node has nothing to read."""
 
 
 def quote_identifier(name: str) -> str:
@@ -84,11 +81,7 @@ def register_inputs(
     """
     relations: dict[str, str] = {}
     for upstream_id in node.upstream:
-        path = context.output_path_for(upstream_id)
-        if not path.exists():
-            raise MissingUpstreamOutputError(
-                f"upstream {upstream_id} has no output at {path}: materialize {upstream_id} first"
-            )
+        path = require_output(upstream_id, context.output_path_for(upstream_id))
         kind, _, _ = upstream_id.partition(".")
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(kind)}")
         relation = relation_name(upstream_id)
@@ -144,3 +137,64 @@ def describe_parquet(connection: "duckdb.DuckDBPyConnection", path: Path, previe
     cursor = connection.execute(f"SELECT * FROM {scan_parquet(path)} LIMIT {int(preview_rows)}")
     columns = [(column[0], str(column[1])) for column in cursor.description]
     return {"columns": columns, "rows": cursor.fetchall()}
+
+
+class DuckDBSql(NodeSql):
+    """A node's SQL on a cursor of its own over the run's DuckDB database."""
+
+    engine = "duckdb"
+    text_type = "VARCHAR"
+    instant_type = "TIMESTAMPTZ"
+    local_time_type = "TIMESTAMP"
+    now = "now()"
+
+    def __init__(self, cursor: "duckdb.DuckDBPyConnection"):
+        self.cursor = cursor
+        self.in_scratch_transaction = False
+
+    def register_inputs(self, node: "ProjectNode", context: "ExecutionContext") -> dict[str, str]:
+        return register_inputs(self.cursor, node, context)
+
+    def execute(self, statement: str) -> None:
+        self.cursor.execute(statement)
+
+    def fetch(self, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        result = self.cursor.execute(query)
+        return [column[0] for column in result.description], result.fetchall()
+
+    def columns(self, relation: str) -> dict[str, str]:
+        return relation_columns(self.cursor, relation)
+
+    def write_query(self, query: str, path: Path) -> int:
+        return write_query(self.cursor, query, path)
+
+    def replace_rows(self, query: str, path: Path, stale_rows: str, order_by: str | None = None) -> int:
+        return replace_rows(self.cursor, query, path, stale_rows, order_by)
+
+    @staticmethod
+    def quote_identifier(name: str) -> str:
+        return quote_identifier(name)
+
+    @staticmethod
+    def quote_literal(value: str | Path) -> str:
+        return quote_literal(value)
+
+    @staticmethod
+    def type_name(duckdb_type: str) -> str:
+        return duckdb_type
+
+    @staticmethod
+    def days_between(start: str, end: str) -> str:
+        return f"date_diff('day', {start}, {end})"
+
+    def begin_scratch(self) -> None:
+        """Statements run in a transaction rolled back at :meth:`close`, so a name like ``staging`` never clashes
+        with another node's, or with an earlier run's in a persistent ``duckdb_database``."""
+        self.cursor.execute("BEGIN TRANSACTION")
+        self.in_scratch_transaction = True
+
+    def close(self) -> None:
+        if self.in_scratch_transaction:
+            self.cursor.execute("ROLLBACK")
+            self.in_scratch_transaction = False
+        self.cursor.close()

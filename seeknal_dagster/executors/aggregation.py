@@ -20,13 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from seeknal_dagster.engines.duckdb_engine import (
-    quote_identifier,
-    quote_literal,
-    relation_name,
-    replace_rows,
-    write_query,
-)
+from seeknal_dagster.engines.duckdb_engine import relation_name
+from seeknal_dagster.engines.node_sql import NodeSql
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
@@ -68,11 +63,12 @@ def normalize_function(node_id: str, function: Any, where: str) -> str:
     return name
 
 
-def aggregate_sql(function: str, column: str, condition: str | None = None) -> str:
-    """``sum("amount") FILTER (WHERE …)`` for a canonical function name and an unquoted column name.
+def aggregate_sql(dialect: type[NodeSql], function: str, column: str, condition: str | None = None) -> str:
+    """``sum("amount") FILTER (WHERE …)`` for a canonical function name and an unquoted column name (both engines
+    have aggregate ``FILTER`` clauses).
 
     A filtered sum over no rows is 0, not NULL: no orders in the last 7 days is a spend of 0 (and a ratio of 0)."""
-    expression = AGGREGATE_FUNCTIONS[function].format(quote_identifier(column))
+    expression = AGGREGATE_FUNCTIONS[function].format(dialect.quote_identifier(column))
     if not condition:
         return expression
     filtered = f"{expression} FILTER (WHERE {condition})"
@@ -102,11 +98,11 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def partition_predicate(column: str, window: tuple[datetime, datetime]) -> str:
+def partition_predicate(dialect: type[NodeSql], column: str, window: tuple[datetime, datetime]) -> str:
     """SQL true for rows whose ``column`` falls in a partition's ``[start, end)`` (wall-clock time)."""
-    start, end = (moment.replace(tzinfo=None).isoformat(sep=" ") for moment in window)
-    value = f"CAST({quote_identifier(column)} AS TIMESTAMP)"
-    return f"({value} >= TIMESTAMP {quote_literal(start)} AND {value} < TIMESTAMP {quote_literal(end)})"
+    start, end = (dialect.quote_literal(moment.replace(tzinfo=None).isoformat(sep=" ")) for moment in window)
+    value = f"CAST({dialect.quote_identifier(column)} AS {dialect.local_time_type})"
+    return f"({value} >= CAST({start} AS {dialect.local_time_type}) AND {value} < CAST({end} AS {dialect.local_time_type}))"
 
 
 def ensure_unique(node_id: str, aggregates: Iterable[Aggregate], grain: Iterable[str]) -> None:
@@ -123,6 +119,7 @@ def ensure_unique(node_id: str, aggregates: Iterable[Aggregate], grain: Iterable
 class AggregationPlan:
     """What one aggregation computes: output grain, aggregates, and how rows are dated."""
 
+    dialect: type[NodeSql]
     grain: list[str]
     aggregates: list[Aggregate]
     feature_date_col: str | None = None
@@ -134,8 +131,9 @@ class AggregationPlan:
     def query(self, relation: str, row_filter: str | None = None) -> str:
         dated = f", {self._days_between(relation)} AS {DAYS_BETWEEN}" if self.feature_date_col else ""
         where = f"\n    WHERE {row_filter}" if row_filter else ""
-        grain = ", ".join(quote_identifier(column) for column in self.grain)
-        features = ",\n    ".join(f"{aggregate.sql} AS {quote_identifier(aggregate.alias)}" for aggregate in self.aggregates)
+        quote = self.dialect.quote_identifier
+        grain = ", ".join(quote(column) for column in self.grain)
+        features = ",\n    ".join(f"{aggregate.sql} AS {quote(aggregate.alias)}" for aggregate in self.aggregates)
         select = f"{grain},\n    {features}" if grain else features
         grouped = f"\nGROUP BY {grain}\nORDER BY {grain}" if grain else ""
         return (
@@ -144,9 +142,9 @@ class AggregationPlan:
         )
 
     def _days_between(self, relation: str) -> str:
-        feature_date = f"CAST({quote_identifier(self.feature_date_col)} AS DATE)"
+        feature_date = f"CAST({self.dialect.quote_identifier(self.feature_date_col)} AS DATE)"
         application_date = self.application_date or f"(SELECT max({feature_date}) FROM {relation})"
-        return f"date_diff('day', {feature_date}, CAST({application_date} AS DATE))"
+        return self.dialect.days_between(feature_date, f"CAST({application_date} AS DATE)")
 
 
 class AggregatingExecutor(SqlNodeExecutor):
@@ -163,12 +161,16 @@ class AggregatingExecutor(SqlNodeExecutor):
         """The input rows (and output rows) a partitioned run recomputes; ``None`` outside a partition."""
         raise NotImplementedError
 
+    def planned_relation(self) -> str:
+        """The source's relation before inputs are registered (for validation and dry runs)."""
+        return relation_name(self.source_id())
+
     def validate(self) -> None:
         self.plan()
-        self.partition_filter(relation_name(self.source_id()))
+        self.partition_filter(self.planned_relation())
 
     def dry_run(self) -> ExecutorResult:
-        relation = relation_name(self.source_id())
+        relation = self.planned_relation()
         sql = self.plan().query(relation, self.partition_filter(relation))
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"sql": sql})
 
@@ -182,14 +184,15 @@ class AggregatingExecutor(SqlNodeExecutor):
         output_path = self.context.get_output_path(self.node)
         try:
             if row_filter is None:
-                row_count = write_query(self.connection, query, output_path)
+                row_count = self.sql.write_query(query, output_path)
             else:
-                order = ", ".join(quote_identifier(column) for column in plan.grain)
-                row_count = replace_rows(self.connection, query, output_path, row_filter, order)
+                order = ", ".join(self.dialect.quote_identifier(column) for column in plan.grain)
+                row_count = self.sql.replace_rows(query, output_path, row_filter, order)
         except Exception as error:
-            raise ExecutorExecutionError(self.node.id, f"the {self.kind.value} query failed: {error}", cause=error) from error
+            message = f"the {self.kind.value} query failed: {self.sql.error_text(error)}"
+            raise ExecutorExecutionError(self.node.id, message, cause=error) from error
         metadata: dict[str, Any] = {
-            "engine": "duckdb",
+            "engine": self.sql.engine,
             "sql": query,
             "source": source_id,
             "features": [aggregate.alias for aggregate in plan.aggregates],
@@ -245,10 +248,11 @@ class AggregationExecutor(AggregatingExecutor):
             )
         grain = [spec.id_col, spec.application_date_col, *spec.group_by]
         plan = AggregationPlan(
+            dialect=self.dialect,
             grain=grain,
             aggregates=[],
             feature_date_col=spec.feature_date_col,
-            application_date=quote_identifier(spec.application_date_col),
+            application_date=self.dialect.quote_identifier(spec.application_date_col),
             needs={spec.id_col: "id_col", spec.feature_date_col: "feature_date_col", spec.application_date_col: "application_date_col"},
         )
         plan.needs.update({column: "group_by" for column in spec.group_by})
@@ -271,7 +275,7 @@ class AggregationExecutor(AggregatingExecutor):
         aggregates: list[Aggregate] = []
         for function in as_list(feature.get("basic")):
             function = normalize_function(self.node.id, function, where)
-            aggregates.append(Aggregate(f"{name}_{function}", aggregate_sql(function, column)))
+            aggregates.append(Aggregate(f"{name}_{function}", aggregate_sql(self.dialect, function, column)))
         for rolling in as_list(feature.get("rolling")):
             if not isinstance(rolling, dict):
                 raise ExecutorValidationError(self.node.id, f"{where}: rolling items are {{window: [7, 30], aggs: [sum]}}")
@@ -283,7 +287,7 @@ class AggregationExecutor(AggregatingExecutor):
                 for function in functions:
                     function = normalize_function(self.node.id, function, where)
                     aggregates.append(
-                        Aggregate(f"{name}_{function}_{days}d", aggregate_sql(function, column, days_window(0, days - 1)))
+                        Aggregate(f"{name}_{function}_{days}d", aggregate_sql(self.dialect, function, column, days_window(0, days - 1)))
                     )
         for ratio in as_list(feature.get("ratio")):
             if not isinstance(ratio, dict) or not ratio.get("numerator") or not ratio.get("denominator"):
@@ -295,8 +299,8 @@ class AggregationExecutor(AggregatingExecutor):
                     top, bottom = window_days(self.node.id, numerator, where), window_days(self.node.id, denominator, where)
                     for function in as_list(ratio.get("aggs") or ["sum"]):
                         function = normalize_function(self.node.id, function, where)
-                        upper = aggregate_sql(function, column, days_window(0, top - 1))
-                        lower = aggregate_sql(function, column, days_window(0, bottom - 1))
+                        upper = aggregate_sql(self.dialect, function, column, days_window(0, top - 1))
+                        lower = aggregate_sql(self.dialect, function, column, days_window(0, bottom - 1))
                         aggregates.append(
                             Aggregate(
                                 f"{name}_{function}_ratio_{top}d_{bottom}d",
@@ -311,7 +315,7 @@ class AggregationExecutor(AggregatingExecutor):
                     aggregates.append(Aggregate(f"{name}_count_if", f"count(*) FILTER (WHERE {condition})"))
                     continue
                 needs.setdefault(column, where)
-                aggregates.append(Aggregate(f"{name}_{function}_if", aggregate_sql(function, column, condition)))
+                aggregates.append(Aggregate(f"{name}_{function}_if", aggregate_sql(self.dialect, function, column, condition)))
         if feature.get("basic") or feature.get("rolling") or feature.get("ratio"):
             needs.setdefault(column, where)
         return aggregates
@@ -339,7 +343,7 @@ class AggregationExecutor(AggregatingExecutor):
                 days = window_days(self.node.id, item["window"], where)
                 alias, condition = f"{column}_{function}_{days}d", days_window(0, days - 1)
                 windowed = True
-            aggregates.append(Aggregate(str(item.get("name") or alias), aggregate_sql(function, column, condition)))
+            aggregates.append(Aggregate(str(item.get("name") or alias), aggregate_sql(self.dialect, function, column, condition)))
         if windowed and not spec.feature_date_col:
             raise ExecutorValidationError(
                 self.node.id, "a windowed aggregation needs 'feature_date_col', the date the window counts back from"
@@ -347,6 +351,7 @@ class AggregationExecutor(AggregatingExecutor):
         if spec.feature_date_col:
             needs[spec.feature_date_col] = "feature_date_col"
         return AggregationPlan(
+            dialect=self.dialect,
             grain=grain,
             aggregates=aggregates,
             feature_date_col=spec.feature_date_col,
@@ -357,12 +362,12 @@ class AggregationExecutor(AggregatingExecutor):
     def _seed_application_date(self) -> str | None:
         """The application date of the seed form: a column, a fixed ``application_date``, or the latest date."""
         if self.spec.application_date_col:
-            return quote_identifier(self.spec.application_date_col)
+            return self.dialect.quote_identifier(self.spec.application_date_col)
         fixed = self.spec.extra_fields().get("application_date")
         if fixed is None:
             return None
         try:
-            return f"DATE {quote_literal(self.context.render(str(fixed), self.spec.params))}"
+            return f"DATE {self.dialect.quote_literal(self.context.render(str(fixed), self.spec.params))}"
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, f"application_date: {error}") from error
 
@@ -374,4 +379,4 @@ class AggregationExecutor(AggregatingExecutor):
             raise ExecutorValidationError(
                 self.node.id, "a partitioned aggregation needs 'application_date_col' to know which rows a partition holds"
             )
-        return partition_predicate(self.spec.application_date_col, window)
+        return partition_predicate(self.dialect, self.spec.application_date_col, window)

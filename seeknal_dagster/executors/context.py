@@ -92,6 +92,12 @@ class ExecutionContext:
             self.spark_session = self.spark_factory()
         return self.spark_session
 
+    def engine_for(self, node: "ProjectNode") -> str:
+        """``duckdb`` or ``spark``: where the node's SQL runs (see :meth:`SeeknalProject.engine_of`)."""
+        if self.project is not None and node.id in self.project.nodes:
+            return self.project.engine_of(node.id)
+        return node.spec.declared_engine() or "duckdb"
+
     def get_output_path(self, node: "ProjectNode") -> Path:
         """``target/intermediate/<kind>_<name>.parquet``, where Seeknal puts a node's output."""
         return self.output_path_for(node.id)

@@ -16,18 +16,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import duckdb
 
 from seeknal_dagster.engines.duckdb_engine import (
     is_query,
+    DuckDBSql,
     quote_identifier,
-    quote_literal,
     replace_rows,
     scan_parquet,
     split_statements,
     write_query,
 )
-from seeknal_dagster.engines.outputs import atomic_path
+from seeknal_dagster.engines.node_sql import NodeSql
+from seeknal_dagster.engines.outputs import atomic_path, remove_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
@@ -47,11 +47,11 @@ from seeknal_dagster.project.models import NodeKind
 ONLINE_BATCH_ROWS = 50_000
 
 
-def timestamp_literal(moment: datetime) -> str:
-    """A DuckDB ``TIMESTAMP`` literal; an aware datetime is taken in UTC (Dagster's partition windows are aware)."""
+def timestamp_literal(dialect: type[NodeSql], moment: datetime) -> str:
+    """A wall-clock timestamp literal; an aware datetime is taken in UTC (Dagster's partition windows are aware)."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return f"TIMESTAMP {quote_literal(moment.isoformat(sep=' '))}"
+    return f"CAST({dialect.quote_literal(moment.isoformat(sep=' '))} AS {dialect.local_time_type})"
 
 
 @register_executor(NodeKind.FEATURE_GROUP)
@@ -116,8 +116,6 @@ class FeatureGroupExecutor(SqlNodeExecutor):
 
     def validate(self) -> None:
         definition = self.definition
-        if self.node.spec.engine != "duckdb":
-            raise ExecutorValidationError(self.node.id, f"engine '{self.node.spec.engine}' is not supported (use duckdb)")
         self.first_input()
         self.statements()
         self.time_range()
@@ -142,8 +140,17 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         )
 
     def pre_execute(self) -> None:
+        """The group's rows are computed on its engine; the stores are written through DuckDB on this host, which
+        reads rows Spark computed from the shared target directory."""
         super().pre_execute()
-        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW source AS SELECT * FROM {self.relations[self.first_input()]}")
+        if self.connection is None:
+            self.connection = self.context.get_duckdb_connection().cursor()
+        self.sql.create_view("source", f"SELECT * FROM {self.relations[self.first_input()]}")
+
+    def post_execute(self, result: ExecutorResult) -> ExecutorResult:
+        if self.engine == "spark" and self.connection is not None:
+            self.connection.close()
+        return super().post_execute(result)
 
     # The group's rows ---------------------------------------------------------------------------------------
 
@@ -155,13 +162,14 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         missing_keys = [key for key in definition.join_keys if key not in columns]
         if missing_keys:
             raise ExecutorValidationError(self.node.id, f"join key(s) {missing_keys} are not in the data {available}")
-        selected = [quote_identifier(key) for key in definition.join_keys]
+        quote = self.dialect.quote_identifier
+        selected = [quote(key) for key in definition.join_keys]
         selected.append(self.event_time_expression(columns, available))
         if definition.features is None:
             excluded = {*definition.join_keys, definition.time_column}
-            return selected + [quote_identifier(name) for name in columns if name not in excluded]
+            return selected + [quote(name) for name in columns if name not in excluded]
         for feature in definition.features:
-            column = quote_identifier(feature.name)
+            column = quote(feature.name)
             if feature.name not in columns:
                 raise ExecutorValidationError(
                     self.node.id, f"feature '{feature.name}' is declared but not in the data {available}"
@@ -174,63 +182,82 @@ class FeatureGroupExecutor(SqlNodeExecutor):
                     f"feature '{feature.name}' is declared {feature.dtype} but the data has {columns[feature.name]}",
                 )
             else:
-                selected.append(f"CAST({column} AS {STORED_TYPES[feature.dtype]}) AS {column}")
+                selected.append(f"CAST({column} AS {self.dialect.type_name(STORED_TYPES[feature.dtype])}) AS {column}")
         return selected
 
     def event_time_expression(self, columns: dict[str, str], available: str) -> str:
+        quote = self.dialect.quote_identifier
         name = self.definition.event_time_col
         if name is None:
             window = self.context.partition_time_window
             stamp = window[0] if window else datetime.now(timezone.utc)
-            return f"{timestamp_literal(stamp)} AS {quote_identifier(self.definition.time_column)}"
+            return f"{timestamp_literal(self.dialect, stamp)} AS {quote(self.definition.time_column)}"
         if name not in columns:
             raise ExecutorValidationError(self.node.id, f"event time column '{name}' is not in the data {available}")
         family = type_family(columns[name])
         if family == "string":
-            return f"CAST({quote_identifier(name)} AS TIMESTAMP) AS {quote_identifier(name)}"
+            return f"CAST({quote(name)} AS {self.dialect.local_time_type}) AS {quote(name)}"
         if family not in ("date", "timestamp"):
             raise ExecutorValidationError(
                 self.node.id, f"event time column '{name}' must be a date or timestamp, not {columns[name]}"
             )
-        return quote_identifier(name)
+        if self.engine == "spark" and columns[name].endswith("WITH TIME ZONE"):
+            return f"CAST({quote(name)} AS {self.dialect.local_time_type}) AS {quote(name)}"
+        return quote(name)
 
     def time_filter(self) -> str:
         """The rows this run writes: ``feature_start_time``..``feature_end_time``, and the partition window."""
-        column = quote_identifier(self.definition.time_column)
+        column = self.dialect.quote_identifier(self.definition.time_column)
         start, end = self.time_range()
         conditions = []
         if start is not None:
-            conditions.append(f"{column} >= {timestamp_literal(start)}")
+            conditions.append(f"{column} >= {timestamp_literal(self.dialect, start)}")
         if end is not None:
-            conditions.append(f"{column} <= {timestamp_literal(end)}")
+            conditions.append(f"{column} <= {timestamp_literal(self.dialect, end)}")
         if self.context.partition_time_window is not None:
-            conditions.append(self.window_condition())
+            conditions.append(self.window_condition(self.dialect))
         return " AND ".join(conditions) or "true"
 
-    def window_condition(self) -> str:
+    def window_condition(self, dialect: type[NodeSql] = DuckDBSql) -> str:
         window_start, window_end = self.context.partition_time_window  # type: ignore[misc]
-        column = quote_identifier(self.definition.time_column)
-        return f"{column} >= {timestamp_literal(window_start)} AND {column} < {timestamp_literal(window_end)}"
+        column = dialect.quote_identifier(self.definition.time_column)
+        start, end = timestamp_literal(dialect, window_start), timestamp_literal(dialect, window_end)
+        return f"{column} >= {start} AND {column} < {end}"
 
-    def run_sql(self, sql: str, what: str) -> Any:
+    def run_sql(self, sql: str, what: str) -> None:
+        """A statement on the node's engine; a failure names the node and what was being done."""
         try:
-            return self.connection.execute(sql)
-        except duckdb.Error as error:
-            raise ExecutorExecutionError(self.node.id, f"{what} failed: {error}\n  SQL: {sql[:300]}", cause=error) from error
+            self.sql.execute(sql)
+        except Exception as error:
+            message = f"{what} failed: {self.sql.error_text(error)}\n  SQL: {sql[:300]}"
+            raise ExecutorExecutionError(self.node.id, message, cause=error) from error
 
     def compute_rows(self) -> list[tuple[str, str]]:
-        """Run the SQL into the temp table ``feature_rows``; returns its (column, type) pairs."""
+        """Run the SQL on the node's engine into the DuckDB temp table ``feature_rows``; returns its (column,
+        type) pairs. Rows Spark computes reach it through a scratch directory beside the output."""
         statements = self.statements()
         for number, statement in enumerate(statements[:-1], start=1):
             self.run_sql(statement, f"statement {number} of {len(statements)}")
         self.run_sql(f"CREATE OR REPLACE TEMP VIEW feature_query AS {statements[-1]}", "the feature group's query")
-        columns = {row[0]: row[1] for row in self.run_sql("DESCRIBE SELECT * FROM feature_query", "describing the query").fetchall()}
-        selected = ", ".join(self.stored_columns(columns))
-        self.run_sql(
-            f"CREATE OR REPLACE TEMP TABLE feature_rows AS "
-            f"SELECT * FROM (SELECT {selected} FROM feature_query) WHERE {self.time_filter()}",
-            "computing the feature rows",
-        )
+        try:
+            columns = self.sql.columns("feature_query")
+        except Exception as error:
+            message = f"the feature group's query failed: {self.sql.error_text(error)}"
+            raise ExecutorExecutionError(self.node.id, message, cause=error) from error
+        rows = f"SELECT * FROM (SELECT {', '.join(self.stored_columns(columns))} FROM feature_query) WHERE {self.time_filter()}"
+        if self.engine == "spark":
+            scratch = self.context.get_output_path(self.node).with_name(f".{self.node.kind.value}_{self.node.name}.rows")
+            try:
+                self.sql.write_query(rows, scratch)
+            except Exception as error:
+                message = f"computing the feature rows failed: {self.sql.error_text(error)}"
+                raise ExecutorExecutionError(self.node.id, message, cause=error) from error
+            try:
+                self.connection.execute(f"CREATE OR REPLACE TEMP TABLE feature_rows AS SELECT * FROM {scan_parquet(scratch)}")
+            finally:
+                remove_path(scratch)
+        else:
+            self.run_sql(f"CREATE OR REPLACE TEMP TABLE feature_rows AS {rows}", "computing the feature rows")
         return [(row[0], row[1]) for row in self.connection.execute("DESCRIBE feature_rows").fetchall()]
 
     # Writing ------------------------------------------------------------------------------------------------
@@ -330,7 +357,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         output_path = self.context.get_output_path(self.node)
         columns = self.compute_rows()
         metadata: dict[str, Any] = {
-            "engine": "duckdb",
+            "engine": self.engine,
             "sql": ";\n".join(self.statements()),
             "entity": definition.entity,
             "join_keys": list(definition.join_keys),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from seeknal_dagster.engines.duckdb_engine import quote_identifier
 from seeknal_dagster.executors.aggregation import (
     DAYS_BETWEEN,
     Aggregate,
@@ -75,10 +74,11 @@ class SecondOrderAggregationExecutor(AggregatingExecutor):
         if not spec.features:
             raise ExecutorValidationError(self.node.id, "features must be a non-empty mapping of name → spec")
         plan = AggregationPlan(
+            dialect=self.dialect,
             grain=[spec.id_col],
             aggregates=[],
             feature_date_col=spec.feature_date_col,
-            application_date=quote_identifier(spec.application_date_col),
+            application_date=self.dialect.quote_identifier(spec.application_date_col),
             needs={
                 spec.id_col: "id_col",
                 spec.feature_date_col: "feature_date_col",
@@ -108,7 +108,7 @@ class SecondOrderAggregationExecutor(AggregatingExecutor):
         where = f"Feature '{name}'"
         basic = [(agg, normalize_function(self.node.id, agg, where)) for agg in as_list(feature.get("basic"))]
         aggregates = [
-            Aggregate(f"{column}_{str(agg).upper()}", aggregate_sql(function, column, f"{DAYS_BETWEEN} >= 0"))
+            Aggregate(f"{column}_{str(agg).upper()}", aggregate_sql(self.dialect, function, column, f"{DAYS_BETWEEN} >= 0"))
             for agg, function in basic
         ]
         if feature.get("window") is not None:
@@ -116,7 +116,7 @@ class SecondOrderAggregationExecutor(AggregatingExecutor):
             if not basic:
                 raise ExecutorValidationError(self.node.id, f"{where}: a window needs 'basic' aggregations to compute")
             aggregates += [
-                Aggregate(f"{column}_{str(agg).upper()}_{lower}_{upper}", aggregate_sql(function, column, days_window(lower, upper)))
+                Aggregate(f"{column}_{str(agg).upper()}_{lower}_{upper}", aggregate_sql(self.dialect, function, column, days_window(lower, upper)))
                 for agg, function in basic
             ]
         if feature.get("ratio") is not None:
@@ -136,8 +136,8 @@ class SecondOrderAggregationExecutor(AggregatingExecutor):
         for agg in as_list(ratio.get("aggs") or ["sum"]):
             function = normalize_function(self.node.id, agg, f"Feature '{name}'")
             label = str(agg).upper()
-            upper = aggregate_sql(function, column, days_window(*top))
-            lower = aggregate_sql(function, column, days_window(*bottom))
+            upper = aggregate_sql(self.dialect, function, column, days_window(*top))
+            lower = aggregate_sql(self.dialect, function, column, days_window(*bottom))
             aggregates.append(
                 Aggregate(
                     f"{column}_{label}{top[0]}_{top[1]}_{label}{bottom[0]}_{bottom[1]}",
@@ -159,7 +159,7 @@ class SecondOrderAggregationExecutor(AggregatingExecutor):
         return [
             Aggregate(
                 f"SINCE_{str(agg).upper()}_{column}_GEO_D",
-                aggregate_sql(normalize_function(self.node.id, agg, f"Feature '{name}'"), column, condition),
+                aggregate_sql(self.dialect, normalize_function(self.node.id, agg, f"Feature '{name}'"), column, condition),
             )
             for agg in as_list(since.get("aggs") or ["count"])
         ]
@@ -169,6 +169,6 @@ class SecondOrderAggregationExecutor(AggregatingExecutor):
         window = self.context.partition_time_window
         if window is None:
             return None
-        id_col = quote_identifier(self.spec.id_col)
-        dated = partition_predicate(self.spec.application_date_col, window)  # type: ignore[arg-type]
+        id_col = self.dialect.quote_identifier(self.spec.id_col)
+        dated = partition_predicate(self.dialect, self.spec.application_date_col, window)  # type: ignore[arg-type]
         return f"{id_col} IN (SELECT {id_col} FROM {relation} WHERE {dated})"

@@ -1,8 +1,12 @@
-"""``transform``: DuckDB SQL over upstream outputs, one or several statements, the last one's rows persisted."""
+"""``transform``: SQL over upstream outputs, one or several statements, the last one's rows persisted.
+
+The SQL runs as written on the node's engine: DuckDB SQL by default, Spark SQL under ``engine: spark`` (as in
+Seeknal, where a Spark node holds Spark SQL).
+"""
 
 from __future__ import annotations
 
-from seeknal_dagster.engines.duckdb_engine import is_query, split_statements, write_query
+from seeknal_dagster.engines.duckdb_engine import is_query, split_statements
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
@@ -12,9 +16,6 @@ from seeknal_dagster.project.models import NodeKind
 
 @register_executor(NodeKind.TRANSFORM)
 class TransformExecutor(SqlNodeExecutor):
-    #: Whether this node's statements run in a transaction that is rolled back afterwards.
-    in_scratch_transaction: bool = False
-
     def statements(self) -> list[str]:
         statements = split_statements(self.render_sql(self.node.spec.transform))
         if not statements:
@@ -34,18 +35,9 @@ class TransformExecutor(SqlNodeExecutor):
         )
 
     def pre_execute(self) -> None:
-        """Tables and views the SQL creates are scratch space: the node's statements run in a transaction that
-        is rolled back once its output file is written, so a name like ``staging`` never clashes with another
-        node's, or with an earlier run's in a persistent ``duckdb_database``."""
+        """Tables and views the SQL creates are scratch space, gone once the node's output is written."""
         super().pre_execute()
-        self.connection.execute("BEGIN TRANSACTION")
-        self.in_scratch_transaction = True
-
-    def post_execute(self, result: ExecutorResult) -> ExecutorResult:
-        if self.in_scratch_transaction:
-            self.connection.execute("ROLLBACK")
-            self.in_scratch_transaction = False
-        return super().post_execute(result)
+        self.sql.begin_scratch()
 
     def execute(self) -> ExecutorResult:
         statements = self.statements()
@@ -53,13 +45,13 @@ class TransformExecutor(SqlNodeExecutor):
         for number, statement in enumerate(statements, start=1):
             try:
                 if number < len(statements):
-                    self.connection.execute(statement)
+                    self.sql.execute(statement)
                 else:
-                    row_count = write_query(self.connection, statement, output_path)
+                    row_count = self.sql.write_query(statement, output_path)
             except Exception as error:
                 raise ExecutorExecutionError(
                     self.node.id,
-                    f"statement {number} of {len(statements)} failed: {error}\n  Statement: {statement[:200]}",
+                    f"statement {number} of {len(statements)} failed: {self.sql.error_text(error)}\n  Statement: {statement[:200]}",
                     cause=error,
                 ) from error
         return ExecutorResult(
@@ -67,5 +59,5 @@ class TransformExecutor(SqlNodeExecutor):
             ExecutionStatus.SUCCESS,
             row_count=row_count,
             output_path=output_path,
-            metadata={"engine": "duckdb", "sql": ";\n".join(statements)},
+            metadata={"engine": self.sql.engine, "sql": ";\n".join(statements)},
         )

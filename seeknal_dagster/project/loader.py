@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -21,7 +22,16 @@ from pydantic import ValidationError
 from seeknal_dagster.graph import NodeGraph
 from seeknal_dagster.graph.sql_refs import VALID_REF_ARGUMENT, find_qualified_names, find_ref_calls
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
-from seeknal_dagster.project.models import SPEC_BY_KIND, NodeKind, NodeSpec, PythonNodeSpec, parse_ref
+from seeknal_dagster.project.models import (
+    FOLLOWS_INPUT_ENGINE,
+    SPARK_KINDS,
+    SPEC_BY_KIND,
+    NodeKind,
+    NodeSpec,
+    PythonNodeSpec,
+    known_engine,
+    parse_ref,
+)
 from seeknal_dagster.project.profiles import Profiles, load_profiles
 from seeknal_dagster.project.python_nodes import read_python_nodes
 from seeknal_dagster.project.templating import TemplateError, TemplateRenderer, load_common_config
@@ -104,6 +114,9 @@ class SeeknalProject:
     renderer: TemplateRenderer
     target_dir: Path
     settings: dict[str, Any] = field(default_factory=dict)
+    #: The engine of nodes that name none (``build_definitions(default_engine=…)``); kinds that cannot run on
+    #: Spark keep DuckDB.
+    default_engine: str = "duckdb"
     _ids_by_name: dict[str, set[str]] | None = field(default=None, init=False, repr=False)
 
     def node(self, node_id: str) -> ProjectNode:
@@ -122,6 +135,22 @@ class SeeknalProject:
                 self._ids_by_name.setdefault(node.name, set()).add(node_id)
         return set(self._ids_by_name.get(name, ()))
 
+    def engine_of(self, node_id: str) -> str:
+        """Where a node runs: ``duckdb`` or ``spark`` (``python`` for a Python-declared node). Its own ``engine``
+        first; a profile or rule otherwise runs where the output it reads was written; then the project's
+        default for the kinds that can run on Spark. A Hive source always reads through Spark."""
+        node = self.nodes[node_id]
+        if node.is_python:
+            return "python"
+        if node.kind == NodeKind.SOURCE:
+            return "spark" if str(getattr(node.spec, "source", "")).lower() == "hive" else "duckdb"
+        declared = node.spec.declared_engine()
+        if declared:
+            return declared
+        if node.kind in FOLLOWS_INPUT_ENGINE and node.upstream:
+            return "spark" if self.engine_of(node.upstream[0]) == "spark" else "duckdb"
+        return self.default_engine if node.kind in SPARK_KINDS else "duckdb"
+
     def code_version(self, node_id: str) -> str:
         return self.nodes[node_id].definition_hash(self.renderer.common)
 
@@ -129,6 +158,8 @@ class SeeknalProject:
     def identity(self) -> str:
         """Tells apart two loads of one folder with different options (target dir, profiles, params)."""
         options = [str(self.root), str(self.target_dir), str(self.profiles.path), self.renderer.overrides]
+        if self.default_engine != "duckdb":
+            options.append(self.default_engine)
         return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -330,15 +361,47 @@ def _project_settings(root: Path) -> tuple[dict[str, Any], list[Problem]]:
     return settings, []
 
 
+def target_path(target_dir: str | os.PathLike[str] | None, root: Path) -> Path:
+    """Where outputs go: ``target/`` under the project, a path, or a ``file://`` URI. Every node, DuckDB or Spark,
+    reads and writes outputs there, so it must be one filesystem seen at the same path by the Dagster process and
+    by every Spark executor (a local disk for a one-machine cluster, else a shared mount)."""
+    if not target_dir:
+        return root / "target"
+    written = os.fspath(target_dir)
+    scheme, _, rest = written.partition("://")
+    if rest and scheme.lower() == "file":
+        return Path(urllib.parse.unquote(urllib.parse.urlsplit(written).path)).resolve()
+    if rest and scheme.isalnum():
+        raise ProjectLoadError(
+            root,
+            [
+                Problem(
+                    f"target_dir {written!r}: outputs are exchanged between the Dagster process and Spark through "
+                    "a filesystem both see at one path; mount the store there (for example an S3 bucket with "
+                    "mountpoint-s3 or s3fs, HDFS through its NFS gateway) and pass that path or a file:// URI",
+                    file=root,
+                )
+            ],
+        )
+    return Path(written).resolve()
+
+
 def load_project(
     project_dir: str | os.PathLike[str],
     *,
     profiles_path: str | os.PathLike[str] | None = None,
     target_dir: str | os.PathLike[str] | None = None,
     params: Mapping[str, Any] | None = None,
+    default_engine: str | None = None,
 ) -> SeeknalProject:
-    """Load and validate a Seeknal project; raises :class:`ProjectLoadError` listing every problem found."""
+    """Load and validate a Seeknal project; raises :class:`ProjectLoadError` listing every problem found.
+
+    ``default_engine`` (``duckdb`` or ``spark``) is where nodes that name no engine run."""
     root = Path(project_dir).resolve()
+    try:
+        default_engine = known_engine(default_engine) or "duckdb"
+    except ValueError as error:
+        raise ProjectLoadError(root, [Problem(f"default_engine: {error}", file=root)]) from None
     if not (root / NODES_DIR).is_dir():
         raise ProjectLoadError(root, [Problem(f"not a Seeknal project: {root / NODES_DIR} does not exist", file=root)])
     settings, problems = _project_settings(root)
@@ -376,6 +439,7 @@ def load_project(
         graph=graph,
         profiles=profiles,
         renderer=renderer,
-        target_dir=Path(target_dir).resolve() if target_dir else root / "target",
+        target_dir=target_path(target_dir, root),
         settings=settings,
+        default_engine=default_engine,
     )
