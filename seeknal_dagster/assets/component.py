@@ -27,6 +27,7 @@ class SeeknalProjectComponent(Component, Resolvable):
     params: dict[str, Any] | None = None
     duckdb_database: str = ":memory:"
     spark_config: dict[str, Any] | None = None
+    default_engine: str | None = None
 
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         return build_definitions(
@@ -39,4 +40,5 @@ class SeeknalProjectComponent(Component, Resolvable):
             params=self.params,
             duckdb_database=self.duckdb_database,
             spark_config=self.spark_config,
+            default_engine=self.default_engine,
         )

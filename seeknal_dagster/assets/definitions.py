@@ -31,6 +31,7 @@ def build_definitions(
     params: Mapping[str, Any] | None = None,
     duckdb_database: str = ":memory:",
     spark_config: Mapping[str, Any] | None = None,
+    default_engine: str | None = None,
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     automation_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
 ) -> Definitions:
@@ -39,10 +40,16 @@ def build_definitions(
     data changed (every ``sensor_interval_seconds``), the automation sensor (every
     ``automation_interval_seconds``) and the schedules of ``seeknal_project.yml``.
 
+    ``spark_config`` configures the Spark session of nodes with ``engine: spark`` and Hive sources, through
+    dagster-pyspark: ``{"spark.remote": "sc://host:15002"}`` for Spark Connect, ``{"spark.master": …}`` for a
+    classic session. ``default_engine="spark"`` runs every node that can run on Spark and names no engine there.
+
     A project with problems raises :class:`ProjectLoadError` listing all of them (file, node, field), which is
     what the Dagster UI shows for a code location that fails to load.
     """
-    project = load_project(project_dir, profiles_path=profiles_path, target_dir=target_dir, params=params)
+    project = load_project(
+        project_dir, profiles_path=profiles_path, target_dir=target_dir, params=params, default_engine=default_engine
+    )
     translator = translator or SeeknalTranslator(key_prefix=key_prefix)
     chosen = select_nodes(project, select, exclude)
     by_partitions: dict[str, list[str]] = defaultdict(list)

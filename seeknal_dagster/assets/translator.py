@@ -70,15 +70,6 @@ def _tag_key(tag: str) -> str:
     return _TAG_UNSAFE.sub("_", tag)[:63]
 
 
-def node_engine(node: "ProjectNode") -> str:
-    """The engine a node runs on, as shown in Dagster's kinds."""
-    if node.is_python:
-        return "python"
-    if node.kind == NodeKind.SOURCE and str(getattr(node.spec, "source", "")).lower() == "hive":
-        return "spark"
-    return str(getattr(node.spec, "engine", None) or "duckdb")
-
-
 class SeeknalTranslator:
     """Translates nodes into Dagster specs. Override :meth:`get_asset_spec` to change keys, groups, owners…;
     dependencies are re-pointed at whatever keys it returns."""
@@ -99,7 +90,7 @@ class SeeknalTranslator:
         owners = ([_owner(node.spec.owner)] if node.spec.owner else []) + [_owner(o) for o in settings.owners]
         tags = {_tag_key(tag): "" for tag in node.spec.tags}
         tags.update(settings.tags)
-        kinds = {"seeknal", node_engine(node)}
+        kinds = {"seeknal", project.engine_of(node_id)}
         if node.kind == NodeKind.SOURCE and not node.is_python:
             kinds.add(str(node.spec.source).lower())
         if node.kind == NodeKind.EXPOSURE and not node.is_python:

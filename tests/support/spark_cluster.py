@@ -34,18 +34,17 @@ class SparkCluster:
     master_url: str
     master_ui: str
     connect_url: str
+    connect_ui: str
     warehouse: Path
     processes: list[subprocess.Popen] = field(default_factory=list)
 
-    def applications(self) -> list[dict]:
-        """The master's view of the applications (running and completed), from its JSON UI."""
-        return master_state(self.master_ui).get("activeapps", []) + master_state(self.master_ui).get("completedapps", [])
-
-    def connect_application_ui(self) -> str:
-        """The Spark UI (REST API root) of the Connect server's application."""
-        return f"http://127.0.0.1:{self.connect_ui_port}"
-
-    connect_ui_port: int = 0
+    def executor_tasks(self) -> dict[str, int]:
+        """Tasks each executor of the Connect application has run (the driver excluded), from its REST API."""
+        with urllib.request.urlopen(f"{self.connect_ui}/api/v1/applications", timeout=5) as response:
+            application = json.load(response)[0]["id"]
+        url = f"{self.connect_ui}/api/v1/applications/{application}/executors"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return {item["hostPort"]: item["totalTasks"] for item in json.load(response) if item["id"] != "driver"}
 
 
 def free_port() -> int:
@@ -103,8 +102,8 @@ def start_cluster(worker_cores: int = 2) -> SparkCluster:
         master_url=master_url,
         master_ui=master_ui,
         connect_url=f"sc://127.0.0.1:{connect_port}",
+        connect_ui=f"http://127.0.0.1:{connect_ui_port}",
         warehouse=directory / "warehouse",
-        connect_ui_port=connect_ui_port,
     )
     logs = [directory / "master.log", directory / "worker.log", directory / "connect.log"]
     try:
