@@ -167,8 +167,8 @@ def test_a_graph_crossing_engines_equals_the_all_duckdb_run_and_runs_on_the_clus
     assert result.success, failure_messages(result)
     assert materialize(duckdb_project).success
 
-    node_ids = [*SPARK_NODES, "transform.report", "transform.clean_orders"]
-    for node_id in node_ids:
+    # (The profile's statistics are text, formatted by each engine: compared as numbers below.)
+    for node_id in [*SPARK_NODES - {"profile.totals"}, "transform.report", "transform.clean_orders"]:
         assert rows(spark_project, node_id) == rows(duckdb_project, node_id), node_id
     assert len(rows(spark_project, "transform.report")) == 3
     # Spark wrote directories of part files at the usual paths; DuckDB a file.

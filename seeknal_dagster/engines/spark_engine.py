@@ -94,9 +94,10 @@ def cluster_master(session: Any) -> str:
 
 
 class SparkSql(NodeSql):
-    """A node's SQL on the run's Spark session. Views it creates are dropped when it closes, so one node's
-    ``input_0`` or scratch view never leaks into the next (Spark has no transaction to roll back: a persistent
-    ``CREATE TABLE`` in a node's SQL does stay in the catalog)."""
+    """A node's SQL in a Spark session of its own, split from the run's session (a server-side clone under Spark
+    Connect, ``newSession()`` in classic Spark): same configuration and cluster, but its ``input_0`` and scratch
+    views never leak into the next node, and nothing needs dropping. (Spark has no transaction to roll back: a
+    persistent ``CREATE TABLE`` in a node's SQL does stay in the catalog.)"""
 
     engine = "spark"
     text_type = "STRING"
@@ -105,12 +106,12 @@ class SparkSql(NodeSql):
     now = "current_timestamp()"
 
     def __init__(self, session: "SparkSession"):
-        self.session = session
-        self.views_before = self._temporary_views()
-
-    def _temporary_views(self) -> set[str]:
-        rows = self.session.sql("SHOW VIEWS").collect()
-        return {row["viewName"] for row in rows if row["isTemporary"]}
+        self.connect = is_connect(session)
+        if self.connect:
+            session.version  # noqa: B018 - the server creates a session on its first request; a clone needs one
+            self.session = session.cloneSession()
+        else:
+            self.session = session.newSession()
 
     def read_output(self, path: Path) -> "DataFrame":
         return self.session.read.parquet(str(path))
@@ -169,5 +170,5 @@ class SparkSql(NodeSql):
         return f"datediff({end}, {start})"
 
     def close(self) -> None:
-        for name in self._temporary_views() - self.views_before:
-            self.session.catalog.dropTempView(name)
+        if self.connect:
+            self.session.stop()  # releases the cloned server-side session and its views

@@ -40,10 +40,10 @@ class SparkCluster:
 
     def executor_tasks(self) -> dict[str, int]:
         """Tasks each executor of the Connect application has run (the driver excluded), from its REST API."""
-        with urllib.request.urlopen(f"{self.connect_ui}/api/v1/applications", timeout=5) as response:
+        with urllib.request.urlopen(f"{self.connect_ui}/api/v1/applications", timeout=60) as response:
             application = json.load(response)[0]["id"]
         url = f"{self.connect_ui}/api/v1/applications/{application}/executors"
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=60) as response:
             return {item["hostPort"]: item["totalTasks"] for item in json.load(response) if item["id"] != "driver"}
 
 
@@ -88,8 +88,9 @@ def _wait(condition, what: str, processes: list[subprocess.Popen], logs: list[Pa
     raise RuntimeError(f"the Spark cluster did not start: {what}\n{tails}")
 
 
-def start_cluster(worker_cores: int = 2) -> SparkCluster:
-    """Master, Worker (``worker_cores``), and a Connect server capped at one core; returns once all three serve."""
+def start_cluster(worker_cores: int = 2, connect_cores: int | None = 1, memory: str = "768m") -> SparkCluster:
+    """Master, Worker (``worker_cores``), and a Connect server (capped at ``connect_cores``; ``None``: every core),
+    its driver and executor given ``memory`` each; returns once all three serve."""
     directory = Path(tempfile.mkdtemp(prefix="seeknal-spark-"))
     environment = cluster_environment()
     master_port, master_ui_port, worker_ui_port = free_port(), free_port(), free_port()
@@ -117,7 +118,7 @@ def start_cluster(worker_cores: int = 2) -> SparkCluster:
         cluster.processes.append(
             _start(
                 [spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1",
-                 "--cores", str(worker_cores), "--memory", "2g", "--webui-port", str(worker_ui_port),
+                 "--cores", str(worker_cores), "--memory", "6g", "--webui-port", str(worker_ui_port),
                  "--work-dir", str(directory / "work")],
                 logs[1], environment, directory,
             )
@@ -127,9 +128,8 @@ def start_cluster(worker_cores: int = 2) -> SparkCluster:
         connect_settings = {
             "spark.connect.grpc.binding.port": connect_port,
             "spark.connect.grpc.binding.address": "127.0.0.1",
-            "spark.cores.max": 1,
-            "spark.executor.memory": "768m",
-            "spark.driver.memory": "768m",
+            "spark.executor.memory": memory,
+            "spark.driver.memory": memory,
             "spark.ui.port": connect_ui_port,
             "spark.sql.shuffle.partitions": 2,
             "spark.sql.catalogImplementation": "hive",
@@ -137,6 +137,8 @@ def start_cluster(worker_cores: int = 2) -> SparkCluster:
             "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
             "spark.driver.extraJavaOptions": f"-Dderby.system.home={directory}",
         }
+        if connect_cores is not None:
+            connect_settings["spark.cores.max"] = connect_cores
         command = [str(SPARK_HOME / "bin" / "spark-submit"), "--class",
                    "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", master_url,
                    "--name", "seeknal-connect"]
