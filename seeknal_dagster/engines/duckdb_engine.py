@@ -171,13 +171,8 @@ class DuckDBSql(NodeSql):
     def replace_rows(self, query: str, path: Path, stale_rows: str, order_by: str | None = None) -> int:
         return replace_rows(self.cursor, query, path, stale_rows, order_by)
 
-    @staticmethod
-    def quote_identifier(name: str) -> str:
-        return quote_identifier(name)
-
-    @staticmethod
-    def quote_literal(value: str | Path) -> str:
-        return quote_literal(value)
+    quote_identifier = staticmethod(quote_identifier)
+    quote_literal = staticmethod(quote_literal)
 
     @staticmethod
     def type_name(duckdb_type: str) -> str:

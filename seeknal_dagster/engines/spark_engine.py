@@ -153,13 +153,8 @@ class SparkSql(NodeSql):
         # The previous output is read while the new one is written beside it, and deleted only after the swap.
         return self.write_query(f"SELECT * FROM __seeknal_combined{ordered}", path)
 
-    @staticmethod
-    def quote_identifier(name: str) -> str:
-        return quote_identifier(name)
-
-    @staticmethod
-    def quote_literal(value: str | Path) -> str:
-        return quote_literal(value)
+    quote_identifier = staticmethod(quote_identifier)
+    quote_literal = staticmethod(quote_literal)
 
     @staticmethod
     def type_name(duckdb_type: str) -> str:
