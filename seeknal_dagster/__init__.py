@@ -12,22 +12,18 @@ from typing import TYPE_CHECKING, Any
 from seeknal_dagster.project import ProjectLoadError, SeeknalProject, load_project
 
 if TYPE_CHECKING:
-    from seeknal_dagster.assets import (
-        SeeknalProjectComponent,
-        SeeknalResource,
-        SeeknalTranslator,
-        build_definitions,
-        external_asset_specs,
-        seeknal_assets,
-    )
+    from seeknal_dagster.assets import SeeknalResource, SeeknalTranslator, external_asset_specs, seeknal_assets
+    from seeknal_dagster.component import SeeknalProjectComponent
+    from seeknal_dagster.definitions import build_definitions
 
+#: Public names of the Dagster layer → the module defining each.
 _DAGSTER_LAYER = {
-    "SeeknalProjectComponent",
-    "SeeknalResource",
-    "SeeknalTranslator",
-    "build_definitions",
-    "external_asset_specs",
-    "seeknal_assets",
+    "SeeknalProjectComponent": "seeknal_dagster.component",
+    "SeeknalResource": "seeknal_dagster.assets",
+    "SeeknalTranslator": "seeknal_dagster.assets",
+    "build_definitions": "seeknal_dagster.definitions",
+    "external_asset_specs": "seeknal_dagster.assets",
+    "seeknal_assets": "seeknal_dagster.assets",
 }
 
 __all__ = ["ProjectLoadError", "SeeknalProject", "load_project", *sorted(_DAGSTER_LAYER)]
@@ -35,5 +31,5 @@ __all__ = ["ProjectLoadError", "SeeknalProject", "load_project", *sorted(_DAGSTE
 
 def __getattr__(name: str) -> Any:
     if name in _DAGSTER_LAYER:
-        return getattr(importlib.import_module("seeknal_dagster.assets"), name)
+        return getattr(importlib.import_module(_DAGSTER_LAYER[name]), name)
     raise AttributeError(f"module 'seeknal_dagster' has no attribute {name!r}")

@@ -37,7 +37,7 @@ def _load_location(args: argparse.Namespace) -> tuple["Definitions", "DagsterIns
     from dagster import DagsterInstance
     from dagster._core.errors import DagsterHomeNotSetError
 
-    from seeknal_dagster.assets.definitions import build_definitions
+    from seeknal_dagster.definitions import build_definitions
 
     key_prefix = args.key_prefix.split("/") if args.key_prefix else None
     try:

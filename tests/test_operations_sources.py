@@ -13,8 +13,8 @@ import pytest
 from dagster._core.definitions.data_version import StaleStatus
 
 from seeknal_dagster.executors import ExecutorValidationError
-from seeknal_dagster.operations import fingerprints
-from seeknal_dagster.operations.fingerprints import fingerprint_source
+from seeknal_dagster.executors import fingerprints
+from seeknal_dagster.executors.fingerprints import fingerprint_source
 from seeknal_dagster.project.loader import load_project
 from tests.support.operations import append, requested_keys, tick
 from tests.support.projects import materialize, materialized_keys

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from seeknal_dagster.executors import ExecutorValidationError
-from tests.support.projects import materialization_metadata, materialize, materialized_keys, run_node
+from tests.support.projects import materialization_metadata, materialize, materialized_keys, run_node, table_rows
 
 ORDERS_CSV = """\
 order_id,customer,channel,amount,is_gift,ordered_at,ordered_on
@@ -74,9 +74,9 @@ def test_a_profile_writes_seeknal_statistics_per_column_type(make_project):
 
     metadata = materialization_metadata(result, "profile/orders_profile")
     assert metadata["dagster/row_count"] == len(stats)
-    table = metadata["seeknal/statistics"]
-    assert table.startswith("**rows:** 4")
-    assert "| amount | 1 | 25" in table
+    assert metadata["seeknal/profiled_rows"] == 4
+    amount = next(row for row in table_rows(metadata["seeknal/statistics"]) if row["column"] == "amount")
+    assert amount["null_count"] == "1" and float(amount["null_percent"]) == pytest.approx(25.0)
 
 
 def test_profile_settings_filter_columns_and_limit_top_values(make_project):

@@ -9,7 +9,7 @@ import pytest
 
 from seeknal_dagster import build_definitions, load_project
 from seeknal_dagster.executors import ExecutorExecutionError, ExecutorValidationError
-from tests.support.projects import materialization_metadata, materialize, materialized_keys, run_node
+from tests.support.projects import materialization_metadata, materialize, materialized_keys, run_node, table_rows
 
 SEMANTIC_MODEL = """
     kind: semantic_model
@@ -78,7 +78,7 @@ def test_semantic_model_and_metrics_load_with_a_correct_edge_and_show_their_defi
     semantic = materialization_metadata(result, "semantic_model/orders")
     assert semantic["seeknal/model"] == "transform.clean_order"
     assert semantic["seeknal/definition"]["measures"][0] == {"name": "revenue", "expr": "amount", "agg": "sum"}
-    assert "| dimension | ordered_on | time | CAST(ordered_on AS DATE) | DATE |" in semantic["seeknal/semantic_model"]
+    assert {"role": "dimension", "name": "ordered_on", "type": "time", "expression": "CAST(ordered_on AS DATE)", "data type": "DATE"} in table_rows(semantic["seeknal/semantic_model"])
     metric = materialization_metadata(result, "metric/average_order")
     assert metric["seeknal/measures"] == {"revenue": ["semantic_model.orders"], "order_count": ["semantic_model.orders"]}
     assert metric["seeknal/metric_type"] == "ratio"

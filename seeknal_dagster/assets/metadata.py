@@ -1,14 +1,20 @@
-"""Turning an executor's result into the metadata Dagster shows and plots for a materialization."""
+"""Turning an executor's plain results into the metadata Dagster shows and plots.
+
+Executors report plain data (numbers, text, paths, mappings, and the :class:`Table` and :class:`Link` records of the executor
+contract; ``sql`` is always the SQL a node ran); this module alone decides how each appears in the UI.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from dagster import MetadataValue, TableColumn, TableSchema
+from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from seeknal_dagster.engines.duckdb_engine import describe_parquet
+from seeknal_dagster.executors.base import Link, Table
 
 if TYPE_CHECKING:
     import duckdb
@@ -16,22 +22,41 @@ if TYPE_CHECKING:
     from seeknal_dagster.executors.base import ExecutorResult
 
 PREVIEW_ROWS = 5
-_RESERVED = {"sql", "engine"}
+#: Significant digits a float keeps in a table shown in the UI (the data itself is not rounded).
+DISPLAY_DIGITS = 6
 
 
-def markdown_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
-    def cell(value: Any) -> str:
-        text = "" if value is None else str(value)
-        return text.replace("|", "\\|").replace("\n", " ")[:80]
+def _display_value(value: Any) -> str | int | float | bool | None:
+    """A cell as a table record holds it: numbers and booleans as themselves (floats rounded for reading),
+    anything else as text."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if not math.isfinite(value) else float(f"{value:.{DISPLAY_DIGITS}g}")
+    return str(value)
 
-    lines = ["| " + " | ".join(cell(column) for column in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
-    return "\n".join(lines)
+
+def table_value(table: Table, types: Mapping[str, str] | None = None) -> MetadataValue:
+    """A table of rows as Dagster's table metadata (rendered as a table, never as markdown)."""
+    types = types or {}
+    schema = TableSchema(columns=[TableColumn(name=column, type=types.get(column, "string")) for column in table.columns])
+    records = [
+        TableRecord({column: _display_value(value) for column, value in zip(table.columns, row)}) for row in table.rows
+    ]
+    return MetadataValue.table(records=records, schema=schema)
+
+
+def sql_value(sql: str) -> MetadataValue:
+    return MetadataValue.md(f"```sql\n{sql.strip()}\n```")
 
 
 def _metadata_value(value: Any) -> Any:
     if isinstance(value, MetadataValue):
         return value
+    if isinstance(value, Table):
+        return table_value(value)
+    if isinstance(value, Link):
+        return MetadataValue.url(value.url)
     if isinstance(value, bool) or value is None:
         return MetadataValue.text(str(value)) if value is None else MetadataValue.bool(value)
     if isinstance(value, (int, float, str)):
@@ -41,16 +66,26 @@ def _metadata_value(value: Any) -> Any:
     return MetadataValue.json(json.loads(json.dumps(value, default=str)))
 
 
+def metadata_entries(reported: Mapping[str, Any], namespace: str = "seeknal/") -> Iterator[tuple[str, Any]]:
+    """(key, metadata value) for what an executor reported: keys without a namespace get ``namespace``, and a
+    mapping of tables (failing rows per check) becomes one table entry each."""
+    for key, value in reported.items():
+        name = key if "/" in key else f"{namespace}{key}"
+        if key == "sql" and isinstance(value, str):
+            yield name, sql_value(value)
+        elif isinstance(value, Mapping) and value and all(isinstance(item, Table) for item in value.values()):
+            for part, table in value.items():
+                yield f"{name}/{part}", table_value(table)
+        else:
+            yield name, _metadata_value(value)
+
+
 def materialization_metadata(result: "ExecutorResult", connection: "duckdb.DuckDBPyConnection") -> dict[str, Any]:
     """Row count, column schema, a preview, timing, engine, the SQL, and whatever the executor reported."""
     metadata: dict[str, Any] = {
         "dagster/row_count": result.row_count,
         "seeknal/duration_s": round(result.duration_seconds, 4),
     }
-    if result.metadata.get("engine"):
-        metadata["seeknal/engine"] = str(result.metadata["engine"])
-    if result.metadata.get("sql"):
-        metadata["seeknal/sql"] = MetadataValue.md(f"```sql\n{result.metadata['sql']}\n```")
     if result.output_path is not None and Path(result.output_path).exists():
         output = Path(result.output_path)
         metadata["seeknal/output_path"] = MetadataValue.path(str(output))
@@ -59,10 +94,8 @@ def materialization_metadata(result: "ExecutorResult", connection: "duckdb.DuckD
             metadata["dagster/column_schema"] = TableSchema(
                 columns=[TableColumn(name=name, type=type_name) for name, type_name in described["columns"]]
             )
-            metadata["seeknal/preview"] = MetadataValue.md(
-                markdown_table([name for name, _ in described["columns"]], described["rows"])
+            metadata["seeknal/preview"] = table_value(
+                Table.of([name for name, _ in described["columns"]], described["rows"]), dict(described["columns"])
             )
-    for key, value in result.metadata.items():
-        if key not in _RESERVED:
-            metadata[key if "/" in key else f"seeknal/{key}"] = _metadata_value(value)
+    metadata.update(metadata_entries(result.metadata))
     return metadata

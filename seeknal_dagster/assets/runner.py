@@ -18,12 +18,12 @@ from dagster import (
     DataVersion,
     Failure,
     MaterializeResult,
-    MetadataValue,
 )
 
-from seeknal_dagster.assets.metadata import materialization_metadata
-from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, rule_severity
+from seeknal_dagster.assets.metadata import materialization_metadata, metadata_entries
+from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY
 from seeknal_dagster.engines.outputs import output_fingerprint
+from seeknal_dagster.executors.fingerprints import fingerprint_source
 from seeknal_dagster.executors import (
     ExecutionStatus,
     ExecutorError,
@@ -130,8 +130,6 @@ class StepRunner:
     def _source_data_read(self, node_id: str) -> dict[str, str]:
         """The fingerprint of the data a source is about to read, kept in its materialization's metadata: the
         plan compares it with the data now when no observation preceded the run (a CLI run of ``*``)."""
-        from seeknal_dagster.operations.fingerprints import fingerprint_source
-
         if node_id not in self.source_data_key_by_node:
             return {}
         try:
@@ -201,7 +199,7 @@ class StepRunner:
     def _evaluate_rule(self, rule_id: str) -> AssetCheckResult:
         rule = self.project.nodes[rule_id]
         check_key: AssetCheckKey = self.check_key_by_rule[rule_id]
-        severity = rule_severity(rule.spec)  # type: ignore[arg-type]
+        severity = rule.spec.severity_level  # type: ignore[attr-defined]
         try:
             result = get_executor(rule, self.execution).run()
         except ExecutorError as error:
@@ -210,11 +208,7 @@ class StepRunner:
         # A WARNING result (a warn-level rule, or a profile_check's warn threshold) never blocks.
         error_level = severity == "error" and result.status != ExecutionStatus.WARNING
         blocking = not passed and error_level
-        metadata = {
-            key: value
-            for key, value in result.metadata.items()
-            if isinstance(value, (int, float, str, bool, MetadataValue))
-        }
+        metadata = dict(metadata_entries(result.metadata, namespace=""))
         if result.error_message:
             metadata["error"] = result.error_message
         if blocking:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from dagster import (
@@ -19,10 +20,8 @@ from dagster import (
     WeeklyPartitionsDefinition,
 )
 
-from seeknal_dagster.executors.exposure import exposure_kinds
-from seeknal_dagster.executors.rule import rule_severity
-from seeknal_dagster.operations.fingerprints import has_data_fingerprint
-from seeknal_dagster.project.models import NodeKind, PartitionSettings, RuleSpec
+from seeknal_dagster.delivery.files import file_format
+from seeknal_dagster.project.models import ExposureSpec, NodeKind, PartitionSettings, RuleSpec
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
@@ -68,6 +67,23 @@ def _owner(owner: str) -> str:
 
 def _tag_key(tag: str) -> str:
     return _TAG_UNSAFE.sub("_", tag)[:63]
+
+
+def exposure_kinds(spec: ExposureSpec) -> set[str]:
+    """What Dagster shows as an exposure's kinds: its type and, where it says more, its format or target."""
+    kind = spec.delivery_type
+    params = spec.params
+    if kind == "file":
+        path = params.get("path") or spec.extra_fields().get("path") or ""
+        detail = file_format(params.get("format") or spec.extra_fields().get("format"), Path(str(path)))
+    elif kind == "database":
+        detail = "postgres"
+    elif kind == "notification":
+        detail = str(params.get("channel") or "webhook").lower()
+    else:
+        detail = None
+    return {kind, detail} if detail else {kind}
+
 
 
 class SeeknalTranslator:
@@ -121,7 +137,7 @@ class SeeknalTranslator:
         """The observable asset standing for the external data a source node reads (its files, its table): new
         data gives it a new data version, which marks the source stale. ``None`` for every other node."""
         node = project.nodes[node_id]
-        return AssetKey([*self.key_prefix, "source_data", node.name]) if has_data_fingerprint(node) else None
+        return AssetKey([*self.key_prefix, "source_data", node.name]) if node.has_data_fingerprint else None
 
     def get_automation_condition(self, project: "SeeknalProject", node_id: str) -> AutomationCondition | None:
         """The node's ``dagster.automation``, held back while a blocking check of an upstream asset fails.
@@ -158,10 +174,10 @@ class SeeknalTranslator:
             asset=asset_key,
             additional_deps=[self.node_key(project, other) for other in others],
             description=rule.spec.description or f"Seeknal rule `{rule.name}` ({rule.file}).",
-            blocking=rule_severity(spec) == "error",
+            blocking=spec.severity_level == "error",
             metadata={
                 NODE_ID_METADATA_KEY: rule_id,
                 "seeknal/file": MetadataValue.path(str(rule.file)),
-                "seeknal/severity": rule_severity(spec),
+                "seeknal/severity": spec.severity_level,
             },
         )

@@ -1,14 +1,16 @@
-"""Database deliveries: rows written to a PostgreSQL table, replaced atomically or appended.
+"""PostgreSQL writes: exposures' tables and transforms' targets, each in one transaction.
 
 The connection, the schema and the DuckDB → PostgreSQL column types are the feature store's online PostgreSQL
 store's (one mapping for every table this project writes to PostgreSQL). ``replace`` fills a staging table and
 swaps it in within the same transaction, so readers see the old rows or the new ones, never an empty or partial
-table; ``append`` creates the table when it does not exist yet.
+table; ``append`` creates the table when it does not exist yet. :func:`upsert_rows` replaces the rows whose key
+comes again and inserts the others; :func:`replace_recent_rows` rewrites the rows from the table's latest time on.
+A failure anywhere rolls the whole write back: the table keeps what it had.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -32,6 +34,90 @@ def open_postgres(settings: Mapping[str, Any], connection_name: str, schema: str
     return PostgresOnlineStore({**settings, **({"schema": schema} if schema else {})}, connection_name)
 
 
+def without_password(message: str, settings: Mapping[str, Any]) -> str:
+    """``message`` with the connection's password (as the driver may echo it) replaced by ``***``."""
+    password = str(settings.get("password") or "")
+    return message.replace(password, "***") if password else message
+
+
+def _definitions(store: PostgresOnlineStore, columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(f"{quote_identifier(name)} {store.column_plan(name, kind)[1]}" for name, kind in columns)
+
+
+def _copy_rows(store: PostgresOnlineStore, destination: str, names: str, batches: Iterable[pa.RecordBatch]) -> int:
+    row_count = 0
+    with store.connection.cursor().copy(f"COPY {destination} ({names}) FROM STDIN") as copy:
+        for batch in batches:
+            for row in zip(*(column.to_pylist() for column in batch.columns)):
+                copy.write_row(row)
+            row_count += batch.num_rows
+    return row_count
+
+
+def table_exists(store: PostgresOnlineStore, table: str) -> bool:
+    [[found]] = store.connection.execute("SELECT to_regclass(%s) IS NOT NULL", [store.qualified(table)]).fetchall()
+    return bool(found)
+
+
+def _prepare_target(store: PostgresOnlineStore, table: str, columns: Sequence[tuple[str, str]], key: str = "") -> str:
+    """Inside a transaction: the schema and the table (created when missing, with ``key`` as its primary key),
+    locked against other writers (readers go on reading the committed rows). Returns the qualified name."""
+    target = store.qualified(table)
+    store.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(store.schema)}")
+    primary_key = f", PRIMARY KEY ({key})" if key else ""
+    store.connection.execute(f"CREATE TABLE IF NOT EXISTS {target} ({_definitions(store, columns)}{primary_key})")
+    store.connection.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
+    return target
+
+
+def upsert_rows(
+    store: PostgresOnlineStore,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    batches: Iterable[pa.RecordBatch],
+    keys: Sequence[str],
+) -> dict[str, int]:
+    """Rows whose ``keys`` are already in ``table`` replace those rows, the others are inserted (the rows must
+    have unique, non-null keys). A table created here gets ``keys`` as its primary key."""
+    names = ", ".join(quote_identifier(name) for name, _ in columns)
+    key_list = ", ".join(map(quote_identifier, keys))
+    matches = " AND ".join(f"t.{quote_identifier(key)} = s.{quote_identifier(key)}" for key in keys)
+    with store.connection.transaction():
+        target = _prepare_target(store, table, columns, key_list)
+        store.connection.execute(
+            f"CREATE TEMP TABLE seeknal_upsert ({_definitions(store, columns)}) ON COMMIT DROP"
+        )
+        row_count = _copy_rows(store, "seeknal_upsert", names, batches)
+        updated = store.connection.execute(f"DELETE FROM {target} AS t USING seeknal_upsert AS s WHERE {matches}").rowcount
+        store.connection.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM seeknal_upsert")
+    return {"rows_written": row_count, "rows_updated": updated, "rows_inserted": row_count - updated}
+
+
+def replace_recent_rows(
+    store: PostgresOnlineStore,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows_since: Callable[[Any], Iterable[pa.RecordBatch]],
+    time_column: str,
+    lookback: str,
+) -> dict[str, Any]:
+    """Rows from the table's latest ``time_column`` value minus ``lookback`` on are replaced by
+    ``rows_since(cutoff)``; older rows stay. An empty (or new) table gets ``rows_since(None)``: every row."""
+    names = ", ".join(quote_identifier(name) for name, _ in columns)
+    column = quote_identifier(time_column)
+    with store.connection.transaction():
+        target = _prepare_target(store, table, columns)
+        latest = f"max({column})" if lookback.startswith("0 ") else f"max({column}) - %s::interval"
+        [[cutoff]] = store.connection.execute(
+            f"SELECT {latest} FROM {target}", [] if lookback.startswith("0 ") else [lookback]
+        ).fetchall()
+        replaced = 0
+        if cutoff is not None:
+            replaced = store.connection.execute(f"DELETE FROM {target} WHERE {column} >= %s", [cutoff]).rowcount
+        row_count = _copy_rows(store, target, names, rows_since(cutoff))
+    return {"rows_written": row_count, "rows_replaced": replaced, "since": None if cutoff is None else str(cutoff)}
+
+
 def write_table(
     store: PostgresOnlineStore,
     table: str,
@@ -41,10 +127,9 @@ def write_table(
 ) -> int:
     """Write ``batches`` (already shaped by ``store.select_list(columns)``) to ``table``; returns the row count."""
     target = store.qualified(table)
-    definitions = ", ".join(f"{quote_identifier(name)} {store.column_plan(name, kind)[1]}" for name, kind in columns)
+    definitions = _definitions(store, columns)
     names = ", ".join(quote_identifier(name) for name, _ in columns)
     destination = target if mode == "append" else store.qualified(table + STAGING_SUFFIX)
-    row_count = 0
     with store.connection.transaction():
         store.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(store.schema)}")
         if mode == "append":
@@ -52,11 +137,7 @@ def write_table(
         else:
             store.connection.execute(f"DROP TABLE IF EXISTS {destination}")
             store.connection.execute(f"CREATE TABLE {destination} ({definitions})")
-        with store.connection.cursor().copy(f"COPY {destination} ({names}) FROM STDIN") as copy:
-            for batch in batches:
-                for row in zip(*(column.to_pylist() for column in batch.columns)):
-                    copy.write_row(row)
-                row_count += batch.num_rows
+        row_count = _copy_rows(store, destination, names, batches)
         if mode != "append":
             store.connection.execute(f"DROP TABLE IF EXISTS {target}")
             store.connection.execute(f"ALTER TABLE {destination} RENAME TO {quote_identifier(table)}")

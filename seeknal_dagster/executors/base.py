@@ -17,6 +17,26 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
 
 
+@dataclass(frozen=True)
+class Table:
+    """Rows an executor reports for people to read (failing rows, statistics, importances). Executors return
+    plain data; the Dagster layer decides how it is shown."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    @classmethod
+    def of(cls, columns: "list[str] | tuple[str, ...]", rows: "list[tuple[Any, ...]] | list[list[Any]]") -> "Table":
+        return cls(tuple(columns), tuple(tuple(row) for row in rows))
+
+
+@dataclass(frozen=True)
+class Link:
+    """A URL an executor reports (a dashboard, a delivery endpoint), already fit to show."""
+
+    url: str
+
+
 class ExecutionStatus(str, Enum):
     PENDING = "pending"
     RUNNING = "running"

@@ -17,10 +17,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
-from dagster import MetadataValue
-
 from seeknal_dagster.delivery.contract import Contract, ContractError
-from seeknal_dagster.delivery.database import MODE_ALIASES, MODES, open_postgres, split_table, write_table
+from seeknal_dagster.delivery.database import (
+    MODE_ALIASES,
+    MODES,
+    open_postgres,
+    split_table,
+    without_password,
+    write_table,
+)
 from seeknal_dagster.delivery.files import FILE_FORMATS, file_format, write_file
 from seeknal_dagster.delivery.web import (
     DeliveryError,
@@ -32,7 +37,7 @@ from seeknal_dagster.delivery.web import (
     send_json,
     shown_url,
 )
-from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
+from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Link
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
@@ -40,30 +45,8 @@ from seeknal_dagster.project.models import ExposureSpec, NodeKind
 from seeknal_dagster.project.templating import TemplateError
 
 EXPOSURE_TYPES = ("file", "database", "api", "dashboard", "notification", "report")
-TYPE_ALIASES = {"postgres": "database", "postgresql": "database", "webhook": "notification"}
 NOTIFICATION_CHANNELS = ("webhook", "slack")
 DEFAULT_BATCH_ROWS = 1000
-
-
-def exposure_type(spec: ExposureSpec) -> str:
-    declared = str(spec.type).lower().strip()
-    return TYPE_ALIASES.get(declared, declared)
-
-
-def exposure_kinds(spec: ExposureSpec) -> set[str]:
-    """What Dagster shows as the exposure's kinds: its type and, where it says more, its format or target."""
-    kind = exposure_type(spec)
-    params = spec.params
-    if kind == "file":
-        path = params.get("path") or spec.extra_fields().get("path") or ""
-        detail = file_format(params.get("format") or spec.extra_fields().get("format"), Path(str(path)))
-    elif kind == "database":
-        detail = "postgres"
-    elif kind == "notification":
-        detail = str(params.get("channel") or "webhook").lower()
-    else:
-        detail = None
-    return {kind, detail} if detail else {kind}
 
 
 @register_executor(NodeKind.EXPOSURE)
@@ -89,7 +72,7 @@ class ExposureExecutor(SqlNodeExecutor):
     @property
     def target_type(self) -> str:
         """The exposure's ``type`` (``file``, ``database``…), aliases resolved."""
-        return exposure_type(self.spec)
+        return self.spec.delivery_type
 
     @property
     def enabled(self) -> bool:
@@ -254,7 +237,7 @@ class ExposureExecutor(SqlNodeExecutor):
     def deliver_file(self) -> tuple[int, dict[str, Any]]:
         target, fmt = self.file_target()
         row_count = write_file(self.connection, f"SELECT * FROM {self.relation}", target, fmt)
-        return row_count, {"path": MetadataValue.path(str(target)), "format": fmt}
+        return row_count, {"path": target, "format": fmt}
 
     def deliver_database(self) -> tuple[int, dict[str, Any]]:
         import psycopg
@@ -265,7 +248,7 @@ class ExposureExecutor(SqlNodeExecutor):
         try:
             store = open_postgres(settings, name, schema)
         except psycopg.Error as error:
-            raise DeliveryError(self._without_password(f"could not connect to {name}: {error}", settings)) from None
+            raise DeliveryError(without_password(f"could not connect to {name}: {error}", settings)) from None
         try:
             batches = self.connection.sql(f"SELECT {store.select_list(columns)} FROM {self.relation}").to_arrow_reader(
                 DEFAULT_BATCH_ROWS
@@ -273,15 +256,10 @@ class ExposureExecutor(SqlNodeExecutor):
             row_count = write_table(store, table, columns, batches, mode)
         except psycopg.Error as error:
             message = f"writing {store.schema}.{table} ({store.location}) failed: {str(error).strip()}"
-            raise DeliveryError(self._without_password(message, settings)) from None
+            raise DeliveryError(without_password(message, settings)) from None
         finally:
             store.close()
         return row_count, {"table": f"{store.schema}.{table}", "mode": mode, "connection": name, "location": store.location}
-
-    @staticmethod
-    def _without_password(message: str, settings: dict[str, Any]) -> str:
-        password = str(settings.get("password") or "")
-        return message.replace(password, "***") if password else message
 
     def deliver_api(self) -> tuple[int, dict[str, Any]]:
         url, policy, batch_rows = self.api_target()
@@ -306,7 +284,7 @@ class ExposureExecutor(SqlNodeExecutor):
 
     def deliver_dashboard(self) -> tuple[int, dict[str, Any]]:
         url = self.web_url()
-        details: dict[str, Any] = {"url": MetadataValue.url(shown_url(url))}
+        details: dict[str, Any] = {"url": Link(shown_url(url))}
         if self.setting("check_reachable", False):
             problem = probe(resolve_secrets(url, "url"), self.retry_policy().timeout)
             if problem:

@@ -26,11 +26,9 @@ from typing import Any
 
 import pandas as pd
 import sklearn
-from dagster import MetadataValue
 
-from seeknal_dagster.assets.metadata import markdown_table
 from seeknal_dagster.engines.duckdb_engine import quote_identifier, write_query
-from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
+from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Table
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
@@ -437,7 +435,7 @@ class ModelExecutor(SqlNodeExecutor):
         """Metrics as ``metrics/<name>`` floats (Dagster plots them across materializations), and the rest."""
         trained = training.trained
         metadata: dict[str, Any] = {f"metrics/{name}": value for name, value in trained.metrics.items()}
-        importances = [(name, f"{value:.4f}") for name, value in trained.importances[:IMPORTANCE_ROWS]]
+        importances = trained.importances[:IMPORTANCE_ROWS]
         metadata.update(
             {
                 "engine": "scikit-learn",
@@ -451,7 +449,7 @@ class ModelExecutor(SqlNodeExecutor):
                 "test_rows": trained.test_rows,
                 "feature_count": len(training.columns.all),
                 "training_data_sha256": frame_fingerprint(training.frame),
-                "feature_importances": MetadataValue.md(markdown_table(["feature", "importance"], importances)),
+                "feature_importances": Table.of(["feature", "importance"], importances),
             }
         )
         if training.columns.skipped:

@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from dagster import MetadataValue
 
-from seeknal_dagster.assets.metadata import markdown_table
 from seeknal_dagster.engines.node_sql import NodeSql
 from seeknal_dagster.engines.outputs import atomic_path
-from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
+from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Table
 from seeknal_dagster.executors.errors import ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
@@ -147,7 +145,8 @@ class ProfileExecutor(SqlNodeExecutor):
         row_count = write_statistics(rows, output_path)
         metadata: dict[str, Any] = {
             "engine": self.sql.engine,
-            "statistics": MetadataValue.md(self._table(rows)),
+            "statistics": self._table(rows),
+            "profiled_rows": int(rows[0][2]),
             "columns_profiled": len(chosen),
         }
         if skipped:
@@ -177,15 +176,14 @@ class ProfileExecutor(SqlNodeExecutor):
         return column, "top_values", found[0][0] if found else None, detail
 
     @staticmethod
-    def _table(rows: list[tuple[str, str, str | None, str | None]]) -> str:
+    def _table(rows: list[tuple[str, str, str | None, str | None]]) -> Table:
         """The statistics pivoted to one row per column, for reading in the UI."""
         by_column: dict[str, dict[str, str | None]] = {}
         for column, metric, value, _ in rows:
             by_column.setdefault(column, {})[metric] = value
-        table_level = by_column.pop(TABLE_LEVEL, {})
+        by_column.pop(TABLE_LEVEL, None)
         shown = [metric for metric in _SHOWN_METRICS if any(metric in values for values in by_column.values())]
-        body = markdown_table(
+        return Table.of(
             ["column", *shown],
             [(column, *(values.get(metric, "") for metric in shown)) for column, values in by_column.items()],
         )
-        return f"**rows:** {table_level.get('row_count')}\n\n{body}"

@@ -17,11 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from dagster import MetadataValue
-
-from seeknal_dagster.assets.metadata import markdown_table
 from seeknal_dagster.engines.duckdb_engine import is_query
-from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
+from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Table
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
@@ -45,12 +42,6 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "=": lambda value, bound: value == bound,
     "!=": lambda value, bound: value != bound,
 }
-
-
-def rule_severity(spec: RuleSpec) -> str:
-    """``error`` or ``warn``: top level (seed dialect) or under ``params`` (Seeknal dialect); ``error`` by default."""
-    severity = spec.severity or spec.params.get("severity") or "error"
-    return "warn" if str(severity).lower().startswith("warn") else "error"
 
 
 @dataclass(frozen=True)
@@ -91,7 +82,7 @@ class CheckOutcome:
     message: str
     sql: str
     ratio: float | None = None
-    failing_rows: str | None = None
+    failing_rows: Table | None = None
 
 
 def _option(check: dict[str, Any], name: str, default: Any = None) -> Any:
@@ -211,7 +202,7 @@ class RuleExecutor(SqlNodeExecutor):
             self.node.id,
             ExecutionStatus.SUCCESS,
             is_dry_run=True,
-            metadata={"checks": ", ".join(check["type"] for check in checks), "severity": rule_severity(self.spec)},
+            metadata={"checks": ", ".join(check["type"] for check in checks), "severity": self.spec.severity_level},
         )
 
     # Running -------------------------------------------------------------------------------------------
@@ -249,7 +240,7 @@ class RuleExecutor(SqlNodeExecutor):
         return self._result(outcomes, rows)
 
     def _result(self, outcomes: list[CheckOutcome], rows: int) -> ExecutorResult:
-        severity = rule_severity(self.spec)
+        severity = self.spec.severity_level
         failed = [outcome for outcome in outcomes if outcome.level == "fail"]
         warned = [outcome for outcome in outcomes if outcome.level == "warn"]
         violations = sum(outcome.violations for outcome in outcomes)
@@ -260,19 +251,17 @@ class RuleExecutor(SqlNodeExecutor):
             "checked_input": self.node.upstream[0],
             "severity": severity,
             "engine": self.sql.engine,
-            "sql": MetadataValue.md("\n\n".join(f"```sql\n{outcome.sql}\n```" for outcome in outcomes)),
-            "checks": MetadataValue.md(
-                markdown_table(
-                    ["check", "result", "violations", "details"],
-                    [(outcome.label, outcome.level, outcome.violations, outcome.message) for outcome in outcomes],
-                )
+            "sql": ";\n\n".join(outcome.sql for outcome in outcomes),
+            "checks": Table.of(
+                ["check", "result", "violations", "details"],
+                [(outcome.label, outcome.level, outcome.violations, outcome.message) for outcome in outcomes],
             ),
         }
         if ratios:
             metadata["violation_ratio"] = max(ratios)
-        samples = [f"**{outcome.label}**\n\n{outcome.failing_rows}" for outcome in failed + warned if outcome.failing_rows]
+        samples = {outcome.label: outcome.failing_rows for outcome in failed + warned if outcome.failing_rows}
         if samples:
-            metadata["failing_rows"] = MetadataValue.md("\n\n".join(samples))
+            metadata["failing_rows"] = samples
         if not failed and not warned:
             return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, row_count=rows, metadata=metadata)
         summary = "; ".join(outcome.message for outcome in failed + warned)
@@ -283,8 +272,8 @@ class RuleExecutor(SqlNodeExecutor):
     def _scalar(self, sql: str) -> Any:
         return self.sql.scalar(sql)
 
-    def _sample(self, sql: str) -> str:
-        return markdown_table(*self.sql.fetch(f"SELECT * FROM ({sql}) AS failing LIMIT {SAMPLE_ROWS}"))
+    def _sample(self, sql: str) -> Table:
+        return Table.of(*self.sql.fetch(f"SELECT * FROM ({sql}) AS failing LIMIT {SAMPLE_ROWS}"))
 
     def _row_check(
         self, label: str, relation: str, violation: str, rows: int, describe: Callable[[int], str], tolerance: float = 0.0
@@ -433,7 +422,7 @@ class RuleExecutor(SqlNodeExecutor):
             len(problems),
             "; ".join(problems) or f"{len(evaluated)} statistic(s) within thresholds",
             sql,
-            failing_rows=markdown_table(["column", "metric", "value", "warn", "fail", "result"], evaluated)
+            failing_rows=Table.of(["column", "metric", "value", "warn", "fail", "result"], evaluated)
             if problems
             else None,
         )

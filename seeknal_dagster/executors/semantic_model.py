@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import MetadataValue
 
-from seeknal_dagster.assets.metadata import markdown_table
-from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
+from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Table
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
@@ -96,9 +94,7 @@ class SemanticModelExecutor(SqlNodeExecutor):
         metadata: dict[str, Any] = {
             "model": model,
             "definition": self.spec.model_dump(mode="json", exclude_none=True, exclude={"dagster"}),
-            "semantic_model": MetadataValue.md(
-                markdown_table(["role", "name", "type", "expression", "data type"], described)
-            ),
+            "semantic_model": Table.of(["role", "name", "type", "expression", "data type"], described),
         }
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, metadata=metadata)
 

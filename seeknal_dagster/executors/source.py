@@ -1,9 +1,10 @@
-"""``source``: read external data (files, SQLite, PostgreSQL, Hive) into the node's Parquet output.
+"""``source``: read external data (files, SQLite, PostgreSQL, Iceberg, Hive) into the node's Parquet output.
 
 Every reader works offline: files through DuckDB's built-in readers, databases through Python drivers (stdlib
-``sqlite3``, ``psycopg``) or the configured Spark catalog, never through DuckDB extensions downloaded at run time.
-Database rows are streamed in batches into Arrow under a schema fixed before the first row is read (from the
-database's column types), so a large table never sits in Python lists and a zero-row result keeps its columns.
+``sqlite3``, ``psycopg``), Iceberg tables through pyiceberg, Hive through the configured Spark catalog, never
+through DuckDB extensions downloaded at run time. Database rows are streamed in batches into Arrow under a schema
+fixed before the first row is read (from the database's column types), so a large table never sits in Python
+lists and a zero-row result keeps its columns.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import glob
 import json
 import re
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -28,19 +30,28 @@ from seeknal_dagster.engines.duckdb_engine import (
     sql_literal,
     write_query,
 )
+from seeknal_dagster.engines.iceberg import (
+    CatalogSettings,
+    IcebergError,
+    TableName,
+    query_columns,
+    shown_params,
+    snapshot_state,
+)
 from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
-from seeknal_dagster.project.models import NodeKind, SourceSpec
+from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
 from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, interpolate_env, postgres_connect_kwargs, redact
 from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:
     import psycopg
 
-FILE_TYPES = ("csv", "parquet", "json", "jsonl")
-SOURCE_TYPES = (*FILE_TYPES, "sqlite", "postgresql", "hive")
+SOURCE_TYPES = (*FILE_SOURCE_TYPES, "sqlite", "postgresql", "iceberg", "hive")
+#: Source params that say where an Iceberg catalog is (Seeknal's ``catalog_uri`` and ``warehouse``, plus ours).
+ICEBERG_CATALOG_PARAMS = ("catalog_uri", "catalog_type", "warehouse", "bearer_token", "properties")
 #: Rows fetched from a database per Arrow record batch.
 BATCH_ROWS = 10_000
 _READ_QUERY = re.compile(r"^\s*\(*\s*(select|with)\b", re.I)
@@ -81,6 +92,27 @@ class ArrowColumn:
             return pa.array(values, type=self.type)
         except (ValueError, TypeError, pa.ArrowException) as error:
             raise ValueError(f"column '{self.name}' cannot be read as {self.type}: {error}") from error
+
+
+@contextmanager
+def surfacing_stream_errors(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatchReader]:
+    """A reader over ``batches`` for DuckDB to consume; an error raised while producing them is re-raised as
+    itself, not as DuckDB's wrapper around it."""
+    failures: list[Exception] = []
+
+    def guarded() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from batches
+        except Exception as error:
+            failures.append(error)
+            raise
+
+    try:
+        yield pa.RecordBatchReader.from_batches(schema, guarded())
+    except duckdb.Error:
+        if failures:
+            raise failures[0] from None
+        raise
 
 
 def arrow_batches(cursor: Any, columns: list[ArrowColumn]) -> Iterator[pa.RecordBatch]:
@@ -151,8 +183,7 @@ class SourceExecutor(BaseExecutor):
 
     @property
     def source_type(self) -> str:
-        declared = self.spec.source.lower()
-        return "postgresql" if declared == "postgres" else declared
+        return self.spec.source_type
 
     @cached_property
     def params(self) -> dict[str, Any]:
@@ -171,18 +202,20 @@ class SourceExecutor(BaseExecutor):
                 f"(supported: {', '.join(SOURCE_TYPES)}; postgres is an alias of postgresql)",
             )
         planners: dict[str, Callable[[], Any]] = {
-            **dict.fromkeys(FILE_TYPES, self.file_relation),
+            **dict.fromkeys(FILE_SOURCE_TYPES, self.file_relation),
             "sqlite": self.sqlite_plan,
             "postgresql": self.postgres_plan,
+            "iceberg": self.iceberg_plan,
             "hive": self.hive_table,
         }
         planners[self.source_type]()
 
     def execute(self) -> ExecutorResult:
         readers: dict[str, Callable[[Path], tuple[int, dict[str, Any]]]] = {
-            **dict.fromkeys(FILE_TYPES, self._read_file),
+            **dict.fromkeys(FILE_SOURCE_TYPES, self._read_file),
             "sqlite": self._read_sqlite,
             "postgresql": self._read_postgresql,
+            "iceberg": self._read_iceberg,
             "hive": self._read_hive,
         }
         output_path = self.context.get_output_path(self.node)
@@ -195,8 +228,8 @@ class SourceExecutor(BaseExecutor):
             metadata={
                 "engine": "spark" if self.source_type == "hive" else "duckdb",
                 "source_type": self.source_type,
-                **details,
                 "params": redact(self.params),
+                **details,
             },
         )
 
@@ -281,24 +314,10 @@ class SourceExecutor(BaseExecutor):
             cursor.close()
 
     def _write_batches(self, columns: list[ArrowColumn], batches: Iterator[pa.RecordBatch], output_path: Path) -> int:
-        """Stream batches to the output; an error raised while producing them is re-raised as itself, not as
-        DuckDB's wrapper around it."""
-        failures: list[Exception] = []
-
-        def guarded() -> Iterator[pa.RecordBatch]:
-            try:
-                yield from batches
-            except Exception as error:
-                failures.append(error)
-                raise
-
+        """Stream batches to the output (see :func:`surfacing_stream_errors`)."""
         schema = pa.schema([pa.field(column.name, column.type) for column in columns])
-        try:
-            return self._write_arrow(pa.RecordBatchReader.from_batches(schema, guarded()), output_path)
-        except duckdb.Error:
-            if failures:
-                raise failures[0] from None
-            raise
+        with surfacing_stream_errors(schema, batches) as reader:
+            return self._write_arrow(reader, output_path)
 
     # SQLite ------------------------------------------------------------------------------------------------
 
@@ -446,6 +465,79 @@ class SourceExecutor(BaseExecutor):
         if password:
             message = message.replace(password, "***")
         return ExecutorExecutionError(self.node.id, message)
+
+    # Iceberg -----------------------------------------------------------------------------------------------
+
+    def iceberg_plan(self) -> tuple[TableName, CatalogSettings, str | None]:
+        """(table, catalog, ``params.query`` or ``None``). The table is ``catalog.namespace.table`` as Seeknal
+        requires, even with a query (which names it); the catalog comes from profiles.yml's
+        ``materialization.catalog``, overridden by the params (``source_defaults.iceberg``, then the node's)."""
+        if not self.spec.table:
+            raise ExecutorValidationError(
+                self.node.id, "an iceberg source needs 'table: catalog.namespace.table', even with params.query"
+            )
+        try:
+            name = TableName.parse(self.spec.table, require_catalog=True)
+            inline = {key: self.params[key] for key in ICEBERG_CATALOG_PARAMS if key in self.params}
+            settings = CatalogSettings.from_config(
+                str(name.catalog), [self.context.profiles.iceberg_catalog, inline], self.context.workspace_path
+            )
+        except (ValueError, IcebergError) as error:
+            raise ExecutorValidationError(self.node.id, str(error)) from None
+        query = self.read_query(str(self.params["query"])) if self.params.get("query") else None
+        return name, settings, query
+
+    def _read_iceberg(self, output_path: Path) -> tuple[int, dict[str, Any]]:
+        """Stream the table's current snapshot into the output, only the columns ``params.query`` can use; the
+        query runs in DuckDB over that stream, with the table under its own name (``catalog.namespace.table``,
+        or ``namespace.table`` / ``table`` for short)."""
+        name, settings, query = self.iceberg_plan()
+        cursor = self.context.get_duckdb_connection().cursor()
+        [[home]] = cursor.execute("SELECT current_database()").fetchall()
+        attached, scrub = False, str
+        try:
+            catalog = settings.open(must_exist=True)
+            scrub = catalog.scrub
+            table = catalog.load(name)
+            state = snapshot_state(table)
+            columns = [column.name for column in table.schema().fields]
+            read = query_columns(cursor, query, columns) if query else None
+            reader = catalog.scan(table, name, read)
+            with surfacing_stream_errors(reader.schema, iter(reader)) as stream:
+                cursor.register("source_rows", stream)
+                if query is None:
+                    row_count = write_query(cursor, "SELECT * FROM source_rows", output_path)
+                else:
+                    alias, namespace = quote_identifier(str(name.catalog)), quote_identifier(name.namespace)
+                    cursor.execute(f"ATTACH ':memory:' AS {alias}")
+                    attached = True
+                    cursor.execute(f"CREATE SCHEMA {alias}.{namespace}")
+                    view = f"{alias}.{namespace}.{quote_identifier(name.table)}"
+                    cursor.execute(f"CREATE VIEW {view} AS SELECT * FROM source_rows")
+                    cursor.execute(f"USE {alias}.{namespace}")
+                    row_count = write_query(cursor, query, output_path)
+        except IcebergError as error:
+            raise ExecutorExecutionError(self.node.id, str(error)) from None
+        except Exception as error:
+            reason = str(error).split("\n\nLINE ")[0].strip() or type(error).__name__
+            message = f"could not read Iceberg table {name} ({settings.shown}): {reason}"
+            raise ExecutorExecutionError(self.node.id, scrub(message)) from None
+        finally:
+            if attached:
+                cursor.execute(f"USE {quote_identifier(home)}")
+                cursor.execute(f"DETACH {quote_identifier(str(name.catalog))}")
+            cursor.close()
+        details: dict[str, Any] = {
+            "location": str(name),
+            "catalog": settings.shown,
+            "snapshot_id": str(state["snapshot_id"] or "none (the table was never written)"),
+            "params": redact(shown_params(self.params, settings)),
+        }
+        if query:
+            details["sql"] = query
+        if read is not None:
+            details["columns_read"] = read
+        return row_count, details
 
     # Hive --------------------------------------------------------------------------------------------------
 

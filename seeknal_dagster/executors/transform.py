@@ -1,17 +1,23 @@
 """``transform``: SQL over upstream outputs, one or several statements, the last one's rows persisted.
 
 The SQL runs as written on the node's engine: DuckDB SQL by default, Spark SQL under ``engine: spark`` (as in
-Seeknal, where a Spark node holds Spark SQL).
+Seeknal, where a Spark node holds Spark SQL). Its ``materialization:`` / ``materializations:`` targets (PostgreSQL
+and Iceberg tables) get a copy of the output once the output downstream nodes read is written; every target is
+attempted, and any that fails fails the node (Seeknal only logs a warning), its table left as it was.
 """
 
 from __future__ import annotations
 
-from seeknal_dagster.engines.duckdb_engine import is_query, split_statements
+from pathlib import Path
+from typing import Any
+
+from seeknal_dagster.delivery.targets import TargetError, write_target
+from seeknal_dagster.engines.duckdb_engine import is_query, scan_parquet, split_statements
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
-from seeknal_dagster.project.models import NodeKind
+from seeknal_dagster.project.models import MaterializationTarget, NodeKind, TransformSpec
 
 
 @register_executor(NodeKind.TRANSFORM)
@@ -29,10 +35,16 @@ class TransformExecutor(SqlNodeExecutor):
     def validate(self) -> None:
         self.statements()
 
+    @property
+    def targets(self) -> list[MaterializationTarget]:
+        spec: TransformSpec = self.node.spec  # type: ignore[assignment]
+        return spec.targets(bool(self.context.profiles.materialization.get("enabled")))
+
     def dry_run(self) -> ExecutorResult:
-        return ExecutorResult(
-            self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"sql": ";\n".join(self.statements())}
-        )
+        metadata: dict[str, Any] = {"sql": ";\n".join(self.statements())}
+        if self.targets:
+            metadata["targets"] = [f"{target.type} {target.table} ({target.mode})" for target in self.targets]
+        return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata=metadata)
 
     def pre_execute(self) -> None:
         """Tables and views the SQL creates are scratch space, gone once the node's output is written."""
@@ -54,10 +66,29 @@ class TransformExecutor(SqlNodeExecutor):
                     f"statement {number} of {len(statements)} failed: {self.sql.error_text(error)}\n  Statement: {statement[:200]}",
                     cause=error,
                 ) from error
+        metadata: dict[str, Any] = {"engine": self.sql.engine, "sql": ";\n".join(statements)}
+        if self.targets:
+            metadata["targets"] = self.write_targets(output_path)
         return ExecutorResult(
-            self.node.id,
-            ExecutionStatus.SUCCESS,
-            row_count=row_count,
-            output_path=output_path,
-            metadata={"engine": self.sql.engine, "sql": ";\n".join(statements)},
+            self.node.id, ExecutionStatus.SUCCESS, row_count=row_count, output_path=output_path, metadata=metadata
         )
+
+    def write_targets(self, output_path: Path) -> list[dict[str, Any]]:
+        """Copy the written output to every target; fail naming each target that could not be written, after
+        trying them all."""
+        relation = scan_parquet(output_path)
+        # A Spark node's copy is made by DuckDB in this process too, reading the part files Spark wrote.
+        connection = self.connection or self.context.get_duckdb_connection().cursor()
+        written, failures = [], []
+        for target in self.targets:
+            try:
+                written.append(write_target(connection, relation, target, self.context.profiles, self.context.workspace_path))
+                self.context.log.info(f"{self.node.id}: wrote {written[-1]['rows_written']} row(s) to {target.type} {target.table}")
+            except TargetError as error:
+                failures.append(f"{target.type} target {target.table} ({target.mode}): {error}")
+        if connection is not self.connection:
+            connection.close()
+        if failures:
+            done = f"; written: {', '.join(item['table'] for item in written)}" if written else ""
+            raise ExecutorExecutionError(self.node.id, "; ".join(failures) + done)
+        return written

@@ -27,7 +27,7 @@ from dagster._utils.warnings import disable_dagster_warnings
 from seeknal_dagster.assets.decorator import op_name
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SeeknalTranslator
 from seeknal_dagster.executors import ExecutorError
-from seeknal_dagster.operations.fingerprints import SourceFingerprint, fingerprint_source
+from seeknal_dagster.executors.fingerprints import SourceFingerprint, fingerprint_source
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import SeeknalProject

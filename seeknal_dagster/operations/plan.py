@@ -24,7 +24,7 @@ from seeknal_dagster.assets.runner import SOURCE_DATA_READ_METADATA_KEY
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY
 from seeknal_dagster.executors import ExecutorError
 from seeknal_dagster.operations.definitions import node_asset_keys
-from seeknal_dagster.operations.fingerprints import SourceFingerprint, fingerprint_source
+from seeknal_dagster.executors.fingerprints import SourceFingerprint, fingerprint_source
 
 if TYPE_CHECKING:
     from dagster import EventLogEntry

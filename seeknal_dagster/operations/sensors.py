@@ -24,7 +24,7 @@ from dagster import (
 )
 
 from seeknal_dagster.executors import ExecutorError
-from seeknal_dagster.operations.fingerprints import fingerprint_source
+from seeknal_dagster.executors.fingerprints import fingerprint_source
 from seeknal_dagster.operations.observation import observation_event
 from seeknal_dagster.operations.tags import CHANGED_SOURCES_TAG, RETRY_FROM_ASSET_FAILURE
 

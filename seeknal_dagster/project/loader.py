@@ -24,11 +24,14 @@ from seeknal_dagster.graph.sql_refs import VALID_REF_ARGUMENT, find_qualified_na
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
 from seeknal_dagster.project.models import (
     FOLLOWS_INPUT_ENGINE,
+    OBSERVABLE_SOURCE_TYPES,
     SPARK_KINDS,
     SPEC_BY_KIND,
     NodeKind,
     NodeSpec,
     PythonNodeSpec,
+    SourceSpec,
+    TransformSpec,
     known_engine,
     parse_ref,
 )
@@ -71,6 +74,12 @@ class ProjectNode:
     @property
     def is_python(self) -> bool:
         return isinstance(self.spec, PythonNodeSpec)
+
+    @property
+    def has_data_fingerprint(self) -> bool:
+        """Whether this is a YAML source whose external data can be fingerprinted (files, SQLite, PostgreSQL; not
+        Hive), so it gets an observable asset standing for that data."""
+        return isinstance(self.spec, SourceSpec) and self.spec.source_type in OBSERVABLE_SOURCE_TYPES
 
     def upstream_id(self, reference: Any) -> str | None:
         """The upstream node a reference in this node's YAML names: ``kind.name``, or a bare name that is unique
@@ -347,6 +356,28 @@ def _link(nodes: dict[str, ProjectNode], renderer: TemplateRenderer) -> tuple[No
     return graph, problems
 
 
+def _target_problems(nodes: Mapping[str, ProjectNode], profiles: Profiles) -> list[Problem]:
+    """Transform targets that cannot be written wherever the project runs: a PostgreSQL connection profiles.yml
+    does not define, an Iceberg table with no catalog configured anywhere."""
+    problems: list[Problem] = []
+    has_catalog = bool(profiles.iceberg_catalog or os.environ.get("LAKEKEEPER_URL") or os.environ.get("LAKEKEEPER_URI"))
+    for node in nodes.values():
+        spec = node.spec
+        if not isinstance(spec, TransformSpec):
+            continue
+        declared = [(f"materializations.{index}", target) for index, target in enumerate(spec.materializations or [])]
+        declared += [("materialization", spec.materialization)] if spec.materialization else []
+        for field_name, target in declared:
+            if target.type == "postgresql" and target.connection not in profiles.connections:
+                where = profiles.path or "no profiles.yml was found"
+                message = f"connection '{target.connection}' is not defined in profiles ({where})"
+                problems.append(Problem(message, node.file, node.id, f"{field_name}.connection", node.line))
+            if target.type == "iceberg" and not target.catalog_uri and not has_catalog:
+                message = "no Iceberg catalog is configured: set materialization.catalog in profiles.yml (or catalog_uri)"
+                problems.append(Problem(message, node.file, node.id, f"{field_name}.table", node.line))
+    return problems
+
+
 def _project_settings(root: Path) -> tuple[dict[str, Any], list[Problem]]:
     path = root / "seeknal_project.yml"
     if not path.is_file():
@@ -429,7 +460,7 @@ def load_project(
             continue
         nodes[node.id] = node
     graph, link_problems = _link(nodes, renderer)
-    problems += link_problems
+    problems += link_problems + _target_problems(nodes, profiles)
     if problems:
         raise ProjectLoadError(root, problems)
     return SeeknalProject(

@@ -13,7 +13,7 @@ import re
 from enum import Enum
 from typing import Any, ClassVar, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class NodeKind(str, Enum):
@@ -216,12 +216,24 @@ class NodeSpec(BaseModel):
         return [ref for ref in (parse_ref(item) for item in items) if ref]
 
 
+#: Source types read from files, by DuckDB's own readers.
+FILE_SOURCE_TYPES = ("csv", "parquet", "json", "jsonl")
+#: Source types whose data can be fingerprinted without starting Spark (see ``executors/fingerprints.py``).
+OBSERVABLE_SOURCE_TYPES = frozenset({*FILE_SOURCE_TYPES, "sqlite", "postgresql", "iceberg"})
+
+
 class SourceSpec(NodeSpec):
     source: str
     table: str | None = None
     freshness: dict[str, Any] | None = None
     columns: dict[str, Any] | list[Any] | None = None
     schema_: list[Any] | None = Field(default=None, alias="schema")
+
+    @property
+    def source_type(self) -> str:
+        """The declared ``source:`` type, lower case, with Seeknal's alias ``postgres`` → ``postgresql``."""
+        declared = self.source.lower().strip()
+        return "postgresql" if declared == "postgres" else declared
 
     @model_validator(mode="after")
     def _has_somewhere_to_read(self) -> "SourceSpec":
@@ -230,9 +242,109 @@ class SourceSpec(NodeSpec):
         return self
 
 
+_TABLE_PART = r"[A-Za-z_][A-Za-z0-9_]*"
+_LOOKBACK = re.compile(r"^\s*(\d+)\s*(d|day|days|h|hour|hours)?\s*$", re.I)
+#: Write modes per target type; other spellings Seeknal's docs use map onto them.
+TARGET_MODES = {"postgresql": ("full", "incremental_by_time", "upsert_by_key", "append"), "iceberg": ("append", "overwrite")}
+_MODE_ALIASES = {"postgresql": {"overwrite": "full", "replace": "full"}, "iceberg": {}}
+#: Field → (setting, the value of it that needs the field, who needs it, what the field is).
+_REQUIRED_FIELDS = {
+    "connection": ("type", "postgresql", "a postgresql target", "a connection of profiles.yml"),
+    "unique_keys": ("mode", "upsert_by_key", "mode upsert_by_key", "the columns that identify a row"),
+    "time_column": ("mode", "incremental_by_time", "mode incremental_by_time", "the column that dates a row"),
+}
+
+
+class MaterializationTarget(BaseModel):
+    """One more place a transform's output is written, besides its Parquet output: an entry of Seeknal's
+    ``materializations:`` list, or its singular ``materialization:`` block (an Iceberg table unless ``type`` says
+    otherwise). Checked field by field when the project loads, so a mistake fails ``validate`` naming the field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = "iceberg"
+    enabled: bool | None = None
+    table: str
+    mode: str = Field(default="", validate_default=True)
+    connection: str | None = Field(default=None, validate_default=True)
+    unique_keys: list[str] = Field(default_factory=list, validate_default=True)
+    time_column: str | None = Field(default=None, validate_default=True)
+    lookback: int | str = 0
+    create_table: bool = True
+    catalog_uri: str | None = None
+    warehouse: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        value = {"postgres": "postgresql"}.get(value.strip().lower(), value.strip().lower())
+        if value not in TARGET_MODES:
+            raise ValueError(f"unknown materialization type '{value}' (supported: postgresql, iceberg)")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type", "iceberg")
+        if kind == "postgresql" and not re.fullmatch(rf"{_TABLE_PART}(\.{_TABLE_PART})?", value):
+            raise ValueError(f"a postgresql target's table is [schema.]table (letters, digits and '_'), got {value!r}")
+        if kind == "iceberg" and not re.fullmatch(rf"{_TABLE_PART}(\.{_TABLE_PART}){{1,2}}", value):
+            raise ValueError(f"an iceberg target's table is [catalog.]namespace.table (letters, digits and '_'), got {value!r}")
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type", "iceberg")
+        mode = (value or ("full" if kind == "postgresql" else "append")).strip().lower()
+        mode = _MODE_ALIASES.get(kind, {}).get(mode, mode)
+        if kind in TARGET_MODES and mode not in TARGET_MODES[kind]:
+            raise ValueError(f"unknown mode '{value}' for {kind} targets (supported: {', '.join(TARGET_MODES[kind])})")
+        return mode
+
+    @field_validator("unique_keys", mode="before")
+    @classmethod
+    def _one_key_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("connection", "unique_keys", "time_column")
+    @classmethod
+    def _required_by_type_or_mode(cls, value: Any, info: ValidationInfo) -> Any:
+        setting, needing_value, needed_by, what = _REQUIRED_FIELDS[str(info.field_name)]
+        if info.data.get(setting) == needing_value and not value:
+            raise ValueError(f"{needed_by} needs '{info.field_name}' ({what})")
+        return value
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback_in_days_or_hours(cls, value: int | str) -> int | str:
+        if not _LOOKBACK.match(str(value)):
+            raise ValueError(f"lookback is a number of days, or '<n>d' / '<n>h' (got {value!r})")
+        return value
+
+    @property
+    def lookback_interval(self) -> str:
+        """``lookback`` as a PostgreSQL interval (a bare number counts days, as in Seeknal)."""
+        number, unit = _LOOKBACK.match(str(self.lookback)).groups()  # type: ignore[union-attr]
+        return f"{int(number)} {'hours' if (unit or 'd').lower().startswith('h') else 'days'}"
+
+
 class TransformSpec(NodeSpec):
     transform: str
+    materialization: MaterializationTarget | None = None  # type: ignore[assignment]
+    materializations: list[MaterializationTarget] | None = None  # type: ignore[assignment]
     sql_fields: ClassVar[tuple[str, ...]] = ("transform",)
+
+    def targets(self, enabled_by_profile: bool) -> list[MaterializationTarget]:
+        """Where the output is also written, as Seeknal decides: the ``materializations`` list (each entry unless
+        ``enabled: false``), else the singular block when it, or profiles.yml's ``materialization.enabled``,
+        enables it."""
+        if self.materializations:
+            return [target for target in self.materializations if target.enabled is not False]
+        single = self.materialization
+        if single is not None and (single.enabled if single.enabled is not None else enabled_by_profile):
+            return [single]
+        return []
 
     @field_validator("transform")
     @classmethod
@@ -317,6 +429,13 @@ class RuleSpec(NodeSpec):
     rule: str | dict[str, Any] | list[Any]
     severity: str | None = None
 
+    @property
+    def severity_level(self) -> Literal["error", "warn"]:
+        """``error`` (a blocking check) or ``warn``: top level (seed dialect) or under ``params`` (Seeknal
+        dialect); ``error`` by default."""
+        severity = self.severity or self.params.get("severity") or "error"
+        return "warn" if str(severity).lower().startswith("warn") else "error"
+
     @model_validator(mode="after")
     def _checks_an_input(self) -> "RuleSpec":
         if not self.input_ids():
@@ -330,9 +449,19 @@ class RuleSpec(NodeSpec):
                 yield f"rule[{index}].sql", check["sql"]
 
 
+#: Other names Seeknal projects use for exposure types.
+EXPOSURE_TYPE_ALIASES = {"postgres": "database", "postgresql": "database", "webhook": "notification"}
+
+
 class ExposureSpec(NodeSpec):
     type: str
     url: str | None = None
+
+    @property
+    def delivery_type(self) -> str:
+        """The exposure's type with Seeknal's aliases resolved (``postgres`` → ``database``)."""
+        declared = str(self.type).lower().strip()
+        return EXPOSURE_TYPE_ALIASES.get(declared, declared)
 
 
 class SemanticModelSpec(NodeSpec):

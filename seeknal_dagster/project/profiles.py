@@ -90,6 +90,18 @@ class Profiles:
             raise KeyError(f"connection '{name}' is not defined in profiles ({where})")
         return interpolate_env(self.connections[name])
 
+    @property
+    def materialization(self) -> dict[str, Any]:
+        """Seeknal's ``materialization:`` block: ``enabled`` (for transforms' singular ``materialization:``) and
+        ``catalog``, the Iceberg catalog (placeholders unresolved)."""
+        block = self.raw.get("materialization")
+        return dict(block) if isinstance(block, dict) else {}
+
+    @property
+    def iceberg_catalog(self) -> dict[str, Any]:
+        catalog = self.materialization.get("catalog")
+        return dict(catalog) if isinstance(catalog, dict) else {}
+
     def defaults_for(self, source_type: str) -> dict[str, Any]:
         source_type = SOURCE_TYPE_ALIASES.get(source_type, source_type)
         for key, value in self.source_defaults.items():

@@ -53,6 +53,16 @@ def materialization_metadata(result: dagster.ExecuteInProcessResult, key: str) -
     raise KeyError(f"{key} was not materialized")
 
 
+def table_rows(value: Any) -> list[dict[str, Any]]:
+    """The rows of a table shown as metadata (``MetadataValue.table``), as dicts."""
+    return [record.data for record in value.records]
+
+
+def failing_rows(check_metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every sample of failing rows a check result shows (one table per failed check)."""
+    return [row for key, value in check_metadata.items() if key.startswith("failing_rows/") for row in table_rows(value)]
+
+
 def failure_messages(result: dagster.ExecuteInProcessResult) -> str:
     """The messages of a run's failed steps, as Dagster shows them."""
     return "\n".join(

@@ -11,7 +11,7 @@ from typing import Any
 
 from dagster import Component, ComponentLoadContext, Definitions, Resolvable
 
-from seeknal_dagster.assets.definitions import build_definitions
+from seeknal_dagster.definitions import build_definitions
 
 
 @dataclass

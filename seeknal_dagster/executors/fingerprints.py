@@ -5,7 +5,8 @@ fingerprint is a short version string that changes when that data changes, so Da
 the sensor can re-run it. Files are hashed when small (touching or re-copying a file does not count as new data)
 and described by size and modification time when large (hashing gigabytes on every sensor tick would cost more
 than the run it saves). PostgreSQL tables are summarised by one cheap query: the row count, and the latest value of
-``freshness.time_column`` when the node declares one.
+``freshness.time_column`` when the node declares one. An Iceberg table is known by its current snapshot, which
+every commit replaces: reading the table's metadata costs no data file.
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seeknal_dagster.engines.duckdb_engine import quote_identifier
+from seeknal_dagster.engines.iceberg import IcebergError, snapshot_state
 from seeknal_dagster.engines.outputs import file_fingerprint
-from seeknal_dagster.executors import ExecutionContext, ExecutorExecutionError, get_executor
-from seeknal_dagster.executors.source import FILE_TYPES, SourceExecutor
-from seeknal_dagster.project.models import NodeKind
+from seeknal_dagster.executors.context import ExecutionContext
+from seeknal_dagster.executors.errors import ExecutorExecutionError
+from seeknal_dagster.executors.registry import get_executor
+from seeknal_dagster.project.models import FILE_SOURCE_TYPES
 
 if TYPE_CHECKING:
-    from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
+    from seeknal_dagster.executors.source import SourceExecutor
+    from seeknal_dagster.project.loader import SeeknalProject
 
 #: Files up to this size are fingerprinted by content; larger ones by size and modification time.
 SMALL_FILE_BYTES = 16 * 1024 * 1024
-#: Declared ``source:`` types whose data can be fingerprinted without starting Spark.
-FINGERPRINTED_SOURCE_TYPES = frozenset({*FILE_TYPES, "sqlite", "postgresql", "postgres"})
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,6 @@ class SourceFingerprint:
     node_id: str
     version: str
     details: dict[str, Any] = field(default_factory=dict)
-
-
-def has_data_fingerprint(node: "ProjectNode") -> bool:
-    """Whether a node is a YAML source whose data can be fingerprinted (files, SQLite, PostgreSQL; not Hive)."""
-    return (
-        node.kind == NodeKind.SOURCE
-        and not node.is_python
-        and str(getattr(node.spec, "source", "")).lower() in FINGERPRINTED_SOURCE_TYPES
-    )
 
 
 def _digest(parts: Any) -> str:
@@ -63,7 +56,7 @@ def _file_state(path: Path) -> str:
     return f"stat:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _files_fingerprint(executor: SourceExecutor, files: list[Path]) -> SourceFingerprint:
+def _files_fingerprint(executor: "SourceExecutor", files: list[Path]) -> SourceFingerprint:
     stats = [path.stat() for path in files]
     details: dict[str, Any] = {"files": len(files), "bytes": sum(stat.st_size for stat in stats)}
     if stats:
@@ -73,19 +66,19 @@ def _files_fingerprint(executor: SourceExecutor, files: list[Path]) -> SourceFin
     return SourceFingerprint(executor.node.id, version, details)
 
 
-def _file_source_files(executor: SourceExecutor) -> list[Path]:
+def _file_source_files(executor: "SourceExecutor") -> list[Path]:
     """Every file a file source reads, globs and directories expanded, in a stable order."""
     return sorted(Path(match) for match in glob.glob(str(executor.file_path()), recursive=True) if Path(match).is_file())
 
 
-def _sqlite_files(executor: SourceExecutor) -> list[Path]:
+def _sqlite_files(executor: "SourceExecutor") -> list[Path]:
     """The database file, plus its write-ahead log: in WAL mode recent commits live only there."""
     database, _ = executor.sqlite_plan()
     wal = database.with_name(database.name + "-wal")
     return [database, wal] if wal.is_file() else [database]
 
 
-def _postgres_fingerprint(executor: SourceExecutor) -> SourceFingerprint:
+def _postgres_fingerprint(executor: "SourceExecutor") -> SourceFingerprint:
     """Row count and ``max(freshness.time_column)`` of the table or query, in one read-only query."""
     import psycopg
 
@@ -106,6 +99,19 @@ def _postgres_fingerprint(executor: SourceExecutor) -> SourceFingerprint:
     return SourceFingerprint(executor.node.id, _digest([rows, newest]), details)
 
 
+def _iceberg_fingerprint(executor: SourceExecutor) -> SourceFingerprint:
+    """The table's identity and current snapshot: a new commit is new data, reading it again is not."""
+    name, settings, _ = executor.iceberg_plan()
+    try:
+        state = snapshot_state(settings.open(must_exist=True).load(name))
+    except IcebergError as error:
+        raise ExecutorExecutionError(executor.node.id, str(error)) from None
+    details = {"location": str(name), "catalog": settings.shown, "snapshot_id": str(state["snapshot_id"])}
+    if state["rows"] is not None:
+        details["rows"] = state["rows"]
+    return SourceFingerprint(executor.node.id, _digest([state["table_uuid"], state["snapshot_id"]]), details)
+
+
 def fingerprint_source(project: "SeeknalProject", node_id: str) -> SourceFingerprint:
     """The current data version of a source node's external data.
 
@@ -113,12 +119,13 @@ def fingerprint_source(project: "SeeknalProject", node_id: str) -> SourceFingerp
     and :class:`ExecutorExecutionError` when a database cannot be queried, both naming the node.
     """
     node = project.nodes[node_id]
-    if not has_data_fingerprint(node):
+    if not node.has_data_fingerprint:
         raise ExecutorExecutionError(node_id, f"{node_id} is not a source whose data can be fingerprinted")
-    executor = get_executor(node, ExecutionContext.for_project(project))
-    assert isinstance(executor, SourceExecutor)
-    if executor.source_type in FILE_TYPES:
+    executor: SourceExecutor = get_executor(node, ExecutionContext.for_project(project))  # type: ignore[assignment]
+    if executor.source_type in FILE_SOURCE_TYPES:
         return _files_fingerprint(executor, _file_source_files(executor))
     if executor.source_type == "sqlite":
         return _files_fingerprint(executor, _sqlite_files(executor))
+    if executor.source_type == "iceberg":
+        return _iceberg_fingerprint(executor)
     return _postgres_fingerprint(executor)

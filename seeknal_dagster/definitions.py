@@ -1,4 +1,8 @@
-"""``build_definitions``: a Seeknal project directory in, a ready Dagster code location out."""
+"""``build_definitions``: a Seeknal project directory in, a ready Dagster code location out.
+
+The top of the package: it wires the assets (``assets/``) and what runs them unattended (``operations/``), which
+depend on the assets layer and never the other way round.
+"""
 
 
 import os
