@@ -215,12 +215,13 @@ def test_a_graph_crossing_engines_equals_the_all_duckdb_run_and_runs_on_the_clus
 def test_a_spark_node_failing_mid_write_keeps_its_previous_output(make_project, spark_connect):
     files = {
         "data/orders.csv": ORDERS,
-        "seeknal/sources/orders.yml": "kind: source\nname: orders\nsource: csv\ntable: data/orders.csv\n",
+        # A name Spark cannot take bare: its view is quoted.
+        "seeknal/sources/orders.yml": "kind: source\nname: raw-orders\nsource: csv\ntable: data/orders.csv\n",
         "seeknal/transforms/ids.yml": """
             kind: transform
             name: ids
             engine: spark
-            transform: SELECT order_id FROM ref('source.orders')
+            transform: SELECT order_id FROM ref('source.raw-orders')
         """,
     }
     project = make_project(files)
@@ -231,7 +232,7 @@ def test_a_spark_node_failing_mid_write_keeps_its_previous_output(make_project, 
     (project / "seeknal/transforms/ids.yml").write_text(
         "kind: transform\nname: ids\nengine: spark\n"
         "transform: SELECT CASE WHEN order_id = 3 THEN raise_error('order 3 is broken') ELSE order_id END AS order_id "
-        "FROM ref('source.orders')\n"
+        "FROM ref('source.raw-orders')\n"
     )
     result = materialize(project, 'key:"transform/ids"', spark_config=spark_connect)
     assert not result.success
@@ -240,7 +241,7 @@ def test_a_spark_node_failing_mid_write_keeps_its_previous_output(make_project, 
     assert "JVM stacktrace" not in message
     assert {part.name: part.read_bytes() for part in parquet_files(output(project, "transform.ids"))} == previous
     assert sorted(path.name for path in (project / "target/intermediate").iterdir()) == [
-        "source_orders.parquet", "transform_ids.parquet",
+        "source_raw-orders.parquet", "transform_ids.parquet",
     ]
 
 

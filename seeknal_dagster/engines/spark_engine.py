@@ -88,11 +88,6 @@ def is_connect(session: Any) -> bool:
     return type(session).__module__.startswith("pyspark.sql.connect")
 
 
-def cluster_master(session: Any) -> str:
-    """The master the session's application runs on (``spark://…``, ``local[*]``, ``yarn``…)."""
-    return str(session.conf.get("spark.master", "unknown"))
-
-
 class SparkSql(NodeSql):
     """A node's SQL in a Spark session of its own, split from the run's session (a server-side clone under Spark
     Connect, ``newSession()`` in classic Spark): same configuration and cluster, but its ``input_0`` and scratch
@@ -113,15 +108,18 @@ class SparkSql(NodeSql):
         else:
             self.session = session.newSession()
 
-    def read_output(self, path: Path) -> "DataFrame":
-        return self.session.read.parquet(str(path))
+    def view_output(self, name: str, path: Path) -> str:
+        """A temporary view over an output (file or directory); returns the quoted view name. Names are quoted
+        (node names may hold ``-``) and the path is a literal: neither can change the statement."""
+        quoted = quote_identifier(name)
+        self.execute(f"CREATE OR REPLACE TEMPORARY VIEW {quoted} USING parquet OPTIONS (path {quote_literal(path)})")
+        return quoted
 
     def register_inputs(self, node: "ProjectNode", context: "ExecutionContext") -> dict[str, str]:
         relations: dict[str, str] = {}
         for upstream_id in node.upstream:
             path = require_output(upstream_id, context.output_path_for(upstream_id))
-            self.read_output(path).createOrReplaceTempView(view_name(upstream_id))
-            relations[upstream_id] = quote_identifier(view_name(upstream_id))
+            relations[upstream_id] = self.view_output(view_name(upstream_id), path)
         declared = [upstream_id for upstream_id in node.input_upstream_ids() if upstream_id in relations]
         for index, upstream_id in enumerate(declared):
             self.create_view(f"input_{index}", f"SELECT * FROM {relations[upstream_id]}")
@@ -146,7 +144,7 @@ class SparkSql(NodeSql):
     def replace_rows(self, query: str, path: Path, stale_rows: str, order_by: str | None = None) -> int:
         if not path.exists():
             return self.write_query(query, path)
-        self.read_output(path).createOrReplaceTempView("__seeknal_previous")
+        self.view_output("__seeknal_previous", path)
         kept = f"SELECT * FROM __seeknal_previous WHERE NOT coalesce(({stale_rows}), false)"
         self.session.sql(kept).unionByName(self.session.sql(query)).createOrReplaceTempView("__seeknal_combined")
         ordered = f" ORDER BY {order_by}" if order_by else ""
