@@ -151,7 +151,7 @@ def rows(project: Path, node_id: str) -> list[tuple]:
 def check_results(result) -> dict[str, dict]:
     return {
         evaluation.check_name: {"passed": evaluation.passed, **{k: v.value for k, v in evaluation.metadata.items()}}
-        for evaluation in (event.event_specific_data for event in result.all_events if event.is_asset_check_evaluation)
+        for evaluation in result.get_asset_check_evaluations()
     }
 
 
