@@ -15,14 +15,29 @@ if TYPE_CHECKING:
 
 
 def validate(args: argparse.Namespace) -> int:
+    """Exit 1 listing every problem when the project does not load; else a summary (and the warnings), exit 0.
+    With ``--partial`` a project whose broken nodes can be left out loads, and they are listed with the rest."""
     try:
-        project = load_project(args.project_dir, profiles_path=args.profiles)
+        project = load_project(args.project_dir, profiles_path=args.profiles, allow_partial=args.partial)
     except ProjectLoadError as error:
         print(f"✗ {error}", file=sys.stderr)
         return 1
     kinds = Counter(node.kind.value for node in project.nodes.values())
     python_nodes = sum(node.is_python for node in project.nodes.values())
-    print(f"✓ Seeknal project '{project.name}' at {project.root} is valid")
+    errors = sum(problem.is_error for problem in project.problems)
+    warnings = len(project.problems) - errors
+    if project.broken:
+        verdict = f"loads without {len(project.broken)} of its {len(project.nodes) + len(project.broken)} nodes"
+    else:
+        verdict = "is valid"
+    counted = ", ".join(
+        text for count, text in ((errors, f"{errors} problem(s)"), (warnings, f"{warnings} warning(s)")) if count
+    )
+    print(f"✓ Seeknal project '{project.name}' at {project.root} {verdict}" + (f", with {counted}:" if counted else ""))
+    for problem in sorted(project.problems, key=lambda problem: not problem.is_error):
+        print(f"  - {problem}")
+    if project.broken:
+        print(f"  not loaded: {', '.join(sorted(project.broken))}")
     print(f"  {len(project.nodes)} nodes, {project.graph.edge_count()} edges")
     for kind, count in sorted(kinds.items()):
         print(f"  {kind:<26}{count}")
@@ -87,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("validate", help="load and validate a project; report every problem")
     check.add_argument("project_dir", help="the Seeknal project directory (holding seeknal/)")
     check.add_argument("--profiles", help="profiles.yml to use (default: $SEEKNAL_PROFILES_PATH, ./profiles.yml)")
+    check.add_argument(
+        "--partial",
+        action="store_true",
+        help="check the project as build_definitions(allow_partial=True) loads it: nodes with problems, and their "
+        "downstream, are left out and listed; the rest loads",
+    )
     check.set_defaults(handler=validate)
     show_plan = commands.add_parser(
         "plan",

@@ -4,6 +4,7 @@
     attributes:
       project: ../../seeknal_project   # relative to the folder of defs.yaml
       select: "tag:daily+"
+      allow_partial: true              # optional: nodes with problems shown, not run, instead of failing to load
 """
 
 from dataclasses import dataclass
@@ -27,7 +28,10 @@ class SeeknalProjectComponent(Component, Resolvable):
     params: dict[str, Any] | None = None
     duckdb_database: str = ":memory:"
     spark_config: dict[str, Any] | None = None
+    #: ``spark``: nodes that can run on Spark and name no engine run there (``spark_config`` gives the session).
     default_engine: str | None = None
+    #: Load what loads and show the nodes with problems (and their downstream) as not runnable.
+    allow_partial: bool = False
 
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         return build_definitions(
@@ -41,4 +45,5 @@ class SeeknalProjectComponent(Component, Resolvable):
             duckdb_database=self.duckdb_database,
             spark_config=self.spark_config,
             default_engine=self.default_engine,
+            allow_partial=self.allow_partial,
         )

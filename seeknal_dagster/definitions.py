@@ -5,6 +5,7 @@ depend on the assets layer and never the other way round.
 """
 
 
+import logging
 import os
 from collections import defaultdict
 from typing import Any, Mapping
@@ -13,11 +14,11 @@ from dagster import AssetExecutionContext, Definitions, in_process_executor
 from dagster_duckdb import DuckDBResource
 from dagster_pyspark import LazyPySparkResource
 
-from seeknal_dagster.assets.decorator import op_name, external_asset_specs, seeknal_assets
+from seeknal_dagster.assets.decorator import broken_asset_specs, external_asset_specs, op_name, seeknal_assets
 from seeknal_dagster.assets.resource import SeeknalResource
-from seeknal_dagster.assets.translator import SeeknalTranslator
+from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SeeknalTranslator
 from seeknal_dagster.graph.selection import select_nodes
-from seeknal_dagster.operations.definitions import build_operations
+from seeknal_dagster.operations.definitions import build_operations, node_asset_keys
 from seeknal_dagster.operations.sensors import DEFAULT_SENSOR_INTERVAL_SECONDS
 from seeknal_dagster.project.loader import load_project
 from seeknal_dagster.project.models import PartitionSettings
@@ -38,6 +39,7 @@ def build_definitions(
     default_engine: str | None = None,
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     automation_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
+    allow_partial: bool = False,
 ) -> Definitions:
     """Load, validate and wire a Seeknal project: its assets, checks and the ``seeknal`` resource, plus what
     runs it unattended (see :func:`build_operations`): observed source data, the sensor re-running sources whose
@@ -49,11 +51,26 @@ def build_definitions(
     classic session. ``default_engine="spark"`` runs every node that can run on Spark and names no engine there.
 
     A project with problems raises :class:`ProjectLoadError` listing all of them (file, node, field), which is
-    what the Dagster UI shows for a code location that fails to load.
+    what the Dagster UI shows for a code location that fails to load. With ``allow_partial``, the nodes with a
+    problem and their downstream are left out of the runnable assets and shown as assets that cannot be
+    materialized (tagged ``seeknal/not_loaded``), whose description lists their problems; the rest runs.
+    Warnings are logged and shown in the metadata of their nodes' assets.
     """
     project = load_project(
-        project_dir, profiles_path=profiles_path, target_dir=target_dir, params=params, default_engine=default_engine
+        project_dir,
+        profiles_path=profiles_path,
+        target_dir=target_dir,
+        params=params,
+        default_engine=default_engine,
+        allow_partial=allow_partial,
     )
+    if project.problems:
+        logging.getLogger("seeknal_dagster").warning(
+            "Seeknal project %s loaded with %d problem(s):\n%s",
+            project.root,
+            len(project.problems),
+            "\n".join(f"  - {problem}" for problem in project.problems),
+        )
     translator = translator or SeeknalTranslator(key_prefix=key_prefix)
     chosen = select_nodes(project, select, exclude)
     by_partitions: dict[str, list[str]] = defaultdict(list)
@@ -83,8 +100,10 @@ def build_definitions(
         sensor_interval_seconds=sensor_interval_seconds,
         automation_interval_seconds=automation_interval_seconds,
     )
+    external = external_asset_specs(project, translator)
+    keys = {**node_asset_keys(assets), **{spec.metadata[NODE_ID_METADATA_KEY]: spec.key for spec in external}}
     return Definitions(
-        assets=[*assets, *external_asset_specs(project, translator), *operations.assets],
+        assets=[*assets, *external, *broken_asset_specs(project, translator, keys), *operations.assets],
         resources={"seeknal": resource},
         # A run is one step per partitions group: a subprocess per step would only add start-up time.
         executor=in_process_executor,
@@ -98,5 +117,4 @@ def partitions_suffix(settings: PartitionSettings | None) -> str:
     """Op-name suffix of the multi_asset holding nodes with these partitions ('' when unpartitioned)."""
     if settings is None:
         return ""
-    parts = (settings.type, settings.start, settings.end, settings.timezone)
-    return "_" + "".join(char if char.isalnum() else "_" for char in "_".join(part for part in parts if part))
+    return "_" + "".join(char if char.isalnum() else "_" for char in "_".join(settings.written()))

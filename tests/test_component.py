@@ -1,5 +1,6 @@
 """A Seeknal project declared as a Dagster component in a defs.yaml."""
 
+import dagster
 from dagster.components.testing import create_defs_folder_sandbox
 
 from seeknal_dagster import SeeknalProjectComponent
@@ -30,3 +31,26 @@ def test_component_declared_in_yaml_builds_the_project_assets(make_project):
             assert isinstance(component, SeeknalProjectComponent)
             keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"shop/source/orders", "shop/transform/big"} <= keys
+
+
+def test_a_component_may_load_a_project_partially(make_project):
+    project = make_project(
+        {
+            "data/orders.csv": "order_id,amount\n1,10\n",
+            "seeknal/sources/orders.yml": "kind: source\nname: orders\nsource: csv\ntable: data/orders.csv\n",
+            "seeknal/transforms/lost.yml": "kind: transform\nname: lost\ntransform: SELECT * FROM ref('source.gone')\n",
+        }
+    )
+    with create_defs_folder_sandbox() as sandbox:
+        defs_path = sandbox.scaffold_component(
+            component_cls=SeeknalProjectComponent,
+            defs_yaml_contents={
+                "type": "seeknal_dagster.SeeknalProjectComponent",
+                "attributes": {"project": str(project), "allow_partial": True},
+            },
+        )
+        with sandbox.load_component_and_build_defs(defs_path=defs_path) as (_, defs):
+            graph = defs.resolve_asset_graph()
+            lost = graph.get(dagster.AssetKey(["transform", "lost"]))
+            assert not lost.is_executable and "source.gone" in lost.to_asset_spec().description
+            assert graph.get(dagster.AssetKey(["source", "orders"])).is_executable

@@ -226,6 +226,7 @@ SEED_DIALECT = {
         name: customer_metrics
         inputs:
           - ref: feature_group.customer_features
+        feature_date_col: order_date
         aggregations:
           - column: total_orders
             function: sum

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -21,7 +22,14 @@ from seeknal_dagster.executors import ExecutorError
 from seeknal_dagster.ml import ModelArtifactError, load_model
 from seeknal_dagster.ml.algorithms import build_estimator, infer_task, resolve_algorithm
 from seeknal_dagster.ml.artifacts import sha256_of
-from tests.support.projects import materialization_metadata, materialize, replace_in_file, run_node, table_rows
+from tests.support.projects import (
+    load_problem,
+    materialization_metadata,
+    materialize,
+    replace_in_file,
+    run_node,
+    table_rows,
+)
 
 SAMPLE_PROJECT = Path(__file__).resolve().parents[1] / "seeknal_project"
 SNAPSHOTS = ["2025-01-31", "2025-02-28", "2025-03-31"]
@@ -268,13 +276,25 @@ def test_algorithm_names_of_both_dialects(name, target, expected):
     ("written", "broken", "message"),
     [
         ("algorithm: logistic_regression", "algorithm: deep_forest", "unknown algorithm 'deep_forest'"),
-        ("random_state: 7", "random_state: 7\n  params: {n_trees: 5}", r"unknown hyperparameter\(s\) \['n_trees'\]"),
+        ("algorithm: logistic_regression", "algorithm: logistic_regression\n  task: regression", "does not do regression"),
         ("test_size: 0.3", "test_size: 3", "test_size must be a fraction"),
+    ],
+)
+def test_bad_model_definitions_name_the_node_and_the_problem(churn_project, written, broken, message):
+    replace_in_file(churn_project / "seeknal/models/churn.yml", written, broken)
+    assert re.search(message, load_problem(churn_project, "model.churn"))
+
+
+@pytest.mark.parametrize(
+    ("written", "broken", "message"),
+    [
+        ("random_state: 7", "random_state: 7\n  params: {n_trees: 5}", r"unknown hyperparameter\(s\) \['n_trees'\]"),
         ("label_column: churned", "label_column: cancelled", "source.labels has no column 'cancelled' \\(label_column\\)"),
         ("event_time: snapshot_date", "event_time: taken_at", "source.activity has no column 'taken_at' \\(event time\\)"),
     ],
 )
-def test_bad_model_definitions_name_the_node_and_the_problem(churn_project, written, broken, message):
+def test_what_only_the_data_or_scikit_learn_know_fails_before_training(churn_project, written, broken, message):
+    """Columns are the data's; valid hyperparameter names are scikit-learn's, which loading does not import."""
     replace_in_file(churn_project / "seeknal/models/churn.yml", written, broken)
     run_node(churn_project, "source.activity")
     run_node(churn_project, "source.labels")

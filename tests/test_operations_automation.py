@@ -9,8 +9,8 @@ import dagster
 import pytest
 from dagster import DefaultScheduleStatus, DefaultSensorStatus
 
-from seeknal_dagster import ProjectLoadError, build_definitions
-from tests.support.projects import materialize, materialized_keys
+from seeknal_dagster import ProjectLoadError, build_definitions, load_project
+from tests.support.projects import materialize, materialized_keys, replace_in_file
 
 ORDERS = {
     "data/orders.csv": "order_id,amount\n1,10\n2,20\n",
@@ -165,14 +165,25 @@ def test_bad_schedules_are_reported_together_naming_the_project_file(make_projec
         }
     )
     with pytest.raises(ProjectLoadError) as raised:
-        build_definitions(project)
+        load_project(project)  # what `seeknal-dagster validate` reports, without Dagster
     text = str(raised.value)
-    assert "5 problem(s)" in text
+    assert "3 problem(s)" in text
     for expected in (
         "seeknal_project.yml | field 'schedules[0].cron': schedule nightly: '0 25 * * *' is not a cron expression",
         "field 'schedules[1].select': schedule hourly: missing required field",
+        "field 'schedules[4].every': schedule twice:",
+    ):
+        assert expected in text
+    # What a selection matches is Dagster's to say, once the assets exist: the code location reports it.
+    replace_in_file(project / "seeknal_project.yml", '"0 25 * * *"', '"0 23 * * *"')
+    replace_in_file(project / "seeknal_project.yml", 'cron: "0 * * * *"}', 'cron: "0 * * * *", select: "*"}')
+    replace_in_file(project / "seeknal_project.yml", ", every: 2}", "}")
+    with pytest.raises(ProjectLoadError) as raised:
+        build_definitions(project)
+    text = str(raised.value)
+    assert "2 problem(s)" in text
+    for expected in (
         "field 'schedules[2].select': schedule nobody: select 'tag:nonexistent' matches no asset",
         "field 'schedules[3].select': schedule broken: invalid select",
-        "field 'schedules[4].every': schedule twice:",
     ):
         assert expected in text

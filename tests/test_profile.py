@@ -8,8 +8,14 @@ import dagster
 import duckdb
 import pytest
 
-from seeknal_dagster.executors import ExecutorValidationError
-from tests.support.projects import materialization_metadata, materialize, materialized_keys, run_node, table_rows
+from tests.support.projects import (
+    load_problem,
+    materialization_metadata,
+    materialize,
+    materialized_keys,
+    run_node,
+    table_rows,
+)
 
 ORDERS_CSV = """\
 order_id,customer,channel,amount,is_gift,ordered_at,ordered_on
@@ -125,8 +131,7 @@ def test_one_row_and_empty_inputs_still_profile(make_project):
 def test_max_top_values_must_be_positive(make_project):
     project = make_project(profile_files("profile:\n  params: {max_top_values: 0}\n"))
 
-    with pytest.raises(ExecutorValidationError, match="max_top_values must be a positive integer"):
-        run_node(project, "profile.orders_profile")
+    assert "max_top_values must be a positive integer (got 0)" in load_problem(project, "profile.orders_profile")
 
 
 def profile_check(name: str, *checks: str) -> str:

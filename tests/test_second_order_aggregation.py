@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
 
-from seeknal_dagster.executors import ExecutorError
-from tests.support.projects import materialize, materialized_keys, replace_in_file, run_node
+from tests.support.projects import load_problem, materialize, materialized_keys, replace_in_file, run_node
 
 SOA_YML = """
     kind: second_order_aggregation
@@ -170,9 +170,7 @@ def test_reads_a_first_order_aggregation_output(make_project):
 )
 def test_invalid_definitions_give_seeknals_errors(applicants_project, written, broken, message):
     replace_in_file(applicants_project / "seeknal/features/applicant_history.yml", written, broken)
-    with pytest.raises(ExecutorError, match=message) as raised:
-        run_node(applicants_project, "second_order_aggregation.applicant_history", dry_run=True)
-    assert raised.value.node_id == "second_order_aggregation.applicant_history"
+    assert re.search(message, load_problem(applicants_project, "second_order_aggregation.applicant_history"))
 
 
 def test_a_partition_recomputes_only_the_applicants_who_applied_in_it(applicants_project):

@@ -11,7 +11,7 @@ import duckdb
 import psycopg
 import pytest
 
-from tests.support.projects import materialization_metadata, materialize, materialized_keys
+from tests.support.projects import load_problem, materialization_metadata, materialize, materialized_keys
 from tests.test_sources import failure_text, output_rows, output_schema, source_yml
 
 PASSWORD = "Pr0file-S3cret-d1e7"
@@ -186,14 +186,11 @@ def test_the_password_never_reaches_metadata_logs_or_files(make_project, warehou
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("table: orders\nparams: {connection: nowhere}", "connection 'nowhere' is not defined in profiles"),
-        ("params: {query: 'DROP TABLE orders'}", "DDL/DML is not allowed"),
-        ("params: {query: 'SELECT 1; DELETE FROM orders'}", "DDL/DML is not allowed"),
         ("params: {query: 'WITH gone AS (DELETE FROM orders RETURNING *) SELECT * FROM gone'}", "data-modifying"),
         ("params: {query: \"SELECT nextval('order_numbers')\"}", "read-only transaction"),
         ("params: {query: 'SELECT * FROM missing_table'}", 'relation "missing_table" does not exist'),
     ],
-    ids=["unknown-connection", "ddl", "smuggled-dml", "dml-in-cte", "write-in-select", "bad-query"],
+    ids=["dml-in-cte", "write-in-select", "bad-query"],
 )
 def test_bad_postgres_sources_fail_naming_the_node(make_project, warehouse_env, postgres_server, body, expected):
     project = make_project(
@@ -205,3 +202,18 @@ def test_bad_postgres_sources_fail_naming_the_node(make_project, warehouse_env, 
     assert "source.broken" in text and expected in text
     with psycopg.connect(postgres_server.dsn("seeknal_shop")) as connection:
         assert connection.execute("SELECT count(*) FROM orders").fetchone() == (3,)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("table: orders\nparams: {connection: nowhere}", "params.connection: connection 'nowhere' is not defined"),
+        ("params: {query: 'DROP TABLE orders'}", "params.query: params.query must be a single SELECT or WITH query"),
+        ("params: {query: 'SELECT 1; DELETE FROM orders'}", "DDL/DML is not allowed"),
+    ],
+    ids=["unknown-connection", "ddl", "smuggled-dml"],
+)
+def test_what_a_postgres_source_says_wrong_is_refused_before_connecting(make_project, body, expected):
+    broken = source_yml("broken", f"source: postgres\n{body}")
+    project = make_project({"profiles.yml": PROFILES, "seeknal/sources/broken.yml": broken})
+    assert expected in load_problem(project, "source.broken")

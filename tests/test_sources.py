@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.support.projects import materialization_metadata, materialize, materialized_keys
+from tests.support.projects import load_problem, materialization_metadata, materialize, materialized_keys
 
 
 def output_rows(project: Path, node: str, order_by: str = "1") -> list[tuple]:
@@ -217,14 +217,12 @@ def test_sqlite_streams_large_tables_in_batches(make_project):
     ("body", "expected"),
     [
         ("source: csv\ntable: data/missing.csv", "csv source file not found: data/missing.csv"),
-        ("source: excel\ntable: data/book.xlsx", "unsupported source type 'excel'"),
+        ("source: excel\ntable: data/book.xlsx", "seeknal-dagster does not read 'excel' sources"),
         ("source: sqlite\ntable: data/missing.db\nparams: {table: t}", "sqlite database not found: data/missing.db"),
-        ("source: sqlite\ntable: data/shop.db", "needs params.table"),
         ("source: sqlite\ntable: data/shop.db\nparams: {table: nope}", "no such table: nope"),
-        ("source: sqlite\ntable: data/shop.db\nparams: {query: 'DELETE FROM customers'}", "DDL/DML is not allowed"),
         ("source: csv\ntable: data/bad.csv\nparams: {delimiter: ',', header: true, skip: 'x'}", "data/bad.csv"),
     ],
-    ids=["missing-file", "unsupported-type", "missing-database", "no-table", "unknown-table", "dml", "bad-option"],
+    ids=["missing-file", "seeknal-only-type", "missing-database", "unknown-table", "bad-option"],
 )
 def test_bad_sources_fail_naming_node_and_path(make_project, body, expected):
     project = make_project(
@@ -241,4 +239,23 @@ def test_bad_sources_fail_naming_node_and_path(make_project, body, expected):
     text = failure_text(result)
     assert "source.broken" in text and expected in text
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "expected"),
+    [
+        ("source: mongodb\ntable: orders", "source", "unknown source type 'mongodb'"),
+        ("source: sqlite\ntable: data/shop.db", "params.table", "needs params.table"),
+        ("source: sqlite\ntable: data/shop.db\nparams: {query: 'DELETE FROM customers'}", "params.query", "DDL/DML"),
+        ("source: postgres\ntable: a.b.c", "table", "needs 'table: [schema.]table'"),
+        ("source: postgres\ntable: orders\nparams: {connection: lake}", "params.connection", "'lake' is not defined"),
+        ("source: iceberg\ntable: lake.db.t\nparams: {query: 'DELETE FROM t'}", "params.query", "DDL/DML"),
+    ],
+    ids=["unknown-type", "no-table", "dml", "three-part-table", "unknown-connection", "iceberg-dml"],
+)
+def test_settings_a_source_cannot_run_with_are_load_problems(make_project, body, field, expected):
+    """Known without reading anything: refused when the project loads, naming the node and the field."""
+    project = make_project({"seeknal/sources/broken.yml": source_yml("broken", body)})
+    problem = load_problem(project, "source.broken")
+    assert problem.startswith(f"{field}: ") and expected in problem
     assert not (project / "target/intermediate/source_broken.parquet").exists()

@@ -311,7 +311,7 @@ def test_engine_spark_on_a_kind_that_cannot_run_there_fails_to_load(make_project
         build_definitions(project)
     text = str(raised.value)
     assert "engine: spark is not supported on a source" in text and "orders.yml" in text
-    assert "unknown engine 'flink' (use duckdb or spark)" in text and "t.yml" in text
+    assert "engine 'flink' is not supported (use duckdb or spark)" in text and "t.yml" in text
 
 
 def asset_kinds(defs) -> dict[str, set[str]]:

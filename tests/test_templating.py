@@ -152,4 +152,4 @@ def test_a_broken_common_file_is_reported_with_its_path(tmp_path):
     project = write_project(tmp_path, {"seeknal/common/rules.yml": "rules: [unclosed\n"})
     keys, problems = load_common_config(project / "seeknal/common")
     assert keys == {}
-    assert [path.name for path, _ in problems] == ["rules.yml"]
+    assert [(problem.file.name, problem.line) for problem in problems] == [("rules.yml", 2)]

@@ -10,9 +10,17 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from dagster import AssetsDefinition, AssetSpec, BackfillPolicy, PartitionsDefinition, RetryPolicy, multi_asset
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    BackfillPolicy,
+    PartitionsDefinition,
+    RetryPolicy,
+    multi_asset,
+)
 
-from seeknal_dagster.assets.resource import PROJECT_IDENTITY_TAG, PROJECT_ROOT_TAG, TARGET_DIR_TAG
+from seeknal_dagster.assets.resource import PARTIAL_TAG, PROJECT_IDENTITY_TAG, PROJECT_ROOT_TAG, TARGET_DIR_TAG
 from seeknal_dagster.assets.translator import SeeknalTranslator
 from seeknal_dagster.graph.selection import select_nodes
 from seeknal_dagster.project.loader import SeeknalProject, load_project
@@ -27,7 +35,9 @@ def project_for(assets_def: AssetsDefinition) -> SeeknalProject:
     tags = assets_def.op.tags
     identity = tags[PROJECT_IDENTITY_TAG]
     if identity not in _PROJECTS:
-        _PROJECTS[identity] = load_project(tags[PROJECT_ROOT_TAG], target_dir=tags[TARGET_DIR_TAG])
+        _PROJECTS[identity] = load_project(
+            tags[PROJECT_ROOT_TAG], target_dir=tags[TARGET_DIR_TAG], allow_partial=PARTIAL_TAG in tags
+        )
     return _PROJECTS[identity]
 
 
@@ -121,6 +131,7 @@ def seeknal_assets(
             PROJECT_ROOT_TAG: str(loaded.root),
             PROJECT_IDENTITY_TAG: loaded.identity,
             TARGET_DIR_TAG: str(loaded.target_dir),
+            **({PARTIAL_TAG: "true"} if loaded.allow_partial else {}),
         },
         pool=pool or op_name(loaded),
         partitions_def=partitions_def,
@@ -136,3 +147,17 @@ def external_asset_specs(
     translator = translator or SeeknalTranslator()
     python_nodes = {node_id for node_id, node in project.nodes.items() if node.is_python}
     return list(build_asset_specs(project, python_nodes, translator).values()) if python_nodes else []
+
+
+def broken_asset_specs(
+    project: SeeknalProject, translator: SeeknalTranslator, keys: Mapping[str, AssetKey]
+) -> list[AssetSpec]:
+    """Specs for the nodes a partial load left out (rules aside: they are checks): in the graph where they
+    belong, not materializable, their description and metadata saying what is wrong. ``keys`` are the asset keys
+    of the loaded nodes, so a broken node's lineage points at them."""
+    broken_keys = {node_id: translator.broken_node_key(project, node_id) for node_id in project.broken}
+    return [
+        translator.get_broken_asset_spec(project, node_id, {**keys, **broken_keys})
+        for node_id in sorted(project.broken)
+        if project.broken[node_id].kind != NodeKind.RULE
+    ]

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 PROJECT_ROOT_TAG = "seeknal/project_root"
 PROJECT_IDENTITY_TAG = "seeknal/project_identity"
 TARGET_DIR_TAG = "seeknal/target_dir"
+#: Present when the project was loaded with ``allow_partial``: a run worker loads it the same way.
+PARTIAL_TAG = "seeknal/allow_partial"
 
 
 class SeeknalResource(ConfigurableResource):

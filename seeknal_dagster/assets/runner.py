@@ -31,6 +31,7 @@ from seeknal_dagster.executors import (
     ExecutorValidationError,
     get_executor,
 )
+from seeknal_dagster.project.checks import SettingError, retries_and_delay
 from seeknal_dagster.project.models import NodeKind
 
 #: Metadata of a source's materialization: the fingerprint of the data it read.
@@ -44,17 +45,11 @@ if TYPE_CHECKING:
 
 
 def retry_settings(node: "ProjectNode") -> tuple[int, float]:
-    """(retries, delay in seconds) from the node's ``dagster:`` block, or from top-level ``retries`` /
-    ``retry_delay`` as the seed design writes them; none by default."""
-    settings, top_level = node.spec.dagster, node.spec.extra_fields()
-    retries = settings.retries if settings.retries is not None else top_level.get("retries")
-    delay = settings.retry_delay if settings.retry_delay is not None else top_level.get("retry_delay")
+    """(retries, delay in seconds) of a node (see :func:`seeknal_dagster.project.checks.retries_and_delay`)."""
     try:
-        return max(0, int(retries or 0)), max(0.0, float(delay or 0))
-    except (TypeError, ValueError):
-        raise ExecutorValidationError(
-            node.id, f"retries must be a whole number and retry_delay a number of seconds (got {retries!r}, {delay!r})"
-        ) from None
+        return retries_and_delay(node.spec)
+    except SettingError as error:
+        raise ExecutorValidationError(node.id, str(error)) from None
 
 
 @dataclass

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from dagster import (
     AssetCheckSpec,
@@ -20,15 +19,17 @@ from dagster import (
     WeeklyPartitionsDefinition,
 )
 
-from seeknal_dagster.delivery.files import file_format
-from seeknal_dagster.project.models import ExposureSpec, NodeKind, PartitionSettings, RuleSpec
+from seeknal_dagster.project.checks.exposure import file_format
+from seeknal_dagster.project.dagster_rules import owner_for, tag_key_for
+from seeknal_dagster.project.models import AUTOMATION_PATTERN, ExposureSpec, NodeKind, PartitionSettings, RuleSpec
 
 if TYPE_CHECKING:
+    from seeknal_dagster.project.errors import Problem
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
 
 NODE_ID_METADATA_KEY = "seeknal/node_id"
-_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
-_CRON_AUTOMATION = re.compile(r"""^on_cron\(\s*['"](.+?)['"]\s*\)$""")
+#: Tag of the nodes a partial load left out (``tag:seeknal/not_loaded`` selects them in the UI).
+NOT_LOADED_TAG = "seeknal/not_loaded"
 
 
 def automation_condition(expression: str | None) -> AutomationCondition | None:
@@ -40,7 +41,7 @@ def automation_condition(expression: str | None) -> AutomationCondition | None:
         return AutomationCondition.eager()
     if expression == "on_missing":
         return AutomationCondition.on_missing()
-    return AutomationCondition.on_cron(_CRON_AUTOMATION.match(expression).group(1))
+    return AutomationCondition.on_cron(AUTOMATION_PATTERN.match(expression).group(2))
 
 
 _PARTITION_CLASSES = {
@@ -59,14 +60,6 @@ def partitions_definition(settings: PartitionSettings | None) -> TimeWindowParti
     if settings.timezone:
         options["timezone"] = settings.timezone
     return _PARTITION_CLASSES[settings.type](**options)
-
-
-def _owner(owner: str) -> str:
-    return owner if "@" in owner or owner.startswith("team:") else f"team:{_TAG_UNSAFE.sub('_', owner)}"
-
-
-def _tag_key(tag: str) -> str:
-    return _TAG_UNSAFE.sub("_", tag)[:63]
 
 
 def exposure_kinds(spec: ExposureSpec) -> set[str]:
@@ -103,8 +96,8 @@ class SeeknalTranslator:
     def get_asset_spec(self, project: "SeeknalProject", node_id: str) -> AssetSpec:
         node = project.nodes[node_id]
         settings = node.spec.dagster
-        owners = ([_owner(node.spec.owner)] if node.spec.owner else []) + [_owner(o) for o in settings.owners]
-        tags = {_tag_key(tag): "" for tag in node.spec.tags}
+        owners = ([owner_for(node.spec.owner)] if node.spec.owner else []) + [owner_for(o) for o in settings.owners]
+        tags = {tag_key_for(tag): "" for tag in node.spec.tags}
         tags.update(settings.tags)
         kinds = {"seeknal", project.engine_of(node_id)}
         if node.kind == NodeKind.SOURCE and not node.is_python:
@@ -117,6 +110,9 @@ class SeeknalTranslator:
         }
         for field_name, sql in node.spec.sql_texts():
             metadata[f"seeknal/{field_name}"] = MetadataValue.md(f"```sql\n{sql.strip()}\n```")
+        warnings = project.problems_of(node_id)
+        if warnings:
+            metadata["seeknal/warnings"] = MetadataValue.md(_problem_list(warnings))
         return AssetSpec(
             key=self.node_key(project, node_id),
             deps=[self.node_key(project, parent) for parent in node.upstream]
@@ -131,6 +127,33 @@ class SeeknalTranslator:
             automation_condition=self.get_automation_condition(project, node_id),
             partitions_def=partitions_definition(settings.partitions),
             skippable=True,
+        )
+
+    def broken_node_key(self, project: "SeeknalProject", node_id: str) -> AssetKey:
+        """The key of a node a partial load left out: the default one (a custom ``dagster.key`` may be what is
+        wrong with it)."""
+        node = project.broken[node_id]
+        return AssetKey([*self.key_prefix, node.kind.value, node.name])
+
+    def get_broken_asset_spec(
+        self, project: "SeeknalProject", node_id: str, keys: Mapping[str, AssetKey]
+    ) -> AssetSpec:
+        """A node a partial load left out: shown with its lineage, not materializable, saying why."""
+        node = project.broken[node_id]
+        problems = project.problems_of(node_id)
+        return AssetSpec(
+            key=keys[node_id],
+            deps=[keys[parent] for parent in node.upstream if parent in keys],
+            description=f"**Not loaded, not runnable**: fix the problems below.\n\n{_problem_list(problems)}\n\n"
+            f"Defined in `{node.file}`.",
+            metadata={
+                NODE_ID_METADATA_KEY: node_id,
+                "seeknal/file": MetadataValue.path(str(node.file)),
+                "seeknal/problems": MetadataValue.md(_problem_list(problems)),
+            },
+            group_name=node.kind.value,
+            tags={NOT_LOADED_TAG: "true"},
+            kinds={"seeknal"},
         )
 
     def get_source_data_key(self, project: "SeeknalProject", node_id: str) -> AssetKey | None:
@@ -181,3 +204,11 @@ class SeeknalTranslator:
                 "seeknal/severity": spec.severity_level,
             },
         )
+
+
+def _problem_list(problems: Sequence["Problem"]) -> str:
+    """Problems as a Markdown list: severity, field and message (the file is in the asset's metadata)."""
+    return "\n".join(
+        f"- {problem.severity}" + (f" in `{problem.field}`" if problem.field else "") + f": {problem.message}"
+        for problem in problems
+    )

@@ -17,8 +17,6 @@ import pyarrow as pa
 from seeknal_dagster.engines.duckdb_engine import quote_identifier
 from seeknal_dagster.featurestore.online import PostgresOnlineStore
 
-MODES = ("replace", "append")
-MODE_ALIASES = {"overwrite": "replace", "full": "replace", "insert": "append"}
 STAGING_SUFFIX = "__seeknal_staging"
 
 

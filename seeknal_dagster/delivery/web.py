@@ -57,11 +57,6 @@ def shown_url(template: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def is_web_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
 def resolve_secrets(value: Any, what: str) -> Any:
     """``value`` with its ``${VAR}`` placeholders resolved; an unset variable without a default fails by name."""
     missing = unset_variables(value)

@@ -173,6 +173,7 @@ class DuckDBSql(NodeSql):
 
     quote_identifier = staticmethod(quote_identifier)
     quote_literal = staticmethod(quote_literal)
+    relation_name = staticmethod(relation_name)
 
     @staticmethod
     def type_name(duckdb_type: str) -> str:

@@ -84,6 +84,11 @@ class NodeSql(ABC):
 
     @staticmethod
     @abstractmethod
+    def relation_name(node_id: str) -> str:
+        """The (quoted) name a node's output is visible under once :meth:`register_inputs` ran."""
+
+    @staticmethod
+    @abstractmethod
     def type_name(duckdb_type: str) -> str:
         """A type named as DuckDB names it, in this engine's spelling (for casts)."""
 

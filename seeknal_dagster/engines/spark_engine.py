@@ -155,6 +155,10 @@ class SparkSql(NodeSql):
     quote_literal = staticmethod(quote_literal)
 
     @staticmethod
+    def relation_name(node_id: str) -> str:
+        return quote_identifier(view_name(node_id))
+
+    @staticmethod
     def type_name(duckdb_type: str) -> str:
         return _SPARK_TYPES.get(duckdb_type, duckdb_type)
 

@@ -9,7 +9,9 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seeknal_dagster.executors.errors import ExecutorError, ExecutorExecutionError
+from seeknal_dagster.executors.errors import ExecutorError, ExecutorExecutionError, ExecutorValidationError
+from seeknal_dagster.project.checks import node_findings
+from seeknal_dagster.project.checks.scope import CheckScope, SettingError
 from seeknal_dagster.project.models import NodeKind
 
 if TYPE_CHECKING:
@@ -118,8 +120,19 @@ class BaseExecutor(ABC):
     def node_type(self) -> NodeKind:
         return self.kind
 
+    def check_scope(self) -> CheckScope:
+        """The project around this node, for the checks it shares with the loader."""
+        nodes = self.context.project.nodes if self.context.project is not None else {self.node.id: self.node}
+        return CheckScope(nodes=nodes, profiles=self.context.profiles, renderer=self.context.renderer)
+
     def validate(self) -> None:
-        """Raise :class:`ExecutorValidationError` when the node cannot run; nothing is executed yet."""
+        """Raise :class:`ExecutorValidationError` when the node cannot run; nothing is executed yet.
+
+        The node's settings are checked exactly as the loader checks them (:mod:`seeknal_dagster.project.checks`),
+        with the run's params; executors extend this with what only the run can know (files, connections)."""
+        for finding in node_findings(self.node, self.check_scope()):
+            if finding.severity == "error":
+                raise ExecutorValidationError(self.node.id, finding.message)
 
     def pre_execute(self) -> None:
         """Prepare connections, directories, input views."""
@@ -141,17 +154,17 @@ class BaseExecutor(ABC):
         """validate → (dry run, or pre_execute → execute → post_execute), timed; foreign exceptions become
         :class:`ExecutorExecutionError` naming the node."""
         started = time.perf_counter()
-        self.validate()
-        if self.context.dry_run:
-            result = self.dry_run()
-        else:
+        try:
+            self.validate()
+            result = self.dry_run() if self.context.dry_run else None
+        except SettingError as error:
+            raise ExecutorValidationError(self.node.id, str(error)) from None
+        if result is None:
             try:
                 self.pre_execute()
                 result = self.execute()
             except Exception as error:  # the node's failure, whatever raised it, is reported against the node
-                failure = error if isinstance(error, ExecutorError) else ExecutorExecutionError(
-                    self.node.id, f"{type(error).__name__}: {error}", cause=error
-                )
+                failure = _as_executor_error(self.node.id, error)
                 self.post_execute(ExecutorResult(self.node.id, ExecutionStatus.FAILED, error_message=failure.message))
                 if failure is error:
                     raise
@@ -159,3 +172,13 @@ class BaseExecutor(ABC):
             result = self.post_execute(result)
         result.duration_seconds = time.perf_counter() - started
         return result
+
+
+def _as_executor_error(node_id: str, error: Exception) -> ExecutorError:
+    """The node's failure as an executor error: a setting it cannot run with is invalid configuration (never
+    retried), anything else an execution failure."""
+    if isinstance(error, ExecutorError):
+        return error
+    if isinstance(error, SettingError):
+        return ExecutorValidationError(node_id, str(error))
+    return ExecutorExecutionError(node_id, f"{type(error).__name__}: {error}", cause=error)

@@ -18,20 +18,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seeknal_dagster.delivery.contract import Contract, ContractError
-from seeknal_dagster.delivery.database import (
-    MODE_ALIASES,
-    MODES,
-    open_postgres,
-    split_table,
-    without_password,
-    write_table,
-)
-from seeknal_dagster.delivery.files import FILE_FORMATS, file_format, write_file
+from seeknal_dagster.delivery.database import open_postgres, split_table, without_password, write_table
+from seeknal_dagster.delivery.files import write_file
 from seeknal_dagster.delivery.web import (
     DeliveryError,
     RetryPolicy,
     auth_headers,
-    is_web_url,
     probe,
     resolve_secrets,
     send_json,
@@ -41,12 +33,10 @@ from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Link
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
+from seeknal_dagster.project.checks import exposure as exposure_checks
+from seeknal_dagster.project.checks.exposure import exposure_setting, is_web_url
 from seeknal_dagster.project.models import ExposureSpec, NodeKind
 from seeknal_dagster.project.templating import TemplateError
-
-EXPOSURE_TYPES = ("file", "database", "api", "dashboard", "notification", "report")
-NOTIFICATION_CHANNELS = ("webhook", "slack")
-DEFAULT_BATCH_ROWS = 1000
 
 
 @register_executor(NodeKind.EXPOSURE)
@@ -63,11 +53,8 @@ class ExposureExecutor(SqlNodeExecutor):
             raise ExecutorValidationError(self.node.id, str(error)) from error
 
     def setting(self, name: str, default: Any = None) -> Any:
-        """A setting under ``params`` or, in the forgiving form, at the top level of the node."""
-        if self.params.get(name) is not None:
-            return self.params[name]
-        top_level = getattr(self.spec, name, None) if name in type(self.spec).model_fields else None
-        return top_level if top_level is not None else self.spec.extra_fields().get(name, default)
+        """A setting under ``params`` (rendered) or, in the forgiving form, at the top level of the node."""
+        return exposure_setting(self.spec, self.params)(name, default)
 
     @property
     def target_type(self) -> str:
@@ -98,58 +85,33 @@ class ExposureExecutor(SqlNodeExecutor):
     # Validation ------------------------------------------------------------------------------------------
 
     def validate(self) -> None:
-        if self.target_type not in EXPOSURE_TYPES:
-            raise ExecutorValidationError(
-                self.node.id,
-                f"unsupported exposure type '{self.spec.type}' (supported: {', '.join(EXPOSURE_TYPES)})",
-            )
+        super().validate()
+        if self.target_type not in exposure_checks.EXPOSURE_TYPES:  # a type only Seeknal delivers: loaded with a warning
+            raise ExecutorValidationError(self.node.id, f"seeknal-dagster does not deliver '{self.spec.type}' exposures")
         self.contract  # noqa: B018 - parsed now so a malformed contract fails before anything runs
-        if self.target_type in ("file", "database", "api") and self.data_input is None:
-            raise self.invalid("give 'inputs' naming the data to deliver")
-        validators: dict[str, Callable[[], Any]] = {
-            "file": self.file_target,
-            "database": self.database_target,
-            "api": self.api_target,
-            "dashboard": self.web_url,
-            "notification": self.notification_target,
-        }
-        if self.target_type in validators:
-            validators[self.target_type]()
+        resolved = {"api": self.api_target, "dashboard": self.web_url, "notification": self.notification_target}
+        if self.target_type in resolved:
+            resolved[self.target_type]()
 
     def invalid(self, message: str) -> ExecutorValidationError:
         return ExecutorValidationError(self.node.id, f"{self.target_type} exposure: {message}")
 
     def file_target(self) -> tuple[Path, str]:
-        path = self.setting("path") or self.setting("url")
-        if not path:
-            raise self.invalid("give the file to write as params.path (relative to the project)")
-        path = str(path).removeprefix("file://")
-        target = self.context.resolve_path(path)
-        fmt = file_format(self.setting("format"), target)
-        if fmt is None:
-            raise self.invalid(f"unknown format '{self.setting('format')}' (supported: {', '.join(FILE_FORMATS)})")
-        return target, fmt
+        path, fmt = exposure_checks.file_target(self.setting)
+        return self.context.resolve_path(path), fmt
 
     def database_target(self) -> tuple[str, str | None, str, str]:
         """(connection name, schema, table, mode)."""
-        connection, table = self.setting("connection"), self.setting("table")
-        if not connection or not table:
-            raise self.invalid("give params.connection (a profiles.yml connection) and params.table ([schema.]table)")
+        connection, table, mode = exposure_checks.database_target(self.setting)
         if str(connection) not in self.context.profiles.connections:
             where = self.context.profiles.path or "no profiles.yml was found"
             raise self.invalid(f"connection '{connection}' is not defined in profiles ({where})")
-        mode = str(self.setting("mode", "replace")).lower()
-        mode = MODE_ALIASES.get(mode, mode)
-        if mode not in MODES:
-            raise self.invalid(f"unknown mode '{mode}' (use replace or append)")
-        schema, name = split_table(str(table), self.setting("schema"))
-        return str(connection), schema, name, mode
+        schema, name = split_table(table, self.setting("schema"))
+        return connection, schema, name, mode
 
     def web_url(self, *names: str) -> str:
         """The URL as written (placeholders unresolved), checked to be an http(s) URL once resolved."""
-        template = next((str(self.setting(name)) for name in (*names, "url") if self.setting(name)), None)
-        if template is None:
-            raise self.invalid("give the endpoint as url (or params.url)")
+        template = exposure_checks.web_url(self.setting, self.target_type, *names)
         try:
             resolved = resolve_secrets(template, "url")
         except DeliveryError as error:
@@ -159,36 +121,16 @@ class ExposureExecutor(SqlNodeExecutor):
         return template
 
     def api_target(self) -> tuple[str, RetryPolicy, int]:
-        url = self.web_url()
-        batch_rows = self.setting("batch_size", DEFAULT_BATCH_ROWS)
-        if not isinstance(batch_rows, int) or batch_rows < 1:
-            raise self.invalid(f"batch_size must be a positive whole number (got {batch_rows!r})")
-        return url, self.retry_policy(), batch_rows
+        return self.web_url(), self.retry_policy(), exposure_checks.batch_rows(self.setting)
 
     def notification_target(self) -> tuple[str, str]:
-        channel = str(self.setting("channel", "webhook")).lower()
-        if channel not in NOTIFICATION_CHANNELS:
-            raise self.invalid(f"channel '{channel}' is not supported (supported: {', '.join(NOTIFICATION_CHANNELS)})")
-        return self.web_url("webhook_url"), channel
+        return self.web_url("webhook_url"), exposure_checks.notification_channel(self.setting)
 
     def retry_policy(self) -> RetryPolicy:
-        try:
-            policy = RetryPolicy(
-                retries=int(self.setting("retries", RetryPolicy.retries)),
-                backoff=float(self.setting("backoff", RetryPolicy.backoff)),
-                timeout=float(self.setting("timeout", RetryPolicy.timeout)),
-            )
-        except (TypeError, ValueError):
-            raise self.invalid("retries, backoff and timeout must be numbers") from None
-        if policy.retries < 0 or policy.backoff < 0 or policy.timeout <= 0:
-            raise self.invalid("retries and backoff must be >= 0 and timeout > 0")
-        return policy
+        return RetryPolicy(**exposure_checks.retry_settings(self.setting, self.target_type))  # type: ignore[arg-type]
 
     def request_headers(self) -> dict[str, str]:
-        headers = self.setting("headers") or {}
-        if not isinstance(headers, dict):
-            raise self.invalid("headers must be a mapping of header names to values")
-        resolved = resolve_secrets({str(name): str(value) for name, value in headers.items()}, "headers")
+        resolved = resolve_secrets(exposure_checks.request_headers(self.setting, self.target_type), "headers")
         return {**resolved, **auth_headers(self.setting("auth"))}
 
     # Running ---------------------------------------------------------------------------------------------
@@ -251,7 +193,7 @@ class ExposureExecutor(SqlNodeExecutor):
             raise DeliveryError(without_password(f"could not connect to {name}: {error}", settings)) from None
         try:
             batches = self.connection.sql(f"SELECT {store.select_list(columns)} FROM {self.relation}").to_arrow_reader(
-                DEFAULT_BATCH_ROWS
+                exposure_checks.DEFAULT_BATCH_ROWS
             )
             row_count = write_table(store, table, columns, batches, mode)
         except psycopg.Error as error:

@@ -16,14 +16,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-
 from seeknal_dagster.engines.duckdb_engine import (
-    is_query,
     DuckDBSql,
     quote_identifier,
     replace_rows,
     scan_parquet,
-    split_statements,
     write_query,
 )
 from seeknal_dagster.engines.node_sql import NodeSql
@@ -32,15 +29,11 @@ from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
-from seeknal_dagster.featurestore.definition import (
-    STORED_TYPES,
-    FeatureGroupDefinition,
-    FeatureGroupDefinitionError,
-    accepts,
-    type_family,
-)
+from seeknal_dagster.featurestore.definition import STORED_TYPES, FeatureGroupDefinition, accepts, type_family
 from seeknal_dagster.featurestore.offline import OfflineStore, OfflineVersion, schema_hash, write_json
 from seeknal_dagster.featurestore.online import open_online_store, online_table
+from seeknal_dagster.project.checks.feature_group import entity_groups, first_input, time_range
+from seeknal_dagster.project.checks.transform import query_statements
 from seeknal_dagster.project.models import NodeKind
 
 #: Rows sent to the online store per batch.
@@ -58,81 +51,29 @@ def timestamp_literal(dialect: type[NodeSql], moment: datetime) -> str:
 class FeatureGroupExecutor(SqlNodeExecutor):
     @cached_property
     def definition(self) -> FeatureGroupDefinition:
-        try:
-            return FeatureGroupDefinition.from_spec(self.node.spec)  # type: ignore[arg-type]
-        except FeatureGroupDefinitionError as error:
-            raise ExecutorValidationError(self.node.id, str(error)) from None
+        return FeatureGroupDefinition.from_spec(self.node.spec)  # type: ignore[arg-type]
 
     @cached_property
     def offline_store(self) -> OfflineStore:
         return OfflineStore(self.context.target_path)
 
     def first_input(self) -> str:
-        """The node the group's rows come from: the first declared input, else the first ``ref()`` of its SQL."""
-        candidates = self.node.input_upstream_ids() or self.node.upstream
-        if not candidates:
-            raise ExecutorValidationError(self.node.id, "a feature group needs an input: inputs: [{ref: kind.name}]")
-        return candidates[0]
+        return first_input(self.node)
 
     def statements(self) -> list[str]:
         if not self.definition.transform:
             return ["SELECT * FROM source"]
-        statements = split_statements(self.render_sql(self.definition.transform))
-        if not statements or not is_query(statements[-1]):
-            raise ExecutorValidationError(
-                self.node.id, "the last statement of a feature group's transform must be a query (SELECT/WITH)"
-            )
-        return statements
+        return query_statements(self.render_sql(self.definition.transform), "a feature group's transform", "transform")
 
     def time_range(self) -> tuple[datetime | None, datetime | None]:
-        """``feature_start_time`` / ``feature_end_time`` (both inclusive), rendered and parsed."""
-        bounds = []
-        for field in ("feature_start_time", "feature_end_time"):
-            value = getattr(self.node.spec, field)
-            if value is None:
-                bounds.append(None)
-                continue
-            text = self.context.render(str(value), self.node.spec.params).strip()
-            try:
-                bounds.append(datetime.fromisoformat(text))
-            except ValueError:
-                raise ExecutorValidationError(self.node.id, f"{field}: '{text}' is not an ISO date or timestamp") from None
-        return bounds[0], bounds[1]
+        return time_range(self.node, self.check_scope())
 
     def entity_groups(self) -> dict[str, FeatureGroupDefinition]:
-        """Every feature group of the project for this group's entity (this one included)."""
-        if self.context.project is None:
-            return {self.definition.name: self.definition}
-        groups = {}
-        for node in self.context.project.nodes.values():
-            if node.kind is NodeKind.FEATURE_GROUP and not node.is_python:
-                try:
-                    other = FeatureGroupDefinition.from_spec(node.spec)  # type: ignore[arg-type]
-                except FeatureGroupDefinitionError:
-                    continue
-                if other.entity == self.definition.entity:
-                    groups[other.name] = other
-        return groups
+        return entity_groups(self.definition, self.check_scope())
 
     def validate(self) -> None:
-        definition = self.definition
-        self.first_input()
+        super().validate()
         self.statements()
-        self.time_range()
-        for other in self.entity_groups().values():
-            if other.join_keys != definition.join_keys:
-                raise ExecutorValidationError(
-                    self.node.id,
-                    f"entity '{definition.entity}' has join keys {list(definition.join_keys)} here but "
-                    f"{list(other.join_keys)} in feature_group.{other.name}: an entity's feature groups share its keys",
-                )
-        connection = definition.online.connection
-        if definition.online.enabled and connection and connection not in self.context.profiles.connections:
-            raise ExecutorValidationError(
-                self.node.id,
-                f"materialization.online.connection: connection '{connection}' is not defined in profiles "
-                f"({self.context.profiles.path or 'no profiles.yml was found'})",
-            )
 
     def dry_run(self) -> ExecutorResult:
         return ExecutorResult(

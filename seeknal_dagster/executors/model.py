@@ -34,21 +34,14 @@ from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.featurestore.definition import FeatureGroupDefinition, FeatureGroupDefinitionError, type_family
 from seeknal_dagster.featurestore.retrieval import PointInTimeJoinError, point_in_time_join
-from seeknal_dagster.ml.algorithms import Algorithm, AlgorithmError, Task, build_estimator, infer_task, resolve_algorithm
+from seeknal_dagster.ml.algorithms import ALGORITHMS, AlgorithmError, build_estimator, infer_task
 from seeknal_dagster.ml.artifacts import MODEL_FILE, frame_fingerprint, models_dir, write_version
 from seeknal_dagster.ml.training import FeatureColumns, TrainedModel, TrainingError, choose_columns, fit_and_evaluate, predictions
+from seeknal_dagster.project.checks.model import ModelSettings, Task, as_list, model_settings
 from seeknal_dagster.project.models import ModelSpec, NodeKind
 
-DEFAULT_TEST_SIZE = 0.2
-DEFAULT_RANDOM_STATE = 42
 #: Rows of the feature importance table shown in Dagster.
 IMPORTANCE_ROWS = 20
-TASK_NAMES: dict[str, Task] = {
-    "classification": "classification",
-    "classifier": "classification",
-    "regression": "regression",
-    "regressor": "regression",
-}
 
 
 @dataclass
@@ -60,24 +53,6 @@ class FeatureSource:
     join_keys: list[str]
     event_time: str | None
     outputs: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class ModelSettings:
-    """A model node's settings, read from either dialect."""
-
-    algorithm: Algorithm
-    task: Task | None
-    hyperparameters: dict[str, Any]
-    label: str
-    label_source: str | None
-    label_time: str | None
-    feature_refs: list[tuple[str, dict[str, Any]]]
-    feature_columns: list[str] | None
-    join_keys: list[str] | None
-    test_size: float
-    random_state: int
-    output_columns: list[str]
 
 
 @dataclass
@@ -93,21 +68,6 @@ class Training:
     trained: TrainedModel
 
 
-def as_list(value: Any) -> list[str]:
-    if not value:
-        return []
-    return [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
-
-
-def entity_keys(value: Any) -> list[str]:
-    """Join keys from ``join_keys: [...]`` or an entity (``customer`` → ``customer_id``, or ``{join_keys}``)."""
-    if isinstance(value, dict):
-        return as_list(value.get("join_keys")) or ([f"{value['name']}_id"] if value.get("name") else [])
-    if isinstance(value, str):
-        return [value] if value.endswith("_id") else [f"{value}_id"]
-    return as_list(value)
-
-
 @register_executor(NodeKind.MODEL)
 class ModelExecutor(SqlNodeExecutor):
     @property
@@ -116,95 +76,25 @@ class ModelExecutor(SqlNodeExecutor):
 
     # -- settings ------------------------------------------------------------------------------------------
 
-    def setting(self, *names: str) -> Any:
-        """The first of ``names`` set under ``training:`` or at the top level (either dialect)."""
-        places = (self.spec.training or {}, {**self.spec.extra_fields(), **self.spec.model_dump()})
-        for name in names:
-            for place in places:
-                if place.get(name) not in (None, "", [], {}):
-                    return place[name]
-        return None
-
-    def invalid(self, message: str) -> ExecutorValidationError:
-        return ExecutorValidationError(self.node.id, message)
-
     def settings(self) -> ModelSettings:
-        name = self.setting("algorithm")
-        if not name:
-            raise self.invalid("missing 'algorithm' (top level, or training.algorithm), e.g. random_forest")
-        try:
-            algorithm, task = resolve_algorithm(name)
-        except AlgorithmError as error:
-            raise self.invalid(str(error)) from error
-        declared_task = self.setting("task", "model_type")
-        if declared_task is not None:
-            if str(declared_task).lower() not in TASK_NAMES:
-                raise self.invalid(f"task '{declared_task}' is neither classification nor regression")
-            task = task or TASK_NAMES[str(declared_task).lower()]
-        label = self.setting("label_column", "target", "label")
-        if not label:
-            raise self.invalid("missing the label: 'target' (or training.label_column) names the column to predict")
-        label_source = self.setting("label_source")
-        label_source = self.upstream_for(label_source) if label_source else None
-        feature_refs = self.feature_refs(label_source)
-        if not feature_refs:
-            raise self.invalid("no features: list the upstream nodes in 'features: [{ref: …}]' or 'inputs'")
-        test_size = self.setting("test_size") or DEFAULT_TEST_SIZE
-        if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
-            raise self.invalid(f"test_size must be a fraction between 0 and 1 (got {test_size!r})")
-        random_state = self.setting("random_state")
-        explicit_columns = [str(item) for item in self.spec.features or [] if isinstance(item, str)]
-        settings = ModelSettings(
-            algorithm=algorithm,
-            task=task,
-            hyperparameters={**(self.setting("params") or {}), **self.spec.hyperparameters},
-            label=str(label),
-            label_source=label_source,
-            label_time=self.setting("label_time_column", "label_time_col"),
-            feature_refs=feature_refs,
-            feature_columns=explicit_columns or as_list(self.setting("feature_columns")) or None,
-            join_keys=entity_keys(self.setting("join_keys", "entity")) or None,
-            test_size=float(test_size),
-            random_state=DEFAULT_RANDOM_STATE if random_state is None else int(random_state),
-            output_columns=self.output_columns(),
-        )
-        self.estimator(settings, task or ("classification" if algorithm.classifier else "regression"))
+        """The node's settings, with the estimator they describe built once to check its hyperparameters."""
+        settings = model_settings(self.node)
+        self.estimator(settings, settings.default_task)
         return settings
-
-    def feature_refs(self, label_source: str | None) -> list[tuple[str, dict[str, Any]]]:
-        """Feature inputs (``features`` refs, then ``inputs``, minus the labels) with their per-ref options."""
-        refs: dict[str, dict[str, Any]] = {}
-        for item in self.spec.features or []:
-            if isinstance(item, dict) and item.get("ref"):
-                refs.setdefault(self.upstream_for(item["ref"]), item)
-        for item in self.spec.inputs:
-            refs.setdefault(self.upstream_for(item), item if isinstance(item, dict) else {})
-        if label_source:
-            refs.pop(label_source, None)
-            if not refs:  # one table holding both features and labels
-                refs[label_source] = {}
-        return list(refs.items())
-
-    def output_columns(self) -> list[str]:
-        """Names of the prediction (and probability) columns; empty when the node writes no predictions."""
-        names = [str(column) for column in self.spec.output_columns or []]
-        enabled = self.setting("predictions")
-        if enabled is False or (enabled is None and not names):
-            return []
-        return names or ["prediction"]
 
     def estimator(self, settings: ModelSettings, task: Task) -> Any:
         try:
-            return build_estimator(settings.algorithm, task, settings.hyperparameters, settings.random_state)
+            return build_estimator(ALGORITHMS[settings.algorithm], task, settings.hyperparameters, settings.random_state)
         except AlgorithmError as error:
-            raise self.invalid(str(error)) from error
+            raise ExecutorValidationError(self.node.id, str(error)) from error
 
     def validate(self) -> None:
+        super().validate()
         self.settings()
 
     def dry_run(self) -> ExecutorResult:
         settings = self.settings()
-        metadata = {"algorithm": settings.algorithm.name, "label": settings.label}
+        metadata = {"algorithm": settings.algorithm, "label": settings.label}
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata=metadata)
 
     # -- assembling training and scoring rows -------------------------------------------------------------
@@ -269,7 +159,8 @@ class ModelExecutor(SqlNodeExecutor):
             if not source.outputs:
                 continue
             if not source.join_keys:
-                raise self.invalid(
+                raise ExecutorValidationError(
+                    self.node.id,
                     f"cannot tell how to join {source.node_id} to the training rows: set join_keys "
                     "(on the model, or on its inputs/features item)"
                 )
@@ -417,7 +308,7 @@ class ModelExecutor(SqlNodeExecutor):
             "node_id": self.node.id,
             "trained_at": datetime.now(timezone.utc).isoformat(),
             "run_id": self.context.run_id,
-            "algorithm": settings.algorithm.name,
+            "algorithm": settings.algorithm,
             "estimator": type(estimator).__name__,
             "task": training.task,
             "classes": [value.item() if hasattr(value, "item") else value for value in trained.classes],
@@ -441,7 +332,7 @@ class ModelExecutor(SqlNodeExecutor):
                 "engine": "scikit-learn",
                 "model_version": version,
                 "model_dir": directory,
-                "algorithm": training.settings.algorithm.name,
+                "algorithm": training.settings.algorithm,
                 "estimator": type(trained.pipeline[-1]).__name__,
                 "task": training.task,
                 "label": training.settings.label,

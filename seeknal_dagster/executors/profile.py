@@ -17,14 +17,13 @@ import pyarrow as pa
 from seeknal_dagster.engines.node_sql import NodeSql
 from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Table
-from seeknal_dagster.executors.errors import ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.featurestore.definition import type_family
+from seeknal_dagster.project.checks.profile import profile_settings
 from seeknal_dagster.project.models import NodeKind, ProfileSpec
 
 TABLE_LEVEL = "_table_"
-DEFAULT_TOP_VALUES = 5
 OUTPUT_SCHEMA = pa.schema([(name, pa.string()) for name in ("column_name", "metric", "value", "detail")])
 _NUMERIC_METRICS = ("min", "max", "avg", "sum", "stddev", "p25", "p50", "p75")
 #: Column order of the metadata table.
@@ -111,27 +110,8 @@ class ProfileExecutor(SqlNodeExecutor):
     def spec(self) -> ProfileSpec:
         return self.node.spec  # type: ignore[return-value]
 
-    def settings(self) -> tuple[list[str] | None, int]:
-        """(the columns to profile, or ``None`` for all; how many top values to keep)."""
-        profile = self.spec.profile or {}
-        columns = profile.get("columns")
-        if isinstance(columns, str):
-            columns = [columns]
-        if columns is not None and not isinstance(columns, list):
-            raise ExecutorValidationError(self.node.id, "profile.columns must be a list of column names")
-        default_top = self.spec.params.get("max_top_values", DEFAULT_TOP_VALUES)
-        top = (profile.get("params") or {}).get("max_top_values", default_top)
-        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-            raise ExecutorValidationError(self.node.id, f"max_top_values must be a positive integer (got {top!r})")
-        return ([str(column) for column in columns] if columns is not None else None), top
-
-    def validate(self) -> None:
-        if not self.spec.input_ids():
-            raise ExecutorValidationError(self.node.id, "a profile needs 'inputs' naming the node to profile")
-        self.settings()
-
     def execute(self) -> ExecutorResult:
-        wanted, top_values = self.settings()
+        wanted, top_values = profile_settings(self.spec)
         relation = self.relations[self.upstream_for(self.spec.input_ids()[0])]
         available = self.sql.columns(relation)
         skipped = [column for column in wanted or [] if column not in available]

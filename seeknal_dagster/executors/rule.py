@@ -2,8 +2,9 @@
 
 Both dialects: the seed's bare SQL condition (``rule: email LIKE '%@%'``: a row that does not satisfy it is a
 violation) and Seeknal's typed checks (``null``, ``range``, ``uniqueness``, ``freshness``, ``sql_assertion``,
-``profile_check``), plus ``accepted_values``; one check or a list. Every check is SQL run by DuckDB over the
-persisted outputs, so a check gives the same answer with its asset or on its own later.
+``profile_check``), plus ``accepted_values``; one check or a list. Every check is SQL over the persisted
+outputs, run on the engine of the output it reads (DuckDB, or Spark for a Spark node's output), so a check gives
+the same answer with its asset or on its own later.
 
 The outcome: SUCCESS when every check passes; otherwise FAILED for ``severity: error`` (a blocking check) or
 WARNING for ``severity: warn`` and for ``profile_check`` thresholds marked ``warn``. The metadata carries the
@@ -13,62 +14,27 @@ violation count and ratio, the SQL evaluated and a sample of the failing rows.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from seeknal_dagster.engines.duckdb_engine import is_query
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Table
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
+from seeknal_dagster.project.checks.rule import (
+    Threshold,
+    check_option,
+    checked_columns,
+    condition_text,
+    duration_seconds,
+    rule_checks,
+)
 from seeknal_dagster.project.models import NodeKind, RuleSpec
 
 #: Rows of failing data shown per failed check.
 SAMPLE_ROWS = 5
 #: The view every check reads: the rule's first input (Seeknal's name for it).
 CHECKED = "input_data"
-CHECK_TYPES = ("condition", "null", "range", "uniqueness", "accepted_values", "freshness", "sql_assertion", "profile_check")
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?"
-_COMPARISON = re.compile(rf"^\s*(>=|<=|!=|>|<|=)\s*({_NUMBER})\s*$", re.I)
-_BETWEEN = re.compile(rf"^\s*between\s+({_NUMBER})\s+and\s+({_NUMBER})\s*$", re.I)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.I)
-_SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    ">": lambda value, bound: value > bound,
-    ">=": lambda value, bound: value >= bound,
-    "<": lambda value, bound: value < bound,
-    "<=": lambda value, bound: value <= bound,
-    "=": lambda value, bound: value == bound,
-    "!=": lambda value, bound: value != bound,
-}
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """A ``profile_check`` threshold: ``> >= < <= = != N`` or ``between A and B`` (inclusive)."""
-
-    text: str
-    operator: str
-    bound: float
-    upper: float | None = None
-
-    @classmethod
-    def parse(cls, text: Any) -> "Threshold":
-        written = str(text)
-        comparison = _COMPARISON.match(written)
-        if comparison:
-            return cls(written.strip(), comparison.group(1), float(comparison.group(2)))
-        between = _BETWEEN.match(written)
-        if between:
-            low, high = sorted((float(between.group(1)), float(between.group(2))))
-            return cls(written.strip(), "between", low, high)
-        raise ValueError(f"Invalid threshold expression {written!r} (use > >= < <= = != N, or between A and B)")
-
-    def matches(self, value: float) -> bool:
-        if self.operator == "between":
-            return self.bound <= value <= (self.upper if self.upper is not None else self.bound)
-        return _OPERATORS[self.operator](value, self.bound)
 
 
 @dataclass
@@ -85,27 +51,6 @@ class CheckOutcome:
     failing_rows: Table | None = None
 
 
-def _option(check: dict[str, Any], name: str, default: Any = None) -> Any:
-    """A check's setting, written on the check itself or under its ``params`` (Seeknal's place)."""
-    if name in check:
-        return check[name]
-    return (check.get("params") or {}).get(name, default)
-
-
-def _columns(check: dict[str, Any]) -> list[str]:
-    columns = _option(check, "columns") or ([_option(check, "column")] if _option(check, "column") else [])
-    return [str(column) for column in ([columns] if isinstance(columns, str) else columns)]
-
-
-def _seconds(value: Any) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"max_age {value!r} is not a duration (30s, 15m, 24h, 7d, 2w, or seconds)")
-    return float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2).lower()]
-
-
 def _percent(ratio: float) -> str:
     return f"{ratio:.2%}"
 
@@ -116,85 +61,8 @@ class RuleExecutor(SqlNodeExecutor):
     def spec(self) -> RuleSpec:
         return self.node.spec  # type: ignore[return-value]
 
-    # Reading the YAML ------------------------------------------------------------------------------------
-
     def checks(self) -> list[dict[str, Any]]:
-        """The rule's checks as mappings with a known ``type``; a bare string (or ``{value: …}``) is a condition."""
-        raw = self.spec.rule if isinstance(self.spec.rule, list) else [self.spec.rule]
-        checks = []
-        for index, item in enumerate(raw):
-            where = f"rule[{index}]" if isinstance(self.spec.rule, list) else "rule"
-            if isinstance(item, str) and item.strip():
-                item = {"type": "condition", "condition": item}
-            if not isinstance(item, dict):
-                raise ExecutorValidationError(self.node.id, f"{where} must be a SQL condition or a mapping with a 'type'")
-            item = dict(item)
-            if "type" in item and item["type"] is None:  # `type: null` unquoted is YAML's null
-                item["type"] = "null"
-            if "type" not in item and any(key in item for key in ("condition", "value", "expression")):
-                item["type"] = "condition"
-            check_type = str(item.get("type") or "").lower()
-            if check_type not in CHECK_TYPES:
-                raise ExecutorValidationError(
-                    self.node.id,
-                    f"{where}: unsupported check type {item.get('type')!r} (supported: {', '.join(CHECK_TYPES)})",
-                )
-            item["type"] = check_type
-            self._validate_check(item, where)
-            checks.append(item)
-        return checks
-
-    def _validate_check(self, check: dict[str, Any], where: str) -> None:
-        def invalid(message: str) -> ExecutorValidationError:
-            return ExecutorValidationError(self.node.id, f"{where} ({check['type']}): {message}")
-
-        check_type = check["type"]
-        if check_type == "condition" and not self._condition(check):
-            raise invalid("the condition is empty")
-        if check_type in ("null", "uniqueness", "range", "accepted_values", "freshness") and not _columns(check):
-            raise invalid("name the column(s) to check with 'column' or 'columns'")
-        if check_type == "null":
-            limit = _option(check, "max_null_percentage", 0.0)
-            if not isinstance(limit, (int, float)) or not 0 <= limit <= 1:
-                raise invalid(f"max_null_percentage is a fraction between 0 and 1, e.g. 0.05 for 5% (got {limit!r})")
-        if check_type == "range" and _option(check, "min_val") is None and _option(check, "max_val") is None:
-            raise invalid("give min_val and/or max_val")
-        if check_type == "accepted_values" and not isinstance(_option(check, "values"), list):
-            raise invalid("list the accepted values under 'values'")
-        if check_type == "freshness":
-            try:
-                _seconds(_option(check, "max_age"))
-            except ValueError as error:
-                raise invalid(str(error)) from None
-        if check_type == "sql_assertion":
-            sql = _option(check, "sql")
-            if not isinstance(sql, str) or not is_query(sql):
-                raise invalid("'sql' must be a query returning the violating rows")
-        if check_type == "profile_check":
-            upstream = self.node.upstream[0]
-            if not upstream.startswith(f"{NodeKind.PROFILE.value}."):
-                raise invalid(f"it reads a profile node's statistics, but the rule's first input is {upstream}")
-            items = _option(check, "checks")
-            if not isinstance(items, list) or not items:
-                raise invalid("list the statistics to check under 'checks: [{metric, column, warn, fail}]'")
-            for item in items:
-                if not isinstance(item, dict) or not item.get("metric"):
-                    raise invalid(f"each entry of 'checks' needs a 'metric' (got {item!r})")
-                if item.get("warn") is None and item.get("fail") is None:
-                    raise invalid(f"the check of {item['metric']} needs a 'warn' and/or 'fail' threshold")
-                try:
-                    for level in ("fail", "warn"):
-                        if item.get(level) is not None:
-                            Threshold.parse(item[level])
-                except ValueError as error:
-                    raise invalid(str(error)) from None
-
-    @staticmethod
-    def _condition(check: dict[str, Any]) -> str:
-        return str(check.get("condition") or check.get("value") or check.get("expression") or "").strip()
-
-    def validate(self) -> None:
-        self.checks()
+        return rule_checks(self.node)
 
     def dry_run(self) -> ExecutorResult:
         checks = self.checks()
@@ -288,7 +156,7 @@ class RuleExecutor(SqlNodeExecutor):
         return CheckOutcome(label, "fail" if failing else "pass", violations, describe(violations), sql, ratio, sample)
 
     def _condition_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
-        condition = self.render_sql(self._condition(check))
+        condition = self.render_sql(condition_text(check))
         return self._row_check(
             check.get("name") or "condition",
             CHECKED,
@@ -298,8 +166,8 @@ class RuleExecutor(SqlNodeExecutor):
         )
 
     def _null_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
-        columns = _columns(check)
-        limit = float(_option(check, "max_null_percentage", 0.0))
+        columns = checked_columns(check)
+        limit = float(check_option(check, "max_null_percentage", 0.0))
         return self._row_check(
             check.get("name") or f"null({', '.join(columns)})",
             CHECKED,
@@ -311,8 +179,8 @@ class RuleExecutor(SqlNodeExecutor):
         )
 
     def _range_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
-        column = _columns(check)[0]
-        low, high = _option(check, "min_val"), _option(check, "max_val")
+        column = checked_columns(check)[0]
+        low, high = check_option(check, "min_val"), check_option(check, "max_val")
         quoted = self.dialect.quote_identifier(column)
         outside = [f"{quoted} < {self.dialect.sql_literal(low)}"] if low is not None else []
         outside += [f"{quoted} > {self.dialect.sql_literal(high)}"] if high is not None else []
@@ -326,7 +194,7 @@ class RuleExecutor(SqlNodeExecutor):
         )
 
     def _uniqueness_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
-        columns = _columns(check)
+        columns = checked_columns(check)
         keys = ", ".join(map(self.dialect.quote_identifier, columns))
         relation = f"(SELECT *, count(*) OVER (PARTITION BY {keys}) AS duplicate_count FROM {CHECKED}) AS checked"
         return self._row_check(
@@ -335,12 +203,12 @@ class RuleExecutor(SqlNodeExecutor):
             "duplicate_count > 1",
             rows,
             lambda count: f"{count} of {rows} row(s) share their {', '.join(columns)} with another row",
-            tolerance=float(_option(check, "max_duplicate_percentage", 0.0)),
+            tolerance=float(check_option(check, "max_duplicate_percentage", 0.0)),
         )
 
     def _accepted_values_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
-        column = _columns(check)[0]
-        values = _option(check, "values")
+        column = checked_columns(check)[0]
+        values = check_option(check, "values")
         quoted = self.dialect.quote_identifier(column)
         accepted = ", ".join(self.dialect.quote_literal(str(value)) for value in values)
         return self._row_check(
@@ -354,15 +222,15 @@ class RuleExecutor(SqlNodeExecutor):
     def _freshness_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
         """Fresh when the newest value is within ``max_age`` of now (or of ``reference_time``): the data is
         recent, even though older rows are kept."""
-        column = _columns(check)[0]
-        max_age = _option(check, "max_age")
-        reference = _option(check, "reference_time")
+        column = checked_columns(check)[0]
+        max_age = check_option(check, "max_age")
+        reference = check_option(check, "reference_time")
         instant = self.dialect.instant_type
         now = f"CAST({self.dialect.quote_literal(str(reference))} AS {instant})" if reference else self.dialect.now
         newest = f"max(CAST({self.dialect.quote_identifier(column)} AS {instant}))"
         sql = f"SELECT {newest} AS newest, {now} AS reference_time, {now} - {newest} AS age FROM {CHECKED}"
         newest, _, age = self.sql.fetch_one(sql)
-        stale = newest is None or age.total_seconds() > _seconds(max_age)
+        stale = newest is None or age.total_seconds() > duration_seconds(max_age)
         if newest is None:
             message = f"{column} has no values, so the data is not fresh"
         else:
@@ -377,7 +245,7 @@ class RuleExecutor(SqlNodeExecutor):
         )
 
     def _sql_assertion(self, check: dict[str, Any], rows: int) -> CheckOutcome:
-        query = self.render_sql(str(_option(check, "sql"))).strip().rstrip(";")
+        query = self.render_sql(str(check_option(check, "sql"))).strip().rstrip(";")
         sql = f"SELECT count(*) FROM ({query}) AS violations"
         violations = int(self._scalar(sql))
         return CheckOutcome(
@@ -397,7 +265,7 @@ class RuleExecutor(SqlNodeExecutor):
         evaluated: list[tuple[Any, ...]] = []
         problems: list[str] = []
         level = "pass"
-        for item in _option(check, "checks"):
+        for item in check_option(check, "checks"):
             column, metric = str(item.get("column") or "_table_"), str(item["metric"])
             thresholds = {name: Threshold.parse(item[name]) for name in ("fail", "warn") if item.get(name) is not None}
             found = (column, metric) in statistics

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import json
-import re
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ import pyarrow as pa
 from seeknal_dagster.engines.duckdb_engine import (
     quote_identifier,
     quote_literal,
-    split_statements,
     sql_literal,
     write_query,
 )
@@ -42,6 +40,14 @@ from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, Execut
 from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
+from seeknal_dagster.project.checks.source import (
+    file_location,
+    hive_table,
+    postgres_table,
+    read_only_query,
+    source_params,
+    sqlite_location,
+)
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
 from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, interpolate_env, postgres_connect_kwargs, redact
 from seeknal_dagster.project.templating import TemplateError
@@ -49,12 +55,10 @@ from seeknal_dagster.project.templating import TemplateError
 if TYPE_CHECKING:
     import psycopg
 
-SOURCE_TYPES = (*FILE_SOURCE_TYPES, "sqlite", "postgresql", "iceberg", "hive")
 #: Source params that say where an Iceberg catalog is (Seeknal's ``catalog_uri`` and ``warehouse``, plus ours).
 ICEBERG_CATALOG_PARAMS = ("catalog_uri", "catalog_type", "warehouse", "bearer_token", "properties")
 #: Rows fetched from a database per Arrow record batch.
 BATCH_ROWS = 10_000
-_READ_QUERY = re.compile(r"^\s*\(*\s*(select|with)\b", re.I)
 _POSTGRES_DEFAULTS = {"host": "localhost", "port": 5432, "sslmode": "prefer", "connect_timeout": 10}
 _POSTGRES_TYPES: dict[str, pa.DataType] = {
     "bool": pa.bool_(),
@@ -192,15 +196,10 @@ class SourceExecutor(BaseExecutor):
             inline = self.context.renderer.render_params(self.spec.params)
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
-        return {**self.context.profiles.defaults_for(self.source_type), **inline}
+        return source_params(self.spec, self.check_scope(), inline)
 
     def validate(self) -> None:
-        if self.source_type not in SOURCE_TYPES:
-            raise ExecutorValidationError(
-                self.node.id,
-                f"unsupported source type '{self.spec.source}' "
-                f"(supported: {', '.join(SOURCE_TYPES)}; postgres is an alias of postgresql)",
-            )
+        super().validate()
         planners: dict[str, Callable[[], Any]] = {
             **dict.fromkeys(FILE_SOURCE_TYPES, self.file_relation),
             "sqlite": self.sqlite_plan,
@@ -208,6 +207,8 @@ class SourceExecutor(BaseExecutor):
             "iceberg": self.iceberg_plan,
             "hive": self.hive_table,
         }
+        if self.source_type not in planners:  # a type only Seeknal reads: it loaded with a warning, and cannot run
+            raise ExecutorValidationError(self.node.id, f"seeknal-dagster does not read '{self.spec.source}' sources")
         planners[self.source_type]()
 
     def execute(self) -> ExecutorResult:
@@ -240,25 +241,11 @@ class SourceExecutor(BaseExecutor):
         except ValueError:
             return str(path)
 
-    def read_query(self, query: str) -> str:
-        """A user's ``params.query``, checked to be one read-only statement (SELECT or WITH)."""
-        statements = split_statements(query)
-        if len(statements) != 1 or not _READ_QUERY.match(statements[0]):
-            raise ExecutorValidationError(
-                self.node.id,
-                "params.query must be a single SELECT or WITH query; DDL/DML is not allowed in a source: "
-                + query.strip()[:200],
-            )
-        return statements[0]
-
     # Files: csv, parquet, json, jsonl ---------------------------------------------------------------------
 
     def file_path(self) -> Path:
         """The file (or glob) to read, relative to the project root; a directory means every file of the type in it."""
-        written = self.spec.table or self.params.get("path")
-        if not written:
-            raise ExecutorValidationError(self.node.id, f"a {self.source_type} source needs 'table: <file path>'")
-        path = self.context.resolve_path(str(written))
+        path = self.context.resolve_path(file_location(self.spec, self.params))
         if path.is_dir():
             path = path / "**" / f"*.{self.source_type}"
         if not glob.glob(str(path), recursive=True):
@@ -324,30 +311,17 @@ class SourceExecutor(BaseExecutor):
     def sqlite_plan(self) -> tuple[Path, str]:
         """(database file, query): ``table: data/x.db`` + ``params.table``, or ``params.path`` + ``table`` as
         the table name; ``params.query`` replaces the table."""
-        params = self.params
-        if params.get("path"):
-            database_path, table = params["path"], self.spec.table or params.get("table")
-        else:
-            database_path, table = self.spec.table, params.get("table")
-        if not database_path:
-            raise ExecutorValidationError(
-                self.node.id, "a sqlite source needs its database file: 'table: data/x.db' or params.path"
-            )
-        database = self.context.resolve_path(str(database_path))
+        database_path, table = sqlite_location(self.spec, self.params)
+        database = self.context.resolve_path(database_path)
         if not database.is_file():
             raise ExecutorValidationError(
                 self.node.id,
                 f"sqlite database not found: {self.shown_path(database)} "
                 f"(paths are relative to the project root {self.context.workspace_path})",
             )
-        if params.get("query"):
-            return database, self.read_query(str(params["query"]))
-        if not table:
-            raise ExecutorValidationError(
-                self.node.id,
-                f"a sqlite source needs params.table (the table to read from {database_path}) or params.query",
-            )
-        return database, f"SELECT * FROM {quote_identifier(str(table))}"
+        if table is None:
+            return database, read_only_query(str(self.params["query"]))
+        return database, f"SELECT * FROM {quote_identifier(table)}"
 
     def _read_sqlite(self, output_path: Path) -> tuple[int, dict[str, Any]]:
         database, query = self.sqlite_plan()
@@ -401,15 +375,10 @@ class SourceExecutor(BaseExecutor):
         """(connection settings, query, what is read): the ``table`` (``schema.table``, default schema
         ``public``) or ``params.query``."""
         settings = self.postgres_settings()
-        if self.params.get("query"):
-            return settings, self.read_query(str(self.params["query"])), "query"
-        parts = str(self.spec.table or "").split(".")
-        if not self.spec.table or len(parts) > 2 or not all(parts):
-            raise ExecutorValidationError(
-                self.node.id,
-                f"a postgresql source needs 'table: [schema.]table' or params.query (got {self.spec.table!r})",
-            )
-        schema, table = parts if len(parts) == 2 else [str(settings.get("schema") or "public"), parts[0]]
+        location = postgres_table(self.spec, self.params)
+        if location is None:
+            return settings, read_only_query(str(self.params["query"])), "query"
+        schema, table = location[0] or str(settings.get("schema") or "public"), location[1]
         return settings, f"SELECT * FROM {quote_identifier(schema)}.{quote_identifier(table)}", f"{schema}.{table}"
 
     @staticmethod
@@ -484,7 +453,7 @@ class SourceExecutor(BaseExecutor):
             )
         except (ValueError, IcebergError) as error:
             raise ExecutorValidationError(self.node.id, str(error)) from None
-        query = self.read_query(str(self.params["query"])) if self.params.get("query") else None
+        query = read_only_query(str(self.params["query"])) if self.params.get("query") else None
         return name, settings, query
 
     def _read_iceberg(self, output_path: Path) -> tuple[int, dict[str, Any]]:
@@ -542,9 +511,7 @@ class SourceExecutor(BaseExecutor):
     # Hive --------------------------------------------------------------------------------------------------
 
     def hive_table(self) -> str:
-        if not self.spec.table:
-            raise ExecutorValidationError(self.node.id, "a hive source needs 'table: <database>.<table>'")
-        return self.spec.table
+        return hive_table(self.spec)
 
     def _read_hive(self, output_path: Path) -> tuple[int, dict[str, Any]]:
         table = self.hive_table()

@@ -12,27 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from seeknal_dagster.delivery.targets import TargetError, write_target
-from seeknal_dagster.engines.duckdb_engine import is_query, scan_parquet, split_statements
+from seeknal_dagster.engines.duckdb_engine import scan_parquet
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
-from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
+from seeknal_dagster.executors.errors import ExecutorExecutionError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
+from seeknal_dagster.project.checks.transform import query_statements
 from seeknal_dagster.project.models import MaterializationTarget, NodeKind, TransformSpec
 
 
 @register_executor(NodeKind.TRANSFORM)
 class TransformExecutor(SqlNodeExecutor):
     def statements(self) -> list[str]:
-        statements = split_statements(self.render_sql(self.node.spec.transform))
-        if not statements:
-            raise ExecutorValidationError(self.node.id, "the transform SQL is empty")
-        if not is_query(statements[-1]):
-            raise ExecutorValidationError(
-                self.node.id, "the last statement of a transform must be a query (SELECT/WITH) producing its output"
-            )
-        return statements
+        return query_statements(self.render_sql(self.node.spec.transform), "a transform", "transform")
 
     def validate(self) -> None:
+        super().validate()
         self.statements()
 
     @property

@@ -1,37 +1,36 @@
-"""A feature group's definition, read from either YAML dialect into one shape.
-
-Seeknal YAML says ``entity: customer`` (join key ``customer_id``) or ``entity: {name, join_keys}``, puts the event
-time under ``materialization.event_time_col`` and lists ``features`` as a map; the seed design puts ``join_keys``
-at the top level and lists ``features: [{name, dtype}]``. Everything downstream (executor, stores, retrieval) works
-from :class:`FeatureGroupDefinition` only.
+"""A feature group's definition (read from YAML by :mod:`seeknal_dagster.project.checks.feature_group`) and the
+DuckDB types its features are stored as.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from seeknal_dagster.project.models import NODE_NAME_PATTERN
+from seeknal_dagster.project.checks.feature_group import (
+    MODES,
+    SNAPSHOT_TIME_COLUMN,
+    Feature,
+    FeatureGroupDefinition,
+    FeatureGroupDefinitionError,
+    OnlineSettings,
+)
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import SeeknalProject
-    from seeknal_dagster.project.models import FeatureGroupSpec
 
-#: The column holding the event time when a feature group declares none: the materialization time.
-SNAPSHOT_TIME_COLUMN = "event_time"
-MODES = ("overwrite", "append")
+__all__ = [
+    "MODES",
+    "SNAPSHOT_TIME_COLUMN",
+    "STORED_TYPES",
+    "Feature",
+    "FeatureGroupDefinition",
+    "FeatureGroupDefinitionError",
+    "OnlineSettings",
+    "accepts",
+    "feature_group_definition",
+    "type_family",
+]
 
-#: Declared dtype (and its common spellings, Spark's included) → the type family it names.
-_DTYPE_ALIASES = {
-    **dict.fromkeys(("int", "integer", "long", "bigint", "int32", "int64", "smallint", "short"), "int"),
-    **dict.fromkeys(("float", "double", "float32", "float64", "real", "decimal", "numeric"), "float"),
-    **dict.fromkeys(("string", "str", "varchar", "text"), "string"),
-    **dict.fromkeys(("bool", "boolean"), "bool"),
-    "date": "date",
-    **dict.fromkeys(("timestamp", "datetime"), "timestamp"),
-}
 #: Type family → the DuckDB type a feature of that family is stored as, so a version's schema stays stable.
 STORED_TYPES = {
     "int": "BIGINT",
@@ -53,14 +52,6 @@ _ACCEPTED_FAMILIES = {
 _INTEGER_TYPES = {
     "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
 }
-
-
-class FeatureGroupDefinitionError(ValueError):
-    """The YAML of a feature group cannot describe a feature group; ``field`` says where."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(f"{field}: {message}")
 
 
 def type_family(duckdb_type: str) -> str:
@@ -86,89 +77,6 @@ def accepts(dtype: str, duckdb_type: str) -> bool:
     return type_family(duckdb_type) in _ACCEPTED_FAMILIES[dtype]
 
 
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    #: The declared type family (see ``STORED_TYPES``), or ``None`` when the YAML gives no dtype.
-    dtype: str | None = None
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class OnlineSettings:
-    """Where the latest values are served from: SQLite (``path``, default ``target/feature_store/online.db``) or
-    the PostgreSQL database a profiles.yml ``connection`` names."""
-
-    enabled: bool = False
-    connection: str | None = None
-    path: str | None = None
-    table: str | None = None
-
-
-@dataclass(frozen=True)
-class FeatureGroupDefinition:
-    name: str
-    entity: str
-    join_keys: tuple[str, ...]
-    #: The data's event-time column; ``None`` makes a snapshot group stamped with the materialization time.
-    event_time_col: str | None
-    #: The declared features, or ``None``: every column but the join keys and the event time.
-    features: tuple[Feature, ...] | None
-    offline: bool
-    online: OnlineSettings
-    mode: str
-    transform: str | None
-    inputs: tuple[str, ...]
-
-    @classmethod
-    def from_spec(cls, spec: "FeatureGroupSpec") -> "FeatureGroupDefinition":
-        """Read either dialect; raises :class:`FeatureGroupDefinitionError` naming the field at fault."""
-        extra = spec.extra_fields()
-        materialization = spec.materialization or {}
-        entity, join_keys = _entity(spec.entity, spec.join_keys)
-        event_time_col = (
-            materialization.get("event_time_col")
-            or extra.get("event_time_col")
-            or _mapping(materialization.get("offline")).get("event_time_col")
-        )
-        if spec.mode not in MODES:
-            raise FeatureGroupDefinitionError("mode", f"'{spec.mode}' is not a write mode (use {' or '.join(MODES)})")
-        features = _features(spec.features)
-        clashes = sorted({feature.name for feature in features or ()} & {*join_keys, event_time_col})
-        if clashes:
-            raise FeatureGroupDefinitionError("features", f"{clashes} are join keys or the event time, not features")
-        return cls(
-            name=spec.name,
-            entity=entity,
-            join_keys=join_keys,
-            event_time_col=str(event_time_col) if event_time_col else None,
-            features=features,
-            offline=_enabled(materialization.get("offline", True)),
-            online=_online(materialization.get("online", False)),
-            mode=spec.mode,
-            transform=spec.transform,
-            inputs=tuple(spec.input_ids()),
-        )
-
-    @property
-    def time_column(self) -> str:
-        """The event-time column as stored: the declared one, or the snapshot column."""
-        return self.event_time_col or SNAPSHOT_TIME_COLUMN
-
-    def definition_hash(self) -> str:
-        """What makes stored data of one version comparable: keys, time, features and how they are computed.
-        Write settings (mode, time range, stores) are left out: they change how much is written, not what."""
-        identity = {
-            "entity": self.entity,
-            "join_keys": self.join_keys,
-            "event_time_col": self.event_time_col,
-            "features": [(feature.name, feature.dtype) for feature in self.features or ()],
-            "transform": self.transform,
-            "inputs": self.inputs,
-        }
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def feature_group_definition(project: "SeeknalProject", feature_group: str) -> FeatureGroupDefinition:
     """The definition of a feature group of a project, by name or ``feature_group.<name>``."""
     node_id = feature_group if feature_group.startswith("feature_group.") else f"feature_group.{feature_group}"
@@ -178,74 +86,3 @@ def feature_group_definition(project: "SeeknalProject", feature_group: str) -> F
     return FeatureGroupDefinition.from_spec(project.nodes[node_id].spec)  # type: ignore[arg-type]
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _enabled(value: Any) -> bool:
-    """``offline: true`` or ``offline: {enabled: true, …}`` (a mapping without ``enabled`` means enabled)."""
-    return bool(value.get("enabled", True)) if isinstance(value, dict) else bool(value)
-
-
-def _online(value: Any) -> OnlineSettings:
-    settings = _mapping(value)
-    store_type = str(settings.get("type") or ("postgresql" if settings.get("connection") else "sqlite")).lower()
-    if store_type not in ("sqlite", "postgresql", "postgres"):
-        raise FeatureGroupDefinitionError(
-            "materialization.online.type", f"unknown online store '{store_type}' (use sqlite or postgresql)"
-        )
-    connection = settings.get("connection")
-    if store_type != "sqlite" and not connection:
-        raise FeatureGroupDefinitionError(
-            "materialization.online.connection", "a postgresql online store needs the profiles.yml connection to use"
-        )
-    return OnlineSettings(
-        enabled=_enabled(value),
-        connection=str(connection) if store_type != "sqlite" else None,
-        path=settings.get("path"),
-        table=settings.get("table"),
-    )
-
-
-def _entity(entity: str | dict[str, Any], top_level_keys: list[str] | None) -> tuple[str, tuple[str, ...]]:
-    """(entity name, join keys): a bare name ``customer`` has the join key ``customer_id``."""
-    if isinstance(entity, dict):
-        name, keys = entity.get("name"), entity.get("join_keys", top_level_keys)
-    else:
-        name, keys = entity, top_level_keys if top_level_keys is not None else [f"{entity}_id"]
-    if not isinstance(name, str) or not NODE_NAME_PATTERN.match(name):
-        raise FeatureGroupDefinitionError("entity", f"the entity needs a name of letters, digits and '_' (got {name!r})")
-    if isinstance(keys, str):
-        keys = [keys]
-    if not keys or not all(isinstance(key, str) and key for key in keys):
-        raise FeatureGroupDefinitionError("entity.join_keys", f"entity '{name}' needs at least one join key column")
-    return name, tuple(keys)
-
-
-def _features(declared: dict[str, Any] | list[Any] | None) -> tuple[Feature, ...] | None:
-    """``{name: {dtype, description}}``, ``{name: dtype}``, ``[{name, dtype}]`` or ``[name]``."""
-    if not declared:
-        return None
-    if isinstance(declared, dict):
-        items = [
-            {"name": name, **(details if isinstance(details, dict) else {"dtype": details})}
-            for name, details in declared.items()
-        ]
-    else:
-        items = [item if isinstance(item, dict) else {"name": item} for item in declared]
-    features = []
-    for index, item in enumerate(items):
-        name = item.get("name")
-        if not isinstance(name, str) or not name:
-            raise FeatureGroupDefinitionError(f"features[{index}]", "a feature needs a name")
-        dtype = item.get("dtype") or item.get("type")
-        family = _DTYPE_ALIASES.get(str(dtype).lower()) if dtype else None
-        if dtype and family is None:
-            known = ", ".join(sorted(_DTYPE_ALIASES))
-            raise FeatureGroupDefinitionError(f"features.{name}", f"unknown dtype '{dtype}' (known: {known})")
-        features.append(Feature(name, family, item.get("description")))
-    names = [feature.name for feature in features]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise FeatureGroupDefinitionError("features", f"declared more than once: {duplicates}")
-    return tuple(features)

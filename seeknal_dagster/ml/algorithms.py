@@ -8,7 +8,7 @@ code rejects) write class names such as ``RandomForestClassifier``. All three ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -26,8 +26,9 @@ from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression, Ri
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-Task = Literal["classification", "regression"]
-TASKS: tuple[Task, ...] = ("classification", "regression")
+from seeknal_dagster.project.checks.model import ESTIMATOR_NAMES, Task, resolve_algorithm_name
+from seeknal_dagster.project.checks.scope import SettingError
+
 #: An integer target with at most this many distinct values is read as classes, not quantities.
 MAX_INTEGER_CLASSES = 10
 
@@ -53,63 +54,38 @@ class Algorithm:
         return chosen
 
 
-_FOREST = {"n_estimators": 100}
-ALGORITHMS: dict[str, Algorithm] = {
-    algorithm.name: algorithm
-    for algorithm in (
-        Algorithm("random_forest", RandomForestClassifier, RandomForestRegressor, _FOREST),
-        Algorithm("extra_trees", ExtraTreesClassifier, ExtraTreesRegressor, _FOREST),
-        Algorithm("gradient_boosting", GradientBoostingClassifier, GradientBoostingRegressor),
-        Algorithm("hist_gradient_boosting", HistGradientBoostingClassifier, HistGradientBoostingRegressor),
-        # XGBoost is not a dependency: its names train scikit-learn's histogram gradient boosting, the same
-        # family of model, with XGBoost's name for the number of trees translated.
-        Algorithm(
-            "xgboost",
-            HistGradientBoostingClassifier,
-            HistGradientBoostingRegressor,
-            renamed_params={"n_estimators": "max_iter"},
-        ),
-        Algorithm("decision_tree", DecisionTreeClassifier, DecisionTreeRegressor),
-        Algorithm("logistic_regression", classifier=LogisticRegression, defaults={"max_iter": 1000}),
-        Algorithm("linear_regression", regressor=LinearRegression),
-        Algorithm("ridge", regressor=Ridge),
-        Algorithm("lasso", regressor=Lasso),
-        Algorithm("svm", SVC, SVR),
+_ESTIMATORS: dict[str, type[BaseEstimator]] = {
+    estimator.__name__: estimator
+    for estimator in (
+        ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier, GradientBoostingRegressor,
+        HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor,
+        Lasso, LinearRegression, LogisticRegression, Ridge, SVC, SVR, DecisionTreeClassifier, DecisionTreeRegressor,
     )
 }
-_CLASS_NAMES: dict[str, tuple[str, Task]] = {
-    **{
-        estimator.__name__: (algorithm.name, task)
-        for algorithm in ALGORITHMS.values()
-        if algorithm.name != "xgboost"
-        for task, estimator in zip(TASKS, (algorithm.classifier, algorithm.regressor))
-        if estimator is not None
-    },
-    "XGBClassifier": ("xgboost", "classification"),
-    "XGBRegressor": ("xgboost", "regression"),
-    "XGBoostClassifier": ("xgboost", "classification"),
-    "XGBoostRegressor": ("xgboost", "regression"),
+_FOREST = {"n_estimators": 100}
+#: Defaults that differ from scikit-learn's, and foreign hyperparameter names (XGBoost's number of trees).
+_DEFAULTS = {"random_forest": _FOREST, "extra_trees": _FOREST, "logistic_regression": {"max_iter": 1000}}
+_RENAMED_PARAMS = {"xgboost": {"n_estimators": "max_iter"}}
+#: Every algorithm :data:`~seeknal_dagster.project.checks.model.ESTIMATOR_NAMES` names, with its estimators.
+ALGORITHMS: dict[str, Algorithm] = {
+    name: Algorithm(
+        name,
+        _ESTIMATORS.get(classifier or ""),
+        _ESTIMATORS.get(regressor or ""),
+        _DEFAULTS.get(name, {}),
+        _RENAMED_PARAMS.get(name, {}),
+    )
+    for name, (classifier, regressor) in ESTIMATOR_NAMES.items()
 }
 
 
 def resolve_algorithm(name: str) -> tuple[Algorithm, Task | None]:
     """The algorithm a name means, and the task the name fixes (``*_regressor``, class names), if any."""
-    text = str(name).strip()
-    if text in _CLASS_NAMES:
-        algorithm, task = _CLASS_NAMES[text]
-        return ALGORITHMS[algorithm], task
-    key = text.lower().replace("-", "_").replace(" ", "_")
-    for suffix, task in (("_regressor", "regression"), ("_classifier", "classification")):
-        if key.endswith(suffix) and key.removesuffix(suffix) in ALGORITHMS:
-            return ALGORITHMS[key.removesuffix(suffix)], task  # type: ignore[return-value]
-    if key in ALGORITHMS:
-        algorithm = ALGORITHMS[key]
-        only = [task for task, estimator in zip(TASKS, (algorithm.classifier, algorithm.regressor)) if estimator]
-        return algorithm, only[0] if len(only) == 1 else None
-    raise AlgorithmError(
-        f"unknown algorithm '{name}' (known: {', '.join(ALGORITHMS)}; add _regressor or _classifier to choose the "
-        "task, or give a scikit-learn class name such as RandomForestClassifier)"
-    )
+    try:
+        algorithm, task = resolve_algorithm_name(name)
+    except SettingError as error:
+        raise AlgorithmError(str(error)) from None
+    return ALGORITHMS[algorithm], task
 
 
 def infer_task(target: pd.Series) -> Task:

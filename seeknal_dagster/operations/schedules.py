@@ -1,119 +1,61 @@
-"""Named schedules declared in ``seeknal_project.yml``, one job each::
-
-    schedules:
-      - name: nightly
-        cron: "0 2 * * *"
-        select: tag:daily+          # Dagster's selection syntax; Seeknal tags are asset tags
-        timezone: Europe/Berlin     # optional (UTC by default)
-        enabled: false              # optional: declared, but stopped until switched on in the UI
-
-Only schedules get jobs: a job per node would bury the few that matter in the UI.
+"""Named schedules declared in ``seeknal_project.yml`` (read and checked with the project, see
+:mod:`seeknal_dagster.project.project_file`), one job each. Only schedules get jobs: a job per node would bury
+the few that matter in the UI.
 """
 
 from __future__ import annotations
 
-import re
 import warnings
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from dagster._utils.schedules import is_valid_cron_string
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from seeknal_dagster.operations.tags import RETRY_FROM_ASSET_FAILURE
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
-from seeknal_dagster.project.loader import _describe_validation_error
+from seeknal_dagster.project.project_file import PROJECT_FILE, ScheduleSettings
 
 if TYPE_CHECKING:
     from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
     from seeknal_dagster.project.loader import SeeknalProject
 
-PROJECT_FILE = Path("seeknal_project.yml")
+
+def _selection(schedule: ScheduleSettings) -> AssetSelection:
+    with warnings.catch_warnings():  # Dagster flags parts of its own string parser as beta
+        warnings.simplefilter("ignore")
+        return AssetSelection.from_string(schedule.select)
 
 
-class ScheduleSettings(BaseModel):
-    """One entry of ``schedules:`` in ``seeknal_project.yml``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=re.compile(r"^[A-Za-z][A-Za-z0-9_]*$"))
-    cron: str
-    select: str
-    timezone: str | None = None
-    description: str | None = None
-    enabled: bool = True
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        if not is_valid_cron_string(value):
-            raise ValueError(f"'{value}' is not a cron expression (five fields, e.g. \"0 6 * * *\")")
-        return value
-
-    @property
-    def job_name(self) -> str:
-        return f"{self.name}_job"
-
-    def selection(self) -> AssetSelection:
-        with warnings.catch_warnings():  # Dagster flags parts of its own string parser as beta
-            warnings.simplefilter("ignore")
-            return AssetSelection.from_string(self.select)
-
-
-def _validated(entry: Any, index: int, asset_graph: "BaseAssetGraph") -> ScheduleSettings | list[Problem]:
-    where = f"schedules[{index}]"
-    name = entry.get("name") if isinstance(entry, dict) else None
-    try:
-        schedule = ScheduleSettings.model_validate(entry)
-    except ValidationError as error:
-        return [
-            Problem(
-                f"schedule {name or index}: {_describe_validation_error(detail)}",
-                file=PROJECT_FILE,
-                field=".".join([where, *(str(part) for part in detail["loc"])]),
-            )
-            for detail in error.errors()
-        ]
+def _selection_problem(schedule: ScheduleSettings, index: int, asset_graph: "BaseAssetGraph") -> Problem | None:
+    where = f"schedules[{index}].select"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            selected = schedule.selection().resolve(asset_graph)
+            selected = _selection(schedule).resolve(asset_graph)
     except Exception as error:  # Dagster raises several error types for a selection that does not parse
-        return [Problem(f"schedule {schedule.name}: invalid select '{schedule.select}': {error}", file=PROJECT_FILE, field=f"{where}.select")]
+        return Problem(f"schedule {schedule.name}: invalid select '{schedule.select}': {error}", file=PROJECT_FILE, field=where)
     if not selected:
-        return [Problem(f"schedule {schedule.name}: select '{schedule.select}' matches no asset", file=PROJECT_FILE, field=f"{where}.select")]
-    return schedule
+        return Problem(f"schedule {schedule.name}: select '{schedule.select}' matches no asset", file=PROJECT_FILE, field=where)
+    return None
 
 
 def project_schedules(
     project: "SeeknalProject", asset_graph: "BaseAssetGraph"
 ) -> tuple[list[UnresolvedAssetJobDefinition], list[ScheduleDefinition]]:
-    """A job and a schedule per entry of ``schedules:``; every problem is raised at once, naming the entry."""
-    entries = project.settings.get("schedules") or []
-    if not isinstance(entries, list):
-        raise ProjectLoadError(
-            project.root, [Problem("'schedules' must be a list of {name, cron, select}", file=PROJECT_FILE, field="schedules")]
-        )
-    schedules: list[ScheduleSettings] = []
-    problems: list[Problem] = []
-    for index, entry in enumerate(entries):
-        result = _validated(entry, index, asset_graph)
-        if isinstance(result, ScheduleSettings):
-            schedules.append(result)
-        else:
-            problems += result
-    duplicates = sorted({schedule.name for schedule in schedules if [s.name for s in schedules].count(schedule.name) > 1})
-    problems += [Problem(f"two schedules are named '{name}'", file=PROJECT_FILE, field="schedules") for name in duplicates]
+    """A job and a schedule per entry of ``schedules:``; a selection matching nothing is raised, naming the entry."""
+    problems = [
+        problem
+        for index, schedule in enumerate(project.schedules)
+        if (problem := _selection_problem(schedule, index, asset_graph)) is not None
+    ]
     if problems:
         raise ProjectLoadError(project.root, problems)
     jobs, definitions = [], []
-    for schedule in schedules:
+    for schedule in project.schedules:
         job = define_asset_job(
             schedule.job_name,
-            selection=schedule.selection(),
+            selection=_selection(schedule),
             tags=RETRY_FROM_ASSET_FAILURE,
             description=f"Nodes of schedule '{schedule.name}' in {PROJECT_FILE}: {schedule.select}",
         )

@@ -1,13 +1,18 @@
 """Problems found while reading a project, reported all at once.
 
 A user fixing a broken project wants every problem in one pass, each pointing at the file, the node and the
-field, so the loader collects :class:`Problem` records instead of raising on the first one.
+field, so the loader collects :class:`Problem` records instead of raising on the first one. An error stops the
+project from loading (or, with ``allow_partial``, takes its node and that node's downstream out of the runnable
+set); a warning is reported and the project loads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,11 @@ class Problem:
     node_id: str | None = None
     field: str | None = None
     line: int | None = None
+    severity: Severity = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def __str__(self) -> str:
         where = str(self.file) if self.file else "<project>"
@@ -29,14 +39,18 @@ class Problem:
             parts.append(f"node {self.node_id}")
         if self.field:
             parts.append(f"field '{self.field}'")
-        return f"{' | '.join(parts)}: {self.message}"
+        prefix = "warning: " if not self.is_error else ""
+        return f"{prefix}{' | '.join(parts)}: {self.message}"
 
 
 class ProjectLoadError(Exception):
-    """A project could not be loaded; carries every problem found."""
+    """A project could not be loaded; carries every problem found (its warnings too)."""
 
     def __init__(self, project_dir: Path, problems: list[Problem]):
         self.project_dir = project_dir
         self.problems = problems
-        lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"Seeknal project {project_dir} has {len(problems)} problem(s):\n{lines}")
+        errors = [problem for problem in problems if problem.is_error]
+        warnings = [problem for problem in problems if not problem.is_error]
+        lines = "\n".join(f"  - {problem}" for problem in [*errors, *warnings])
+        counted = f"{len(errors)} problem(s)" + (f" and {len(warnings)} warning(s)" if warnings else "")
+        super().__init__(f"Seeknal project {project_dir} has {counted}:\n{lines}")

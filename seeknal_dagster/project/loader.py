@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-import yaml
 from pydantic import ValidationError
 
 from seeknal_dagster.graph import NodeGraph
 from seeknal_dagster.graph.sql_refs import VALID_REF_ARGUMENT, find_qualified_names, find_ref_calls
+from seeknal_dagster.project.checks import CheckScope, node_findings
+from seeknal_dagster.project.dagster_rules import output_name
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
 from seeknal_dagster.project.models import (
     FOLLOWS_INPUT_ENGINE,
@@ -36,12 +37,12 @@ from seeknal_dagster.project.models import (
     parse_ref,
 )
 from seeknal_dagster.project.profiles import Profiles, load_profiles
+from seeknal_dagster.project.project_file import ScheduleSettings, describe_validation_error, read_project_file
 from seeknal_dagster.project.python_nodes import read_python_nodes
 from seeknal_dagster.project.templating import TemplateError, TemplateRenderer, load_common_config
+from seeknal_dagster.project.yaml_files import YamlDocument, yaml_documents
 
 NODES_DIR = "seeknal"
-#: libyaml's loader when PyYAML was built with it (same safe semantics, several times faster).
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SKIPPED_PYTHON_DIRS = ("common", "templates")
 
 
@@ -123,10 +124,18 @@ class SeeknalProject:
     renderer: TemplateRenderer
     target_dir: Path
     settings: dict[str, Any] = field(default_factory=dict)
+    schedules: list[ScheduleSettings] = field(default_factory=list)
+    #: Warnings, and (loaded with ``allow_partial``) the errors that took nodes out of :attr:`nodes`.
+    problems: list[Problem] = field(default_factory=list)
+    #: Nodes left out because of an error of their own or of an upstream node (``allow_partial`` only): not
+    #: runnable, kept for what they are and what they read.
+    broken: dict[str, ProjectNode] = field(default_factory=dict)
+    allow_partial: bool = False
     #: The engine of nodes that name none (``build_definitions(default_engine=…)``); kinds that cannot run on
     #: Spark keep DuckDB.
     default_engine: str = "duckdb"
     _ids_by_name: dict[str, set[str]] | None = field(default=None, init=False, repr=False)
+    _problems_by_node: dict[str, list[Problem]] | None = field(default=None, init=False, repr=False)
 
     def node(self, node_id: str) -> ProjectNode:
         return self.nodes[node_id]
@@ -160,37 +169,25 @@ class SeeknalProject:
             return "spark" if self.engine_of(node.upstream[0]) == "spark" else "duckdb"
         return self.default_engine if node.kind in SPARK_KINDS else "duckdb"
 
+    def problems_of(self, node_id: str) -> list[Problem]:
+        """The problems (warnings; errors of a broken node) reported against one node."""
+        if self._problems_by_node is None:
+            self._problems_by_node = {}
+            for problem in self.problems:
+                self._problems_by_node.setdefault(problem.node_id or "", []).append(problem)
+        return list(self._problems_by_node.get(node_id, ()))
+
     def code_version(self, node_id: str) -> str:
         return self.nodes[node_id].definition_hash(self.renderer.common)
 
     @property
     def identity(self) -> str:
-        """Tells apart two loads of one folder with different options (target dir, profiles, params)."""
+        """Tells apart two loads of one folder with different options (target dir, profiles, params, partial, default engine)."""
         options = [str(self.root), str(self.target_dir), str(self.profiles.path), self.renderer.overrides]
+        options += ["partial"] if self.allow_partial else []
         if self.default_engine != "duckdb":
             options.append(self.default_engine)
         return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _yaml_documents(path: Path, relative: Path) -> Iterator[tuple[int, Any] | Problem]:
-    """(line, document) for every document in a YAML file, or a problem with the line of a syntax error."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        yield Problem(f"cannot read file: {error}", file=relative)
-        return
-    loader = _YAML_LOADER(text)
-    try:
-        while loader.check_node():
-            document_node = loader.get_node()
-            line = document_node.start_mark.line + 1
-            yield line, loader.construct_document(document_node)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        message = f"YAML syntax error: {getattr(error, 'problem', None) or error}"
-        yield Problem(message, file=relative, line=mark.line + 1 if mark else None)
-    finally:
-        loader.dispose()
 
 
 def _validate_spec(document: Any, relative: Path, line: int) -> NodeSpec | list[Problem]:
@@ -218,7 +215,7 @@ def _validate_spec(document: Any, relative: Path, line: int) -> NodeSpec | list[
     except ValidationError as error:
         return [
             Problem(
-                _describe_validation_error(detail),
+                describe_validation_error(detail),
                 file=relative,
                 line=line,
                 node_id=node_id,
@@ -226,13 +223,6 @@ def _validate_spec(document: Any, relative: Path, line: int) -> NodeSpec | list[
             )
             for detail in error.errors()
         ]
-
-
-def _describe_validation_error(detail: Mapping[str, Any]) -> str:
-    if detail["type"] == "missing":
-        return "missing required field"
-    message = str(detail["msg"]).removeprefix("Value error, ")
-    return message
 
 
 def _node_files(nodes_dir: Path, pattern: str) -> Iterator[Path]:
@@ -255,16 +245,23 @@ def _discover(root: Path) -> tuple[list[ProjectNode], list[Problem]]:
     )
     for path in yaml_files:
         relative = path.relative_to(root)
-        for item in _yaml_documents(path, relative):
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            problems.append(Problem(f"cannot read file: {error}", file=relative))
+            continue
+        for item in yaml_documents(text, relative):
             if isinstance(item, Problem):
                 problems.append(item)
                 continue
-            line, document = item
-            result = _validate_spec(document, relative, line)
+            result = _validate_spec(item.value, relative, item.line)
             if isinstance(result, NodeSpec):
-                found.append(ProjectNode(spec=result, file=relative, line=line))
+                found.append(ProjectNode(spec=result, file=relative, line=item.line))
+                node_id: str | None = result.node_id
             else:
                 problems.extend(result)
+                node_id = next((problem.node_id for problem in result if problem.node_id), None)
+            problems += _duplicate_key_problems(item, relative, node_id)
     python_files = sorted(
         path
         for path in _node_files(nodes_dir, "*.py")
@@ -279,6 +276,13 @@ def _discover(root: Path) -> tuple[list[ProjectNode], list[Problem]]:
     if not yaml_files and not python_files:
         problems.append(Problem(f"no node files found: expected YAML or Python files under {nodes_dir}", file=nodes_dir))
     return found, problems
+
+
+def _duplicate_key_problems(document: YamlDocument, relative: Path, node_id: str | None) -> list[Problem]:
+    return [
+        Problem(duplicate.message, file=relative, line=duplicate.line, node_id=node_id, field=duplicate.key)
+        for duplicate in document.duplicate_keys
+    ]
 
 
 def _resolve_ref(raw: Any, nodes: Mapping[str, ProjectNode]) -> tuple[str | None, str | None]:
@@ -378,18 +382,78 @@ def _target_problems(nodes: Mapping[str, ProjectNode], profiles: Profiles) -> li
     return problems
 
 
-def _project_settings(root: Path) -> tuple[dict[str, Any], list[Problem]]:
-    path = root / "seeknal_project.yml"
-    if not path.is_file():
-        return {}, []
-    try:
-        settings = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        return {}, [Problem(f"YAML syntax error: {error}", file=path.relative_to(root), line=mark.line + 1 if mark else None)]
-    if not isinstance(settings, dict):
-        return {}, [Problem("seeknal_project.yml must be a mapping", file=path.relative_to(root))]
-    return settings, []
+def _key_collisions(nodes: Mapping[str, ProjectNode]) -> list[Problem]:
+    """Nodes whose asset keys Dagster cannot tell apart: the same key (a ``dagster.key`` repeating another node's)
+    or keys giving the same op output name (``a-b`` and ``a_b``: Dagster turns '-' and '.' into '_')."""
+    by_name: dict[str, list[ProjectNode]] = {}
+    for node in nodes.values():
+        if node.kind != NodeKind.RULE:
+            by_name.setdefault(output_name(_default_key(node)), []).append(node)
+    problems = []
+    for name, clashing in by_name.items():
+        for node in clashing[1:]:
+            first = clashing[0]
+            problems.append(
+                Problem(
+                    f"its asset key {'/'.join(_default_key(node))} and the key {'/'.join(_default_key(first))} of "
+                    f"{first.id} ({first.file}) are the same Dagster name '{name}' (Dagster writes '-' and '.' as '_'): "
+                    "rename one, or give one a dagster.key",
+                    file=node.file,
+                    line=node.line,
+                    node_id=node.id,
+                    field="dagster.key" if node.spec.dagster.key else "name",
+                )
+            )
+    return problems
+
+
+def _default_key(node: ProjectNode) -> list[str]:
+    """The node's asset key without a ``key_prefix`` (which only ``build_definitions`` knows)."""
+    custom = node.spec.dagster.key
+    if custom:
+        return custom.split("/") if isinstance(custom, str) else list(custom)
+    return [node.kind.value, node.name]
+
+
+def _check_problems(nodes: Mapping[str, ProjectNode], profiles: Profiles, renderer: TemplateRenderer) -> list[Problem]:
+    scope = CheckScope(nodes=nodes, profiles=profiles, renderer=renderer)
+    return [
+        Problem(finding.message, file=node.file, node_id=node.id, field=finding.field, line=node.line, severity=finding.severity)
+        for node in nodes.values()
+        for finding in node_findings(node, scope)
+    ]
+
+
+def _is_global(problem: Problem) -> bool:
+    """A problem no node can be left out for: a broken profiles file, project file or common config."""
+    if problem.node_id is not None:
+        return False
+    parts = problem.file.parts if problem.file is not None and not problem.file.is_absolute() else ()
+    return not (len(parts) > 1 and parts[0] == NODES_DIR and parts[1] != "common")
+
+
+def _leave_out_broken(nodes: dict[str, ProjectNode], graph: NodeGraph, problems: list[Problem]) -> dict[str, ProjectNode]:
+    """Take the nodes with an error, and everything downstream of them, out of ``nodes`` and ``graph``; a node left
+    out for an upstream one gets a problem saying which. Returns the nodes taken out."""
+    broken = {problem.node_id for problem in problems if problem.is_error and problem.node_id in nodes}
+    while True:
+        broken |= graph.descendants(broken)
+        cycle = NodeGraph({node_id: parents for node_id, parents in graph.upstream.items() if node_id not in broken}).find_cycle()
+        if not cycle:
+            break
+        first = nodes[cycle[0]]
+        problems.append(Problem(f"cycle detected: {' -> '.join(cycle)}", first.file, cycle[0], None, first.line))
+        broken.add(cycle[0])
+    for node_id in sorted(broken):
+        node = nodes[node_id]
+        if not any(problem.node_id == node_id and problem.is_error for problem in problems):
+            parents = sorted(parent for parent in graph.upstream[node_id] if parent in broken)
+            message = f"not loaded: its upstream {', '.join(parents)} is not loaded"
+            problems.append(Problem(message, node.file, node_id, None, node.line))
+    taken = {node_id: nodes.pop(node_id) for node_id in sorted(broken)}
+    for node_id in taken:
+        del graph.upstream[node_id]
+    return taken
 
 
 def target_path(target_dir: str | os.PathLike[str] | None, root: Path) -> Path:
@@ -424,10 +488,17 @@ def load_project(
     target_dir: str | os.PathLike[str] | None = None,
     params: Mapping[str, Any] | None = None,
     default_engine: str | None = None,
+    allow_partial: bool = False,
 ) -> SeeknalProject:
     """Load and validate a Seeknal project; raises :class:`ProjectLoadError` listing every problem found.
 
-    ``default_engine`` (``duckdb`` or ``spark``) is where nodes that name no engine run."""
+    ``default_engine`` (``duckdb`` or ``spark``) is where nodes that name no engine run. Warnings (a source type
+    only Seeknal reads…) do not stop the load; they are kept in :attr:`SeeknalProject.problems`. With
+    ``allow_partial``, as ``seeknal run`` does, nodes with an error (a reference to a node that does not exist, a
+    setting they cannot run with) and their downstream are left out into :attr:`SeeknalProject.broken` and the
+    rest loads; a problem that is no node's (profiles.yml, seeknal_project.yml, ``seeknal/common/``) still stops
+    it.
+    """
     root = Path(project_dir).resolve()
     try:
         default_engine = known_engine(default_engine) or "duckdb"
@@ -435,9 +506,9 @@ def load_project(
         raise ProjectLoadError(root, [Problem(f"default_engine: {error}", file=root)]) from None
     if not (root / NODES_DIR).is_dir():
         raise ProjectLoadError(root, [Problem(f"not a Seeknal project: {root / NODES_DIR} does not exist", file=root)])
-    settings, problems = _project_settings(root)
-    common, common_problems = load_common_config(root / NODES_DIR / "common")
-    problems += [Problem(message, file=path.relative_to(root)) for path, message in common_problems]
+    settings, schedules, problems = read_project_file(root)
+    common, common_problems = load_common_config(root / NODES_DIR / "common", root)
+    problems += common_problems
     profiles, profile_problems = load_profiles(root, profiles_path)
     problems += profile_problems
     renderer = TemplateRenderer(common=common, overrides=dict(params or {}))
@@ -460,9 +531,12 @@ def load_project(
             continue
         nodes[node.id] = node
     graph, link_problems = _link(nodes, renderer)
-    problems += link_problems + _target_problems(nodes, profiles)
-    if problems:
+    problems += link_problems + _key_collisions(nodes) + _target_problems(nodes, profiles)
+    problems += _check_problems(nodes, profiles, renderer)
+    errors = [problem for problem in problems if problem.is_error]
+    if errors and (not allow_partial or any(_is_global(problem) for problem in errors)):
         raise ProjectLoadError(root, problems)
+    broken = _leave_out_broken(nodes, graph, problems) if errors else {}
     return SeeknalProject(
         root=root,
         name=str(settings.get("name") or root.name),
@@ -472,5 +546,9 @@ def load_project(
         renderer=renderer,
         target_dir=target_path(target_dir, root),
         settings=settings,
+        schedules=schedules,
+        problems=problems,
+        broken=broken,
+        allow_partial=allow_partial,
         default_engine=default_engine,
     )

@@ -10,10 +10,23 @@ from.
 from __future__ import annotations
 
 import re
+import zoneinfo
+from datetime import date, datetime, time
 from enum import Enum
 from typing import Any, ClassVar, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from seeknal_dagster.project.dagster_rules import (
+    cron_problem,
+    group_problem,
+    name_problem,
+    output_name,
+    owner_problem,
+    tag_key_for,
+    tag_problem,
+    timezone_problem,
+)
 
 
 class NodeKind(str, Enum):
@@ -53,12 +66,13 @@ def known_engine(value: str | None) -> str | None:
         return None
     engine = str(value).strip().lower()
     if engine not in ENGINES:
-        raise ValueError(f"unknown engine '{value}' (use {' or '.join(ENGINES)})")
+        raise ValueError(f"engine '{value}' is not supported (use {' or '.join(ENGINES)})")
     return engine
 
 
-NODE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-AUTOMATION_PATTERN = re.compile(r"""^(eager|on_missing|on_cron\(\s*['"].+['"]\s*\))$""")
+#: ``\Z``, not ``$``: a name read from YAML as "orders\n" must not pass for ``orders``.
+NODE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*\Z")
+AUTOMATION_PATTERN = re.compile(r"""^(eager|on_missing|on_cron\(\s*['"](.+)['"]\s*\))\Z""")
 _REF_CALL = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*$""")
 
 
@@ -77,19 +91,82 @@ def parse_ref(value: Any) -> str | None:
     return value
 
 
+def _as_datetime(value: Any) -> Any:
+    """A partition bound as YAML users write it: an unquoted date (``2025-01-01``), a datetime, or an ISO text."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"'{value}' is not a date (write 2025-01-01, or 2025-01-01 06:00 for hourly partitions)")
+    return value
+
+
+def known_timezone(value: str | None) -> str | None:
+    """A time zone Dagster can schedule in (``None``: UTC)."""
+    problem = timezone_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class PartitionSettings(BaseModel):
-    """``dagster: {partitions: {type: daily, start: 2025-01-01}}``: a time-windowed node, backfilled by range."""
+    """``dagster: {partitions: {type: daily, start: 2025-01-01}}``: a time-windowed node, backfilled by range.
+    Bounds are wall-clock times in ``timezone`` (UTC by default); a bound written with an offset is converted."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["hourly", "daily", "weekly", "monthly"] = "daily"
-    start: str
-    end: str | None = None
+    start: datetime
+    end: datetime | None = None
     timezone: str | None = None
+
+    _bounds_as_written = field_validator("start", "end", mode="before")(_as_datetime)
+
+    _known_timezone = field_validator("timezone")(known_timezone)
+
+    @model_validator(mode="after")
+    def _wall_clock_bounds(self) -> "PartitionSettings":
+        zone = zoneinfo.ZoneInfo(self.timezone or "UTC")
+        self.start, self.end = (
+            bound.astimezone(zone).replace(tzinfo=None) if bound is not None and bound.tzinfo else bound
+            for bound in (self.start, self.end)
+        )
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end {self.end} is not after start {self.start}")
+        return self
+
+    def written(self) -> list[str]:
+        """Type, bounds and time zone as a user would write them (a midnight bound as a plain date)."""
+        bounds = [
+            (bound.date().isoformat() if bound.time() == time() else bound.isoformat(sep=" "))
+            for bound in (self.start, self.end)
+            if bound is not None
+        ]
+        return [self.type, *bounds, *([self.timezone] if self.timezone else [])]
+
+
+def _as_text(value: Any) -> Any:
+    """A YAML scalar where text is meant: ``true`` → "true", ``1`` → "1", nothing → ""."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, (int, float, date)) else value
+
+
+def _problems_to_error(problems: list[str | None]) -> None:
+    found = [problem for problem in problems if problem]
+    if found:
+        raise ValueError("; ".join(found))
 
 
 class DagsterSettings(BaseModel):
-    """The optional ``dagster:`` block of a node: how its asset appears and behaves in Dagster."""
+    """The optional ``dagster:`` block of a node: how its asset appears and behaves in Dagster. Everything Dagster
+    would reject when the definitions are built (group, key, owners, tags, cron) is rejected here, at load."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -98,8 +175,8 @@ class DagsterSettings(BaseModel):
     owners: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
     automation: str | None = None
-    retries: int | None = None
-    retry_delay: float | None = None
+    retries: int | None = Field(default=None, ge=0)
+    retry_delay: float | None = Field(default=None, ge=0)
     partitions: PartitionSettings | None = None
     engine: str | None = None
 
@@ -113,12 +190,56 @@ class DagsterSettings(BaseModel):
     def _one_owner_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @field_validator("owners")
+    @classmethod
+    def _dagster_owners(cls, owners: list[str]) -> list[str]:
+        _problems_to_error([owner_problem(owner) for owner in owners])
+        return owners
+
+    @field_validator("group")
+    @classmethod
+    def _dagster_group(cls, group: str | None) -> str | None:
+        _problems_to_error([group_problem(group) if group is not None else None])
+        return group
+
+    @field_validator("key")
+    @classmethod
+    def _dagster_key(cls, key: list[str] | str | None) -> list[str] | str | None:
+        if key is None:
+            return key
+        parts = key.split("/") if isinstance(key, str) else key
+        if not parts or not all(parts):
+            raise ValueError(f"asset key {key!r} has an empty part")
+        _problems_to_error([name_problem(output_name(parts))])
+        return key
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _scalar_tag_values_are_text(cls, tags: Any) -> Any:
+        """``tier: 1`` or ``critical: true`` as YAML users write them: tag values are text in Dagster."""
+        return {key: _as_text(value) for key, value in tags.items()} if isinstance(tags, dict) else tags
+
+    @field_validator("tags")
+    @classmethod
+    def _dagster_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        _problems_to_error([tag_problem(key, value) for key, value in tags.items()])
+        return tags
+
     @field_validator("automation")
     @classmethod
     def _known_automation(cls, value: str | None) -> str | None:
-        if value is not None and not AUTOMATION_PATTERN.match(value.strip()):
+        if value is None:
+            return value
+        known = AUTOMATION_PATTERN.match(value.strip())
+        if not known:
             raise ValueError(f"unknown automation '{value}' (use eager, on_missing or on_cron(\"<cron>\"))")
+        _problems_to_error([cron_problem(known.group(2)) if known.group(2) else None])
         return value
+
+    def cron(self) -> str | None:
+        """The cron of ``on_cron("…")``, if that is the automation."""
+        known = AUTOMATION_PATTERN.match(self.automation.strip()) if self.automation else None
+        return known.group(2) if known else None
 
 
 class NodeSpec(BaseModel):
@@ -154,7 +275,13 @@ class NodeSpec(BaseModel):
     @classmethod
     def _name_is_an_identifier(cls, value: str) -> str:
         if not NODE_NAME_PATTERN.match(value):
-            raise ValueError(f"'{value}' is not a valid node name (letters, digits, '_' and '-')")
+            raise ValueError(f"{value!r} is not a valid node name (letters, digits, '_' and '-')")
+        return value
+
+    @field_validator("owner")
+    @classmethod
+    def _dagster_owner(cls, value: str | None) -> str | None:
+        _problems_to_error([owner_problem(value) if value is not None else None])
         return value
 
     @field_validator("tags", mode="before")
@@ -162,7 +289,13 @@ class NodeSpec(BaseModel):
     def _one_tag_is_a_list(cls, value: Any) -> Any:
         if value is None:
             return []
-        return [value] if isinstance(value, str) else value
+        return [_as_text(item) for item in value] if isinstance(value, list) else [_as_text(value)]
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_make_tag_keys(cls, tags: list[str]) -> list[str]:
+        _problems_to_error([None if tag_key_for(tag) else f"tag {tag!r} is empty" for tag in tags])
+        return tags
 
     @field_validator("inputs", "depends_on", mode="before")
     @classmethod

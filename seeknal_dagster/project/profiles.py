@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from seeknal_dagster.project.errors import Problem
+from seeknal_dagster.project.yaml_files import read_yaml_file
 
 PROFILES_ENV_VAR = "SEEKNAL_PROFILES_PATH"
 _ENV_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
@@ -124,26 +123,31 @@ def find_profiles(project_dir: Path, explicit: str | os.PathLike[str] | None = N
     return None
 
 
+def _named_mappings(document: dict[str, Any], section: str, what: str, path: Path) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
+    """``section: {name: {settings…}}`` of a profiles file, every entry of another shape reported."""
+    entries = document.get(section) or {}
+    if not isinstance(entries, dict):
+        return {}, [Problem(f"'{section}' must map each {what} to its settings ({section}: {{name: {{…}}}})", file=path, field=section)]
+    problems = [
+        Problem(f"{what} '{name}' must be a mapping of settings, not {type(value).__name__}", file=path, field=f"{section}.{name}")
+        for name, value in entries.items()
+        if not isinstance(value, dict) and value is not None
+    ]
+    return {str(name): dict(value or {}) for name, value in entries.items() if isinstance(value, dict) or value is None}, problems
+
+
 def load_profiles(project_dir: Path, explicit: str | os.PathLike[str] | None = None) -> tuple[Profiles, list[Problem]]:
     path = find_profiles(project_dir, explicit)
     if path is None:
         return Profiles(), []
     if not path.is_file():
         return Profiles(path=path), [Problem("profiles file does not exist", file=path)]
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        return Profiles(path=path), [Problem(f"invalid YAML: {error}", file=path, line=line)]
+    document, problems = read_yaml_file(path, path)
+    if document is None:
+        document = {}
     if not isinstance(document, dict):
-        return Profiles(path=path), [Problem("profiles.yml must be a mapping", file=path)]
-    return (
-        Profiles(
-            path=path,
-            connections=dict(document.get("connections") or {}),
-            source_defaults=dict(document.get("source_defaults") or {}),
-            raw=document,
-        ),
-        [],
-    )
+        return Profiles(path=path), [*problems, Problem("profiles.yml must be a mapping", file=path)]
+    connections, connection_problems = _named_mappings(document, "connections", "connection", path)
+    source_defaults, default_problems = _named_mappings(document, "source_defaults", "source type", path)
+    profiles = Profiles(path=path, connections=connections, source_defaults=source_defaults, raw=document)
+    return profiles, [*problems, *connection_problems, *default_problems]

@@ -16,7 +16,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
+from seeknal_dagster.project.errors import Problem
+from seeknal_dagster.project.yaml_files import read_yaml_file
 
 TEMPLATE_PATTERN = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _CALL_PATTERN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$")
@@ -41,11 +42,25 @@ def _env(name: str, default: Any = None) -> str:
     return str(default)
 
 
-def _parse_argument(text: str) -> Any:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return _convert_scalar(text)
+#: One argument of a function call and the comma after it: quoted text (which may hold commas) or a bare word.
+_ARGUMENT = re.compile(r"""\s*(?:'([^']*)'|"([^"]*)"|([^,'"]*?))\s*(?:,|\Z)""")
+
+
+def _call_arguments(text: str) -> list[Any]:
+    """``'X', 'a,b'`` → ``['X', 'a,b']``; unquoted words become numbers or booleans where they read as such."""
+    arguments: list[Any] = []
+    position = 0
+    while position < len(text):
+        match = _ARGUMENT.match(text, position)
+        if match is None or match.end() == position:
+            raise TemplateError(f"cannot read the arguments ({text}): quote each text argument once, 'like this'")
+        single, double, bare = match.groups()
+        if single is not None or double is not None:
+            arguments.append(single if single is not None else double)
+        elif bare.strip():
+            arguments.append(_convert_scalar(bare.strip()))
+        position = match.end()
+    return arguments
 
 
 @dataclass
@@ -82,8 +97,12 @@ class TemplateRenderer:
         functions = self._functions()
         call = _CALL_PATTERN.match(expression)
         if call and call.group(1) in functions:
-            arguments = [_parse_argument(part) for part in call.group(2).split(",") if part.strip()]
-            return str(functions[call.group(1)](*arguments))
+            try:
+                return str(functions[call.group(1)](*_call_arguments(call.group(2))))
+            except TemplateError:
+                raise
+            except (TypeError, ValueError) as error:
+                raise TemplateError(f"{{{{ {expression} }}}} cannot be evaluated: {error}") from None
         if expression in functions and expression != "env":
             return str(functions[expression]())
         if expression.startswith("env:"):
@@ -145,20 +164,21 @@ def _convert_scalar(text: str) -> Any:
     return text
 
 
-def load_common_config(common_dir: Path) -> tuple[dict[str, str], list[tuple[Path, str]]]:
-    """Flatten ``seeknal/common/*.yml`` into template keys; returns the keys and (file, problem) pairs."""
+def load_common_config(common_dir: Path, relative_to: Path | None = None) -> tuple[dict[str, str], list[Problem]]:
+    """Flatten ``seeknal/common/*.yml`` into template keys; returns the keys and the problems of the files (shown
+    relative to ``relative_to``, the project root, when given)."""
     keys: dict[str, str] = {}
-    problems: list[tuple[Path, str]] = []
+    problems: list[Problem] = []
     if not common_dir.is_dir():
         return keys, problems
     for path in sorted([*common_dir.glob("*.yml"), *common_dir.glob("*.yaml")]):
-        try:
-            document = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            problems.append((path, f"invalid YAML: {error}"))
+        shown = path.relative_to(relative_to) if relative_to else path
+        document, file_problems = read_yaml_file(path, shown)
+        problems += file_problems
+        if document is None:
             continue
         if not isinstance(document, dict):
-            problems.append((path, "a common config file must be a mapping"))
+            problems.append(Problem("a common config file must be a mapping", file=shown))
             continue
         for entry in document.get("sources") or []:
             if isinstance(entry, dict) and entry.get("id"):

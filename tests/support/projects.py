@@ -10,6 +10,7 @@ import dagster
 
 from seeknal_dagster import build_definitions
 from seeknal_dagster.executors import ExecutionContext, ExecutorResult, get_executor
+from seeknal_dagster.project import ProjectLoadError
 from seeknal_dagster.project.loader import load_project
 
 
@@ -85,3 +86,15 @@ def replace_in_file(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} is not in {path}"
     path.write_text(text.replace(old, new))
+
+
+def load_problem(project_dir: Path, node_id: str) -> str:
+    """What the project is refused with, at load, about one node (``seeknal-dagster validate`` prints it): every
+    such problem's field and message, one per line. Fails when the project loads."""
+    try:
+        load_project(project_dir)
+    except ProjectLoadError as error:
+        found = [f"{problem.field}: {problem.message}" for problem in error.problems if problem.node_id == node_id]
+        assert found, f"no problem names {node_id}:\n{error}"
+        return "\n".join(found)
+    raise AssertionError(f"{project_dir} loads: nothing is wrong with {node_id}")

@@ -1,0 +1,161 @@
+"""Reading a project's YAML files safely: PyYAML's safe loader, plus what it lets pass silently.
+
+Two things PyYAML does not report: a key written twice in one mapping (it keeps the last value, so a user's
+first ``transform:`` silently disappears), and aliases expanding into billions of values (``&a [*b, *b, …]``
+nested a few levels: composing the document is cheap, but anything walking the values afterwards — rendering
+params, hashing a definition — never finishes). Both are found on the composed node graph, before any Python
+value is built, and reported with their line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from seeknal_dagster.project.errors import Problem
+
+#: libyaml's parser when PyYAML was built with it (same safe semantics, several times faster).
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+#: How many values aliases may add to one document beyond those written in it.
+MAX_ALIAS_VALUES = 100_000
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    key: str
+    line: int
+    first_line: int
+
+    @property
+    def message(self) -> str:
+        return (
+            f"duplicate key '{self.key}' (first on line {self.first_line}): YAML keeps only the last value, "
+            "so the first one would be silently ignored"
+        )
+
+
+@dataclass
+class YamlDocument:
+    """One document of a file: its first line, its value, and the keys written twice in it."""
+
+    line: int
+    value: Any
+    duplicate_keys: list[DuplicateKey] = field(default_factory=list)
+
+
+class _ProjectLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """The safe loader, recording every key written twice in one mapping."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.duplicate_keys: list[DuplicateKey] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_nodes: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue  # `<<: *defaults` then overriding a merged key is YAML's way of extending, not a duplicate
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = first_nodes.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: PyYAML reports it itself
+                continue
+            if first is not key_node:
+                self.duplicate_keys.append(DuplicateKey(str(key), key_node.start_mark.line + 1, first.start_mark.line + 1))
+        return super().construct_mapping(node, deep=deep)
+
+
+def alias_expansion(root: yaml.Node) -> int | None:
+    """How many values aliases add to a composed document (expanded values minus written ones); ``None`` when an
+    alias contains itself. Linear in the written nodes: each node's expanded size is computed once."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in _children(node))
+            on_path.discard(id(node))
+            continue
+        if id(node) in sizes:
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                return None
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)] - len(sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _syntax_problem(error: yaml.YAMLError, relative: Path) -> Problem:
+    mark = getattr(error, "problem_mark", None)
+    message = f"YAML syntax error: {getattr(error, 'problem', None) or error}"
+    return Problem(message, file=relative, line=mark.line + 1 if mark else None)
+
+
+def _expansion_problem(node: yaml.Node, relative: Path) -> Problem | None:
+    added = alias_expansion(node)
+    if added is not None and added <= MAX_ALIAS_VALUES:
+        return None
+    if added is None:
+        reason = "an alias (*name) contains itself, so it would expand forever"
+    else:
+        reason = f"its aliases (*name) expand to {added:,} more values, over the limit of {MAX_ALIAS_VALUES:,}"
+    return Problem(f"the document is not loaded: {reason} (a YAML alias bomb?)", file=relative, line=node.start_mark.line + 1)
+
+
+def yaml_documents(text: str, relative: Path) -> Iterator[YamlDocument | Problem]:
+    """Every document of a YAML text, or a problem (syntax error with its line, alias bomb) instead of it."""
+    loader = _ProjectLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            problem = _expansion_problem(node, relative)
+            if problem is not None:
+                yield problem
+                continue
+            loader.duplicate_keys = []
+            value = loader.construct_document(node)
+            yield YamlDocument(node.start_mark.line + 1, value, loader.duplicate_keys)
+    except yaml.YAMLError as error:
+        yield _syntax_problem(error, relative)
+    finally:
+        loader.dispose()
+
+
+def read_yaml_file(path: Path, relative: Path) -> tuple[Any, list[Problem]]:
+    """The single document of a settings file (profiles, project, common config), with its problems: a file that
+    cannot be read or parsed gives ``None``; a duplicate key is a problem, the value is still returned."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        return None, [Problem(f"cannot read file: {error}", file=relative)]
+    documents = list(yaml_documents(text, relative))
+    problems = [item for item in documents if isinstance(item, Problem)]
+    loaded = [item for item in documents if isinstance(item, YamlDocument)]
+    if problems:
+        return None, problems
+    if len(loaded) > 1:
+        return None, [Problem("expected a single YAML document, found several (---)", file=relative, line=loaded[1].line)]
+    if not loaded:
+        return None, []
+    document = loaded[0]
+    duplicates = [
+        Problem(duplicate.message, file=relative, line=duplicate.line, field=duplicate.key)
+        for duplicate in document.duplicate_keys
+    ]
+    return document.value, duplicates
