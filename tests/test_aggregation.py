@@ -10,6 +10,7 @@ import random
 import re
 from datetime import date, datetime, timedelta
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -155,6 +156,29 @@ def test_rolling_ratio_and_since_features_match_pandas(orders_project):
     assert metadata["dagster/row_count"] == 8  # 4 customers x 2 application dates
     downstream = read_output(orders_project, "transform_big_spenders")
     assert len(downstream) == int((expected["amount_sum_30d"] > 100).sum())
+
+
+def column_types(path) -> dict[str, str]:
+    return {row[0]: row[1] for row in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()}
+
+
+def test_the_result_is_also_where_seeknal_leaves_it_with_seeknals_types(orders_project):
+    """A user switching from ``seeknal run`` finds ``target/aggregation/<name>/result.parquet``, typed as Seeknal
+    types it (its results pass through pandas: the DATE application date is a TIMESTAMP there)."""
+    assert materialize(orders_project).success
+
+    result = orders_project / "target/aggregation/order_activity/result.parquet"
+    types = column_types(result)
+    assert types["application_date"] == "TIMESTAMP" and types["customer_id"] == "BIGINT"
+    assert types["amount_count"] == "BIGINT" and types["amount_sum"] == "DOUBLE"
+    assert column_types(orders_project / "target/intermediate/aggregation_order_activity.parquet")["application_date"] == "DATE"
+    assert_same_features(pd.read_parquet(result), expected_features(read_orders(orders_project)), ["customer_id", "application_date"])
+
+    # A failing run leaves the previous result in place, whole.
+    before = result.read_bytes()
+    replace_in_file(orders_project / "data/orders.csv", "customer_id,", "client_id,")
+    assert not materialize(orders_project).success
+    assert result.read_bytes() == before and not list(result.parent.glob(".*tmp*"))
 
 
 def test_seed_dialect_windows_count_back_from_the_latest_date(make_project):

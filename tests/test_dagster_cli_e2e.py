@@ -4,9 +4,7 @@ both runs. Each CLI call costs seconds, so there are few of them."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import dagster
@@ -15,6 +13,7 @@ import pytest
 
 from seeknal_dagster import load_project
 from seeknal_dagster.executors import default_registry
+from tests.support.cli import make_dagster_home, materialize_with_cli
 from tests.support.projects import materialize
 from tests.support.shop import CLEAN_ORDERS, SHOP_SOURCES
 
@@ -23,23 +22,9 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def dagster_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(
-        f"storage:\n  sqlite:\n    base_dir: {home / 'storage'}\ntelemetry:\n  enabled: false\n"
-    )
+    home = make_dagster_home(tmp_path / "dagster_home")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
-
-
-def materialize_with_cli(working_directory: Path, module: str, select: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["dagster", "asset", "materialize", "-m", module, "--working-directory", str(working_directory), "--select", select],
-        capture_output=True,
-        text=True,
-        env=os.environ,
-        timeout=300,
-    )
 
 
 def latest_run_ids(keys: list[str]) -> dict[str, str]:

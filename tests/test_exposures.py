@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import dagster
 import duckdb
@@ -18,7 +19,15 @@ import pytest
 
 from seeknal_dagster import build_definitions
 from seeknal_dagster.executors import ExecutionStatus, ExecutorError, ExecutorExecutionError, ExecutorValidationError
-from tests.support.projects import failure_messages, load_problem, materialization_metadata, materialize, run_node
+from seeknal_dagster.project.errors import ProjectLoadError
+from tests.support.projects import (
+    failure_messages,
+    load_problem,
+    materialization_metadata,
+    materialize,
+    replace_in_file,
+    run_node,
+)
 
 ORDERS_CSV = """\
 order_id,customer,amount,ordered_on
@@ -138,6 +147,11 @@ def test_a_broken_contract_fails_naming_every_difference_and_keeps_the_last_deli
         ("type: api\ninputs: [{ref: source.orders}]\nurl: ftp://example.com/in\n", "is not an http(s) URL"),
         ("type: dashboard\nurl: not a url\n", "is not an http(s) URL"),
         ("type: notification\nparams: {channel: email, url: 'http://127.0.0.1:9/'}\n", "channel 'email' is not supported"),
+        (
+            "type: database\ninputs: [{ref: source.orders}]\nparams: {connection: w, table: t, on_schema_change: drop}\n",
+            "on_schema_change 'drop' is not supported",
+        ),
+        ("type: api\ninputs: [{ref: source.orders}]\nurl: 'http://127.0.0.1:9/'\nparams: {max_wait: -1}\n", "max_wait must be >= 0"),
     ],
 )
 def test_invalid_exposures_fail_validation_naming_the_node(make_project, exposure, message):
@@ -251,18 +265,113 @@ def test_database_exposure_replaces_a_postgres_table_in_one_transaction(
     assert materialize(project).success
     assert table_rows(postgres_server, database, "SELECT order_id FROM analytics.orders") == [(9,)]
 
-    # A swap that cannot happen (a view depends on the table) rolls back whole: old rows, no staging table.
+
+BI_SETUP = """
+    CREATE ROLE bi_reader;
+    CREATE ROLE orders_owner;
+    ALTER TABLE analytics.orders OWNER TO orders_owner;
+    GRANT USAGE ON SCHEMA analytics TO bi_reader;
+    GRANT SELECT ON analytics.orders TO bi_reader;
+    CREATE INDEX orders_by_customer ON analytics.orders (customer);
+    COMMENT ON TABLE analytics.orders IS 'Orders, delivered by seeknal';
+    COMMENT ON COLUMN analytics.orders.amount IS 'In EUR';
+    CREATE VIEW analytics.big_orders AS SELECT * FROM analytics.orders WHERE amount > 10;
+    GRANT SELECT ON analytics.big_orders TO bi_reader;
+    CREATE TABLE analytics.loads (rows_loaded bigint);
+    CREATE FUNCTION analytics.count_load() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO analytics.loads SELECT count(*) FROM new_rows; RETURN NULL; END $$;
+    CREATE TRIGGER orders_loaded AFTER INSERT ON analytics.orders
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics.count_load();
+"""
+
+
+def bi_view_of_the_table(postgres_server, database: str) -> dict[str, Any]:
+    """What the BI team set up on the table, and what its role can read."""
+    [[owner, readable, indexes, comment, column_comment, triggers]] = table_rows(
+        postgres_server,
+        database,
+        "SELECT pg_get_userbyid(c.relowner), has_table_privilege('bi_reader', c.oid, 'SELECT'),"
+        " (SELECT array_agg(indexname::text) FROM pg_indexes WHERE schemaname = 'analytics' AND tablename = 'orders'),"
+        " obj_description(c.oid, 'pg_class'), col_description(c.oid, 3),"
+        " (SELECT array_agg(tgname::text) FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal)"
+        " FROM pg_class c WHERE c.oid = 'analytics.orders'::regclass",
+    )
+    with psycopg.connect(postgres_server.dsn(database)) as connection:
+        connection.execute("SET ROLE bi_reader")
+        big_orders = connection.execute("SELECT order_id FROM analytics.big_orders ORDER BY 1").fetchall()
+    return {
+        "owner": owner, "readable": readable, "indexes": indexes, "comment": comment,
+        "column_comment": column_comment, "triggers": triggers, "big_orders": [row[0] for row in big_orders],
+    }
+
+
+def delivered_then_altered(make_project, postgres_server, monkeypatch, database: str, dba_sql: str) -> Path:
+    """A project whose exposure replaced ``analytics.orders`` once in a database of its own, after which its DBA
+    ran ``dba_sql``."""
+    monkeypatch.setenv("EXPOSURE_TEST_PG_PASSWORD", SECRET)
+    postgres_server.create_database(database)
+    project = database_project(make_project, postgres_server, database, "replace")
+    assert materialize(project).success
     with psycopg.connect(postgres_server.dsn(database), autocommit=True) as connection:
-        connection.execute("CREATE VIEW analytics.order_ids AS SELECT order_id FROM analytics.orders")
-    (project / "data/orders.csv").write_text(ORDERS_CSV)
-    failed = materialize(project, raise_on_error=False)
+        connection.execute(dba_sql)
+    return project
+
+
+def test_replacing_keeps_grants_indexes_comments_owner_triggers_and_dependent_views(
+    make_project, postgres_server, monkeypatch
+):
+    database = "exposure_keeps_table"
+    project = delivered_then_altered(make_project, postgres_server, monkeypatch, database, BI_SETUP)
+    set_up = bi_view_of_the_table(postgres_server, database)
+
+    for run in range(2):
+        (project / "data/orders.csv").write_text(ORDERS_CSV.replace("30.25", f"{31 + run}.5"))
+        result = materialize(project)
+        assert result.success, failure_messages(result)
+
+    assert bi_view_of_the_table(postgres_server, database) == set_up == {
+        "owner": "orders_owner", "readable": True, "indexes": ["orders_by_customer"],
+        "comment": "Orders, delivered by seeknal", "column_comment": "In EUR", "triggers": ["orders_loaded"],
+        "big_orders": [1, 2, 3],
+    }
+    assert table_rows(postgres_server, database, "SELECT amount FROM analytics.orders WHERE order_id = 3") == [(32.5,)]
+    assert table_rows(postgres_server, database, "SELECT rows_loaded FROM analytics.loads") == [(5,), (5,)]
+
+
+def test_a_load_failing_midway_leaves_the_old_rows(make_project, postgres_server, monkeypatch):
+    database = "exposure_midway"
+    constraint = "ALTER TABLE analytics.orders ADD CONSTRAINT positive CHECK (amount > 0)"
+    project = delivered_then_altered(make_project, postgres_server, monkeypatch, database, constraint)
+
+    # The fifth row breaks the table's constraint: the first four were already sent when the load fails.
+    (project / "data/orders.csv").write_text(ORDERS_CSV.replace("7.75", "-1") + "6,fay,1.0,2025-12-06\n")
+    failed = materialize(project)
 
     assert not failed.success
-    assert "writing analytics.orders" in failure_messages(failed) and "depend" in failure_messages(failed)
-    assert table_rows(postgres_server, database, "SELECT order_id FROM analytics.orders") == [(9,)]
-    tables = table_rows(postgres_server, database, "SELECT tablename FROM pg_tables WHERE schemaname = 'analytics'")
-    assert tables == [("orders",)]
+    assert "writing analytics.orders" in failure_messages(failed) and "positive" in failure_messages(failed)
+    assert table_rows(postgres_server, database, "SELECT count(*), max(order_id) FROM analytics.orders") == [(5, 5)]
     assert all(SECRET not in str(event) for event in failed.all_events)
+
+
+def test_a_table_with_other_columns_fails_clearly_unless_told_to_follow_the_data(make_project, postgres_server, monkeypatch):
+    database = "exposure_columns"
+    grant = "CREATE ROLE columns_reader; GRANT SELECT ON analytics.orders TO columns_reader"
+    project = delivered_then_altered(make_project, postgres_server, monkeypatch, database, grant)
+
+    (project / "data/orders.csv").write_text("order_id,customer,total\n7,gus,3.5\n")
+    failed = materialize(project)
+
+    message = failure_messages(failed)
+    assert "the data has column(s) total the table lacks" in message
+    assert "the table has column(s) amount, ordered_on the data lacks" in message
+    assert table_rows(postgres_server, database, "SELECT count(*) FROM analytics.orders") == [(5,)]
+
+    replace_in_file(project / "seeknal/exposures/delivery.yml", "mode: replace", "mode: replace\n  on_schema_change: sync")
+    assert materialize(project).success
+    assert table_rows(postgres_server, database, "SELECT * FROM analytics.orders") == [(7, "gus", 3.5)]
+    assert table_rows(
+        postgres_server, database, "SELECT has_table_privilege('columns_reader', 'analytics.orders', 'SELECT')"
+    ) == [(True,)]
 
 
 def test_database_exposure_appends_and_creates_the_table_once(make_project, postgres_server, monkeypatch):
@@ -313,40 +422,53 @@ def test_a_disabled_exposure_delivers_nothing_and_succeeds(make_project):
 
 
 @dataclass
+class Reply:
+    status: int
+    delay: float = 0.0
+    #: The headers, or a function returning them when the reply is sent.
+    headers: dict[str, str] | Callable[[], dict[str, str]] = field(default_factory=dict)
+    #: The body, or a function of the request (as recorded) returning it.
+    body: bytes | Callable[[dict[str, Any]], bytes] = b"ok"
+
+
+@dataclass
 class Endpoint:
-    """A local HTTP server that answers with the planned statuses (then 200) and records every request."""
+    """A local HTTP server that answers with the planned replies (then 200) and records every request."""
 
     url: str
-    plan: list[tuple[int, float]] = field(default_factory=list)
+    plan: list[Reply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def answer(self, *statuses: int, delay: float = 0.0) -> None:
-        self.plan.extend((status, delay) for status in statuses)
+    def answer(self, *statuses: int, delay: float = 0.0, headers: Any = None, body: Any = b"ok") -> None:
+        self.plan.extend(Reply(status, delay, headers or {}, body) for status in statuses)
 
 
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
+@contextmanager
+def running_endpoint() -> Iterator[Endpoint]:
     state = Endpoint(url="")
 
     class Handler(BaseHTTPRequestHandler):
         def _respond(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            state.requests.append(
-                {
-                    "method": self.command,
-                    "path": self.path,
-                    "headers": dict(self.headers),
-                    "json": json.loads(body) if body else None,
-                }
-            )
-            status, delay = state.plan.pop(0) if state.plan else (200, 0.0)
-            time.sleep(delay)
+            request = {
+                "method": self.command,
+                "path": self.path,
+                "headers": dict(self.headers),
+                "json": json.loads(body) if body else None,
+                "received": time.monotonic(),
+            }
+            state.requests.append(request)
+            reply = state.plan.pop(0) if state.plan else Reply(200)
+            time.sleep(reply.delay)
+            content = reply.body(request) if callable(reply.body) else reply.body
             try:
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_response(reply.status)
+                for name, value in (reply.headers() if callable(reply.headers) else reply.headers).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(content)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
@@ -367,10 +489,16 @@ def endpoint() -> Iterator[Endpoint]:
         server.server_close()
 
 
-def api_exposure(url: str, extra: str = "") -> str:
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    with running_endpoint() as state:
+        yield state
+
+
+def api_exposure(url: str, extra: str = "", batch_size: int = 2) -> str:
     return (
         "kind: exposure\nname: delivery\ntype: api\ninputs: [{ref: source.orders}]\n"
-        f"url: {url}/orders\nparams:\n  batch_size: 2\n  backoff: 0.01\n{extra}"
+        f"url: {url}/orders\nparams:\n  batch_size: {batch_size}\n  backoff: 0.01\n{extra}"
     )
 
 
@@ -418,8 +546,8 @@ def test_api_exposure_gives_up_after_its_retries(make_project, endpoint):
         deliver(project)
 
     message = raised.value.message
-    assert "batch 2" in message and "failed after 3 attempt(s): HTTP 503" in message
-    assert "2 row(s) in 1 batch(es) were delivered before it" in message
+    assert "batch 2 of 3" in message and "failed after 3 attempt(s): HTTP 503" in message
+    assert "partial delivery: 2 of 5 row(s) in 1 of 3 batch(es) were delivered" in message
     assert len(endpoint.requests) == 4
 
 
@@ -491,3 +619,31 @@ def test_notification_exposures_post_a_webhook_and_a_slack_message(make_project,
     assert by_path["/hook"]["node"] == "exposure.delivery" and by_path["/hook"]["rows"] == 5
     assert by_path["/hook"]["input"] == "source.orders"
     assert by_path["/slack"] == {"text": "Orders are in"}
+
+
+def test_a_run_value_in_a_url_stays_in_its_path_and_never_chooses_the_host(make_project, endpoint):
+    """Run config may fill a tenant into a webhook's path; it can neither climb out of it nor send elsewhere."""
+    project = exposure_project(
+        make_project,
+        "kind: exposure\nname: delivery\ntype: notification\ninputs: [{ref: source.orders}]\n"
+        f"params: {{channel: webhook, url: '{endpoint.url}/tenants/{{{{ tenant }}}}/hook?from={{{{ sender }}}}'}}\n",
+    )
+    run_config = {"resources": {"seeknal": {"config": {"params": {"tenant": "acme/../../admin?x=1#", "sender": "a&b=c"}}}}}
+
+    assert materialize(project, run_config=run_config).success
+
+    assert [request["path"] for request in endpoint.requests] == [
+        "/tenants/acme%2F..%2F..%2Fadmin%3Fx%3D1%23/hook?from=a%26b%3Dc"
+    ]
+
+    elsewhere = exposure_project(
+        make_project,
+        "kind: exposure\nname: elsewhere\ntype: notification\ninputs: [{ref: source.orders}]\n"
+        "params: {channel: webhook, url: '{{ base }}/hook'}\n",
+        name="elsewhere",
+    )
+    with pytest.raises(ProjectLoadError) as refused:
+        build_definitions(elsewhere, params={"base": "http://attacker.invalid"})
+    message = str(refused.value)
+    assert "exposure.elsewhere" in message and "param 'base' comes from run config" in message
+    assert "may not choose a URL's scheme or host" in message

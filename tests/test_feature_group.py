@@ -9,13 +9,20 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import subprocess
+import sys
+import textwrap
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import dagster
 import duckdb
 import pandas as pd
 import pyarrow as pa
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
 
 from seeknal_dagster.featurestore import get_historical_features, get_online_features, offline_version
 from seeknal_dagster.project.loader import load_project
@@ -97,6 +104,10 @@ def read_rows(path: Path, sql: str = "SELECT * FROM data") -> list[tuple]:
     connection = duckdb.connect()
     connection.execute(f"CREATE VIEW data AS SELECT * FROM read_parquet('{path}')")
     return connection.execute(sql).fetchall()
+
+
+def column_names(path: Path) -> list[str]:
+    return [column[0] for column in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
 
 
 @pytest.fixture
@@ -188,14 +199,38 @@ def test_seed_dialect_without_event_time_is_a_snapshot_stamped_at_materializatio
     result = run_node(project, "feature_group.customer_totals")
 
     assert result.metadata["event_time_col"] == "event_time"
-    rows = read_rows(project / "target/intermediate/feature_group_customer_totals.parquet")
-    columns = [column[0] for column in duckdb.sql(
-        f"DESCRIBE SELECT * FROM '{project}/target/intermediate/feature_group_customer_totals.parquet'"
-    ).fetchall()]
-    assert columns == ["customer_id", "event_time", "total_events", "lifetime_value"]
-    assert all(before - timedelta(seconds=1) <= row[1] <= utc_now() for row in rows)
+    output = project / "target/intermediate/feature_group_customer_totals.parquet"
+    stored = project / "target/feature_store/customer/customer_totals/v1/data.parquet"
+    # The output passes every column through, stamped; the store keeps keys, time and the declared features.
+    assert column_names(output) == ["customer_id", "total_events", "lifetime_value", "ignored", "event_time"]
+    assert column_names(stored) == ["customer_id", "event_time", "total_events", "lifetime_value"]
+    stamps = [stamp for (stamp,) in read_rows(output, "SELECT event_time FROM data")]
+    assert all(before - timedelta(seconds=1) <= stamp <= utc_now() for stamp in stamps)
     assert "online_store" not in result.metadata
     assert not (project / "target/feature_store/online.db").exists()
+
+
+def test_a_group_declaring_no_event_time_takes_the_datas_event_time_column_as_seeknal_does(make_project):
+    project = make_project(
+        {
+            "data/scores.csv": "customer_id,event_time,score\n1,2025-01-01 10:00:00,10\n1,2025-01-05 09:30:00,12\n2,2025-01-03 08:00:00,20\n",
+            "seeknal/sources/scores.yml": "kind: source\nname: scores\nsource: csv\ntable: data/scores.csv\n",
+            "seeknal/feature_groups/scores.yml": (
+                "kind: feature_group\nname: scores\nentity: customer\ninputs: [{ref: source.scores}]\n"
+                "materialization: {online: true}\n"
+            ),
+        }
+    )
+    run_node(project, "source.scores")
+    result = run_node(project, "feature_group.scores")
+
+    assert result.metadata["event_time_col"] == "event_time"
+    sql = "SELECT customer_id, CAST(event_time AS VARCHAR), score FROM data ORDER BY ALL"
+    expected = [(1, "2025-01-01 10:00:00", 10), (1, "2025-01-05 09:30:00", 12), (2, "2025-01-03 08:00:00", 20)]
+    assert read_rows(project / "target/feature_store/customer/scores/v1/data.parquet", sql) == expected
+    assert read_rows(project / "target/intermediate/feature_group_scores.parquet", sql) == expected
+    [latest] = get_online_features(project, "scores", [1])
+    assert (latest["event_time"], latest["score"]) == (datetime(2025, 1, 5, 9, 30), 12)
 
 
 @pytest.mark.parametrize("reads", ["FROM source", "FROM input_0", "FROM __THIS__", "FROM ref('source.events')"])
@@ -308,6 +343,11 @@ def test_append_adds_rows_and_replaces_a_row_with_the_same_key_and_time(make_pro
     run_with_scores(project, "1,2025-01-01,10\n2,2025-01-01,20\n")
     stored = run_with_scores(project, "1,2025-01-01,11\n1,2025-01-02,12\n")
     assert stored == [(1, "2025-01-01", 11.0), (1, "2025-01-02", 12.0), (2, "2025-01-01", 20.0)]
+    output = read_rows(
+        project / "target/intermediate/feature_group_scores.parquet",
+        "SELECT customer_id, strftime(scored_at, '%Y-%m-%d'), score FROM data ORDER BY ALL",
+    )
+    assert output == [(1, "2025-01-01", 11), (1, "2025-01-02", 12), (2, "2025-01-01", 20)]  # the output appends too
 
 
 def test_overwrite_replaces_the_version_rows(make_project):
@@ -340,7 +380,9 @@ def test_a_partition_window_recomputes_and_replaces_only_its_rows(make_project):
     expected = [(1, "2025-01-01", 1.0), (1, "2025-01-02", 200.0), (1, "2025-01-03", 3.0), (2, "2025-01-02", 250.0)]
     sql = "SELECT customer_id, CAST(scored_at AS VARCHAR), score FROM data ORDER BY ALL"
     assert read_rows(project / "target/feature_store/customer/scores/v1/data.parquet", sql) == expected
-    assert read_rows(project / "target/intermediate/feature_group_scores.parquet", sql) == expected
+    # The output has Seeknal's types: the CSV's DATE as a TIMESTAMP, the score as read (not cast to its dtype).
+    output_sql = "SELECT customer_id, strftime(scored_at, '%Y-%m-%d'), CAST(score AS DOUBLE) FROM data ORDER BY ALL"
+    assert read_rows(project / "target/intermediate/feature_group_scores.parquet", output_sql) == expected
 
 
 def test_every_group_of_an_entity_becomes_a_struct_column_of_the_entity_table(purchases_project):
@@ -410,6 +452,15 @@ def test_online_store_in_postgresql_is_replaced_on_every_run(make_project, postg
         if run == 0:
             events = [event for event in events if event[1] != 1]
             (project / "data/events.csv").write_text(events_csv(events))
+            # The serving team grants its role access, indexes and documents the table once.
+            with psycopg.connect(postgres_server.dsn("online_features"), autocommit=True) as connection:
+                connection.execute(
+                    "DROP ROLE IF EXISTS feature_server; CREATE ROLE feature_server;"
+                    "GRANT USAGE ON SCHEMA features TO feature_server;"
+                    "GRANT SELECT ON features.purchases TO feature_server;"
+                    "CREATE INDEX purchases_by_spend ON features.purchases (spend_to_date);"
+                    "COMMENT ON TABLE features.purchases IS 'latest purchase features per customer'"
+                )
     expected = expected_purchase_features(events)
 
     metadata = materialization_metadata(result, "feature_group/purchases")
@@ -424,7 +475,33 @@ def test_online_store_in_postgresql_is_replaced_on_every_run(make_project, postg
         tables = connection.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'features'"
         ).fetchall()
-    assert tables == [("purchases",)]
+        assert tables == [("purchases",)]
+        assert serving_setup(connection) == (True, ["purchases_by_spend", "purchases_pkey"], "latest purchase features per customer")
+
+    # A new feature: the table gains its column, keeps what the serving team set up, and serves the new values.
+    (project / "seeknal/feature_groups/purchases.yml").write_text(
+        textwrap.dedent(PURCHASES_YML)
+        .replace("online: true", "online: {type: postgresql, connection: serving}")
+        .replace("round(sum(amount)", "max(amount) OVER to_date AS largest_to_date,\n         round(sum(amount)")
+        .replace("spend_to_date: {dtype: float}", "spend_to_date: {dtype: float}\n  largest_to_date: {dtype: float}")
+    )
+    assert materialize(project).success
+    with psycopg.connect(postgres_server.dsn("online_features")) as connection:
+        assert serving_setup(connection)[0] is True
+        connection.execute("SET ROLE feature_server")
+        assert connection.execute("SELECT max(largest_to_date) FROM features.purchases").fetchone() == (
+            max(event[4] for event in events if event[3] == "purchase"),
+        )
+
+
+def serving_setup(connection) -> tuple[bool, list[str], str | None]:
+    """(whether feature_server may read the table, its indexes, its comment)."""
+    [[readable, indexes, comment]] = connection.execute(
+        "SELECT has_table_privilege('feature_server', 'features.purchases', 'SELECT'),"
+        " (SELECT array_agg(indexname::text ORDER BY indexname) FROM pg_indexes WHERE tablename = 'purchases'),"
+        " obj_description('features.purchases'::regclass, 'pg_class')"
+    ).fetchall()
+    return readable, indexes, comment
 
 
 def test_the_sample_project_feature_groups_serve_point_in_time_training_data(tmp_path):
@@ -471,7 +548,143 @@ def test_an_online_only_group_keeps_its_output_and_serves_the_latest_values(make
     assert "version" not in result.metadata and not (project / "target/feature_store/customer/scores").exists()
     assert read_rows(
         project / "target/intermediate/feature_group_scores.parquet",
-        "SELECT customer_id, CAST(scored_at AS VARCHAR), score FROM data ORDER BY ALL",
-    ) == [(1, "2025-01-01", 10.0), (1, "2025-01-02", 12.0), (2, "2025-01-01", 20.0)]
+        "SELECT customer_id, strftime(scored_at, '%Y-%m-%d'), score FROM data ORDER BY ALL",
+    ) == [(1, "2025-01-01", 10), (1, "2025-01-02", 12), (2, "2025-01-01", 20)]
     online = get_online_features(load_project(project), "scores", [1, 2])
     assert [(row["customer_id"], row["score"]) for row in online] == [(1, 12.0), (2, 20.0)]
+
+
+# -- The output passes the input's columns through, as Seeknal's does ------------------------------------------
+
+#: Written the way Seeknal's docs write features: the join key and the event time listed among them, a
+#: description string, Seeknal's ``data_type`` spelling, a feature with no details at all.
+CUSTOMER_PROFILE_YML = """
+    kind: feature_group
+    name: customer_profile
+    entity: {name: customer, join_keys: [customer_id]}
+    materialization: {event_time_col: signed_up}
+    inputs: [{ref: source.customers}]
+    transform: SELECT *, spend / orders AS avg_order FROM source
+    features:
+      customer_id: {dtype: integer, description: The customer}
+      signed_up: {dtype: date}
+      orders: {data_type: integer, description: Orders placed}
+      spend: Total spent, in EUR
+      avg_order:
+"""
+EMAILS_LOOK_VALID = """
+    kind: rule
+    name: profile_emails_valid
+    inputs: [{ref: feature_group.customer_profile}]
+    rule: email LIKE '%_@__%.__%'
+    severity: warn
+"""
+CHURN_FROM_PROFILE = """
+    kind: model
+    name: churn_from_profile
+    inputs: [{ref: feature_group.customer_profile}]
+    training:
+      algorithm: logistic_regression
+      label_column: churned
+      test_size: 0.3
+      random_state: 7
+"""
+
+
+def customers_csv(seed: int = 8, count: int = 160) -> str:
+    """Customers with an e-mail (some malformed), a signup date, orders and spend, and whether they churned:
+    churners ordered little."""
+    rng = random.Random(seed)
+    lines = ["customer_id,email,signed_up,orders,spend,churned"]
+    for customer in range(1, count + 1):
+        churned = rng.random() < 0.4
+        orders = rng.randint(1, 4) if churned else rng.randint(3, 12)
+        email = rng.choice([f"c{customer}@example.com"] * 5 + [f"c{customer}.example.com", ""])
+        signed_up = date(2025, 1, 1) + timedelta(days=rng.randrange(200))
+        lines.append(f"{customer},{email},{signed_up},{orders},{orders * rng.uniform(10, 60):.2f},{str(churned).lower()}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def profile_project(make_project):
+    return make_project(
+        {
+            "data/customers.csv": customers_csv(),
+            "seeknal/sources/customers.yml": "kind: source\nname: customers\nsource: csv\ntable: data/customers.csv\n",
+            "seeknal/feature_groups/customer_profile.yml": CUSTOMER_PROFILE_YML,
+            "seeknal/rules/profile_emails_valid.yml": EMAILS_LOOK_VALID,
+            "seeknal/models/churn_from_profile.yml": CHURN_FROM_PROFILE,
+        }
+    )
+
+
+def test_docs_style_features_run_and_the_output_passes_every_input_column_through(profile_project):
+    result = materialize(profile_project, '+key:"feature_group/customer_profile"')
+    assert result.success, failure_messages(result)
+
+    customers = pd.read_csv(profile_project / "data/customers.csv", parse_dates=["signed_up"])
+    output = pd.read_parquet(profile_project / "target/intermediate/feature_group_customer_profile.parquet")
+    assert list(output.columns) == [*customers.columns, "avg_order"]
+    expected = customers.assign(avg_order=customers["spend"] / customers["orders"])
+    output = output.assign(signed_up=pd.to_datetime(output["signed_up"])).sort_values("customer_id")
+    pd.testing.assert_frame_equal(output.reset_index(drop=True), expected, check_dtype=False)
+    # The stores hold the keys, the event time and the features: no e-mail, no label.
+    stored = profile_project / "target/feature_store/customer/customer_profile/v1/data.parquet"
+    assert column_names(stored) == ["customer_id", "signed_up", "orders", "spend", "avg_order"]
+    version = json.loads((stored.parent / "_metadata.json").read_text())
+    assert [feature["name"] for feature in version["features"]] == ["orders", "spend", "avg_order"]
+
+
+def test_a_rule_on_a_feature_group_checks_a_column_that_is_not_a_feature(profile_project):
+    result = materialize(profile_project)
+    assert result.success, failure_messages(result)
+
+    [evaluation] = [item for item in result.get_asset_check_evaluations() if item.check_name == "profile_emails_valid"]
+    customers = pd.read_csv(profile_project / "data/customers.csv", keep_default_na=False)
+    malformed = sum(not (("@" in email) and ("." in email.split("@")[-1])) for email in customers["email"])
+    assert malformed > 0
+    assert evaluation.asset_key == dagster.AssetKey(["feature_group", "customer_profile"])
+    assert not evaluation.passed and evaluation.metadata["violations"].value == malformed
+
+
+def test_a_model_takes_its_label_from_the_feature_group_it_trains_on(profile_project):
+    result = materialize(profile_project)
+    assert result.success, failure_messages(result)
+    metadata = materialization_metadata(result, "model/churn_from_profile")
+
+    # The same fit in plain scikit-learn: the group's declared features, its churned column as the label.
+    rows = pd.read_csv(profile_project / "data/customers.csv", parse_dates=["signed_up"])
+    rows["avg_order"] = rows["spend"] / rows["orders"]
+    rows = rows[["customer_id", "signed_up", "churned", "orders", "spend", "avg_order"]]
+    rows = rows.sort_values(list(rows.columns)).reset_index(drop=True)  # keys, time, label, features
+    train_x, test_x, train_y, test_y = train_test_split(
+        rows[["orders", "spend", "avg_order"]], rows["churned"], test_size=0.3, random_state=7, stratify=rows["churned"]
+    )
+    model = LogisticRegression(max_iter=1000, random_state=7).fit(train_x, train_y)
+    assert metadata["metrics/accuracy"] == pytest.approx(accuracy_score(test_y, model.predict(test_x)))
+    assert metadata["seeknal/feature_count"] == 3  # the e-mail and the label are not features
+    features = json.loads((profile_project / "target/models/churn_from_profile/v1/features.json").read_text())
+    assert features["columns"] == ["orders", "spend", "avg_order"]
+    assert features["label"]["column"] == "churned"
+
+
+@pytest.mark.parametrize(
+    "features, field, message",
+    [
+        ("{orders: {dtype: varchar2}}", "features.orders", "unknown dtype 'varchar2'"),
+        ("{orders: 3}", "features.orders", "expected {dtype, description}, a dtype or a description"),
+        ("[{dtype: int}]", "features[0]", "a feature needs a name"),
+        ("[orders, orders]", "features", "declared more than once: ['orders']"),
+    ],
+)
+def test_features_that_cannot_run_fail_at_validate_naming_node_and_field(profile_project, features, field, message):
+    definition = profile_project / "seeknal/feature_groups/customer_profile.yml"
+    definition.write_text(definition.read_text().split("features:")[0] + f"features: {features}\n")
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "seeknal_dagster.cli", "validate", str(profile_project)], capture_output=True, text=True
+    )
+
+    assert completed.returncode == 1
+    assert "feature_group.customer_profile" in completed.stderr
+    assert f"{field}: {message}" in completed.stderr

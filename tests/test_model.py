@@ -165,8 +165,62 @@ def test_every_materialization_is_a_new_version_and_loading_verifies_it(churn_pr
     sio.dump(FunctionTransformer(func=shutil.rmtree), planted / "model.skops")
     manifest = json.loads((planted / "manifest.json").read_text())
     manifest["sha256"]["model.skops"] = sha256_of(planted / "model.skops")
+    manifest["version"] = 3
     (planted / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelArtifactError, match="types that are not allowed"):
+        load_model(churn_project, "churn")
+
+    # Loading reads only what the manifest lists, and the manifest must list every file of the version.
+    def tampered(version: int, change) -> Path:
+        copy = churn_project / f"target/models/churn/v{version}"
+        shutil.copytree(churn_project / "target/models/churn/v2", copy)
+        manifest = json.loads((copy / "manifest.json").read_text())
+        manifest["version"] = version
+        change(copy, manifest)
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+        return copy
+
+    def unlisted_metrics(copy: Path, manifest: dict) -> None:
+        del manifest["sha256"]["metrics.json"]
+        (copy / "metrics.json").write_text('{"accuracy": 1.0}')
+
+    def extra_file(copy: Path, manifest: dict) -> None:
+        (copy / "helper.pkl").write_bytes(b"not listed")
+
+    def listed_elsewhere(copy: Path, manifest: dict) -> None:
+        manifest["sha256"]["../../../../data/labels.csv"] = sha256_of(churn_project / "data/labels.csv")
+
+    cases = [
+        (unlisted_metrics, "records no checksum for metrics.json"),
+        (extra_file, "holds file(s) its manifest does not list: helper.pkl"),
+        (listed_elsewhere, "lacks file(s) its manifest lists: ../../../../data/labels.csv"),
+    ]
+    for version, (change, refusal) in enumerate(cases, start=4):
+        tampered(version, change)
+        with pytest.raises(ModelArtifactError, match=re.escape(refusal)):
+            load_model(churn_project, "churn", version=version)
+        shutil.rmtree(churn_project / f"target/models/churn/v{version}")
+
+
+def test_load_model_reads_only_under_target_models(churn_project, tmp_path):
+    assert materialize(churn_project).success
+    # A copy of a genuine version planted outside target/models, one directory up.
+    shutil.copytree(churn_project / "target/models/churn/v1", churn_project / "target/evil/v1")
+
+    for name in ["../evil", "churn/../../evil", "model.../evil", "churn\n", "churn/v1", ""]:
+        with pytest.raises(ModelArtifactError, match="is not a model name"):
+            load_model(churn_project, name)
+    with pytest.raises(ModelArtifactError, match="version must be a whole number"):
+        load_model(churn_project, "churn", version="1/../../evil")  # type: ignore[arg-type]
+
+    # A version directory that is a link to elsewhere is refused too.
+    elsewhere = tmp_path / "elsewhere" / "v2"
+    shutil.copytree(churn_project / "target/models/churn/v1", elsewhere)
+    manifest = json.loads((elsewhere / "manifest.json").read_text())
+    (elsewhere / "manifest.json").write_text(json.dumps({**manifest, "version": 2}))
+    (churn_project / "target/models/churn/v2").symlink_to(elsewhere)
+
+    with pytest.raises(ModelArtifactError, match="leads outside"):
         load_model(churn_project, "churn")
 
 

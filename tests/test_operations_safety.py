@@ -13,7 +13,9 @@ from pathlib import Path
 import dagster
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
+from seeknal_dagster.operations.tags import UNATTENDED_RUN_TAGS
 from tests.support.operations import flaky_transform
 from tests.support.projects import failure_messages, materialize, materialized_keys
 
@@ -145,3 +147,39 @@ def test_a_run_killed_mid_write_leaves_old_outputs_and_the_next_run_cleans_up(ma
         assert materialize(project, instance=instance).success
         assert not leftover.exists()
         assert pq.read_metadata(intermediate / "transform_big.parquet").num_rows == 2000
+
+
+# Run retries --------------------------------------------------------------------------------------------------
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def will_retry(project: Path, tags: dict[str, str] | None) -> str | None:
+    """Whether Dagster's run retries (configured as this repository's dagster.yaml says) will re-run the failed
+    run of ``project`` launched with ``tags`` (what the daemon reads)."""
+    settings = yaml.safe_load((REPOSITORY / "dagster.yaml").read_text())
+    with dagster.instance_for_test(overrides={"run_retries": settings["run_retries"]}) as instance:
+        result = materialize(project, instance=instance, tags=tags)
+        assert not result.success
+        return instance.get_run_by_id(result.run_id).tags.get("dagster/will_retry")
+
+
+def test_a_failed_sensor_schedule_or_automation_run_is_retried(make_project, tmp_path):
+    assert will_retry(flaky_project(make_project, tmp_path, ""), UNATTENDED_RUN_TAGS) == "true"
+
+
+def test_a_run_launched_by_hand_is_not_retried(make_project, tmp_path):
+    assert will_retry(flaky_project(make_project, tmp_path, ""), None) == "false"
+
+
+def test_a_run_whose_every_failure_is_invalid_configuration_is_not_retried(make_project):
+    project = make_project(
+        {
+            **POOL_PROJECT,
+            "seeknal/sources/missing.yml": "kind: source\nname: missing\nsource: csv\ntable: data/missing.csv\n",
+            "seeknal/transforms/limited.yml": (
+                "kind: transform\nname: limited\nparams: {top: 1}\ntransform: SELECT * FROM source.orders LIMIT {{ top }}\n"
+            ),
+        }
+    )
+    assert will_retry(project, UNATTENDED_RUN_TAGS) == "false"

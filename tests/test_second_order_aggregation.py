@@ -6,6 +6,7 @@ import random
 import re
 from datetime import date, datetime, timedelta
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -106,6 +107,26 @@ def test_one_row_per_applicant_matches_pandas(applicants_project):
     expected = expected_history(read_transactions(applicants_project))
     assert list(actual.columns) == list(expected.columns)  # Seeknal's names
     pd.testing.assert_frame_equal(actual.astype("float64"), expected.astype("float64"), rtol=1e-9)
+
+
+def test_the_result_is_also_where_seeknal_leaves_it_with_seeknals_types(applicants_project):
+    """``target/second_order_aggregation/<name>/result.parquet`` too, and both files typed as Seeknal's: a sum of
+    whole numbers is a DOUBLE there (DuckDB's 128-bit sum, through pandas)."""
+    replace_in_file(applicants_project / "seeknal/features/applicant_history.yml", "  amount:\n", "  whole:\n    source_feature: cents\n    basic: [sum]\n  amount:\n")
+    transactions = read_transactions(applicants_project)
+    transactions["cents"] = (transactions["amount"] * 100).round().astype(int)
+    transactions.to_csv(applicants_project / "data/transactions.csv", index=False, date_format="%Y-%m-%d")
+    assert materialize(applicants_project).success
+
+    result = applicants_project / "target/second_order_aggregation/applicant_history/result.parquet"
+    for path in (result, applicants_project / "target/intermediate/second_order_aggregation_applicant_history.parquet"):
+        types = {row[0]: row[1] for row in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()}
+        assert types["applicant_id"] == "BIGINT" and types["cents_SUM"] == "DOUBLE" and types["amount_COUNT"] == "BIGINT"
+    actual = pd.read_parquet(result).sort_values("applicant_id").reset_index(drop=True)
+    past = transactions[transactions["tx_date"] <= transactions["application_date"]]
+    assert list(actual["cents_SUM"]) == [float(total) for total in past.groupby("applicant_id")["cents"].sum()]
+    expected = expected_history(read_transactions(applicants_project))
+    pd.testing.assert_frame_equal(actual[expected.columns].astype("float64"), expected.astype("float64"), rtol=1e-9)
 
 
 def test_reads_a_first_order_aggregation_output(make_project):

@@ -3,6 +3,7 @@ schemas, queries, types, and a password that must never leave the connection."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def shop_database(postgres_server) -> str:
             CREATE SEQUENCE order_numbers;
             GRANT SELECT ON ALL TABLES IN SCHEMA public, sales TO shop_reader;
             GRANT ALL ON SEQUENCE order_numbers TO shop_reader;
+            SELECT lo_from_bytea(4242, 'a large object the reader owns');
+            ALTER LARGE OBJECT 4242 OWNER TO shop_reader;
             """
         )
     return name
@@ -217,3 +220,89 @@ def test_what_a_postgres_source_says_wrong_is_refused_before_connecting(make_pro
     broken = source_yml("broken", f"source: postgres\n{body}")
     project = make_project({"profiles.yml": PROFILES, "seeknal/sources/broken.yml": broken})
     assert expected in load_problem(project, "source.broken")
+
+
+SERVER_STATE = (
+    "SELECT (SELECT count(*) FROM pg_largeobject_metadata), (SELECT count(*) FROM pg_largeobject_metadata WHERE oid = 4242)"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "refused"),
+    [
+        ("SELECT lo_create(0) AS created", "lo_create()"),
+        ("SELECT lo_unlink(4242) AS gone", "lo_unlink()"),
+        ("SELECT id, lo_from_bytea(0, note::bytea) FROM orders", "lo_from_bytea()"),
+        ('SELECT "lo_unlink" (4242)', "lo_unlink()"),
+        ("SELECT pg_catalog.LO_UNLINK/* a comment */(4242)", "lo_unlink()"),
+        ("SELECT id FROM orders WHERE id = 1 AND lo_unlink(4242) = 1", "lo_unlink()"),
+        ('SELECT U&"lo\\005funlink"(4242)', 'U&"…"'),
+        ("SELECT query_to_xml('SELECT lo_unlink(4242)', true, true, '')", "query_to_xml()"),
+        ("SELECT set_config('statement_timeout', '1', false)", "set_config()"),
+        ("SELECT pg_advisory_lock(7)", "pg_advisory_lock()"),
+        ("SELECT pg_notify('orders', 'read')", "pg_notify()"),
+        ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE false", "pg_terminate_backend()"),
+    ],
+    ids=["lo_create", "lo_unlink", "lo_from_bytea", "quoted", "qualified-commented", "in-where", "unicode-escape",
+         "sql-as-text", "set_config", "advisory-lock", "notify", "terminate"],
+)
+def test_a_query_calling_what_read_only_does_not_stop_is_refused_at_load(
+    make_project, warehouse_env, postgres_server, query, refused
+):
+    # PostgreSQL 15 runs each of these inside a READ ONLY transaction, as the reader role (rolled back here).
+    reader = f"host={postgres_server.host} port={postgres_server.port} user=shop_reader dbname=seeknal_shop"
+    with psycopg.connect(reader) as connection:
+        connection.read_only = True
+        connection.execute(query).fetchall()
+        connection.rollback()
+    project = make_project(
+        {"profiles.yml": PROFILES, "seeknal/sources/broken.yml": source_yml("broken", f"source: postgres\nparams: {{query: {json.dumps(query)}}}")}
+    )
+
+    problem = load_problem(project, "source.broken")
+
+    assert problem.startswith("params.query: ") and refused in problem and "read-only transaction does not stop" in problem
+    with psycopg.connect(postgres_server.dsn("seeknal_shop")) as connection:
+        assert connection.execute(SERVER_STATE).fetchone() == (1, 1)
+
+
+def test_function_names_in_strings_and_comments_are_only_text(make_project, warehouse_env):
+    query = (
+        "SELECT id, 'call lo_unlink(4242) later' AS note, $tag$ set_config('x', 'y', false) $tag$ AS quoted\n"
+        "FROM orders -- lo_create(0)\nWHERE /* pg_notify('a', 'b') */ id < 3"
+    )
+    project = make_project(
+        {"profiles.yml": PROFILES, "seeknal/sources/notes.yml": source_yml("notes", f"source: postgres\nparams: {{query: {json.dumps(query)}}}")}
+    )
+
+    result = materialize(project)
+
+    assert result.success, failure_text(result)
+    assert output_rows(project, "source.notes") == [
+        (1, "call lo_unlink(4242) later", " set_config('x', 'y', false) "),
+        (2, "call lo_unlink(4242) later", " set_config('x', 'y', false) "),
+    ]
+
+
+def test_a_run_value_in_a_postgres_query_is_one_literal_and_cannot_pick_the_server(make_project, warehouse_env):
+    project = make_project(
+        {
+            "profiles.yml": PROFILES,
+            "seeknal/sources/by_note.yml": source_yml(
+                "by_note", "source: postgres\nparams: {query: \"SELECT id FROM orders WHERE note = '{{ note }}'\"}"
+            ),
+            "seeknal/sources/elsewhere.yml": source_yml(
+                "elsewhere", "source: postgres\ntable: orders\nparams: {host: '{{ host }}'}"
+            ),
+        }
+    )
+    hostile = {"note": "x' OR '1'='1'; SELECT pg_sleep(0) --", "host": "attacker.invalid"}
+    result = materialize(project, run_config={"resources": {"seeknal": {"config": {"params": hostile}}}})
+    assert materialized_keys(result) == {"source/by_note"}
+    assert output_rows(project, "source.by_note") == []  # no note is that text
+    text = failure_text(result)
+    assert "source.elsewhere" in text and "param 'host' comes from run config" in text and "params.host" in text
+
+    good = {"resources": {"seeknal": {"config": {"params": {"note": "third"}}}}}
+    assert materialize(project, 'key:"source/by_note"', run_config=good).success
+    assert output_rows(project, "source.by_note") == [(3,)]

@@ -259,3 +259,130 @@ def test_settings_a_source_cannot_run_with_are_load_problems(make_project, body,
     problem = load_problem(project, "source.broken")
     assert problem.startswith(f"{field}: ") and expected in problem
     assert not (project / "target/intermediate/source_broken.parquet").exists()
+
+
+# Malformed files and declared schemas ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a,b,c\n1,2,3\n4,5,6\n7,8\n", "CSV Error on Line: 4; Original Line: 7,8; Expected Number of Columns: 3 Found: 2"),
+        ("a,b,c\n1,2,3\n4,5\n6,7,8,9\n", "CSV Error on Line: 3; Original Line: 4,5"),
+        ("a,b,c\n1,2,3\n4,5,6,7\n8,9,10\n", "CSV Error on Line: 3; Original Line: 4,5,6,7; Expected Number of Columns: 3 Found: 4"),
+        ("a,b\n" + "".join(f"{i},{i}\n" for i in range(30_000)) + "30000\n", "CSV Error on Line: 30002"),
+        ("", "is empty: there is nothing to read"),
+        ("\n \n", "is empty: there is nothing to read"),
+        ("exported by a tool\nid,name\n1,a\n", "set params.skip: 1"),
+    ],
+    ids=["short-last-row", "short-row-dropped-by-the-sniffer", "long-row", "ragged-beyond-the-sniff-sample", "zero-bytes",
+         "blank-lines", "undeclared-preamble"],
+)
+def test_a_malformed_csv_fails_naming_node_file_and_line(make_project, text, expected):
+    project = make_project(
+        {
+            "data/bad.csv": text,
+            "data/fine.csv": "a,b\n1,2\n",
+            "seeknal/sources/broken.yml": source_yml("broken", "source: csv\ntable: data/bad.csv"),
+            "seeknal/sources/fine.yml": source_yml("fine", "source: csv\ntable: data/fine.csv"),
+        }
+    )
+    result = materialize(project)
+    assert not result.success
+    assert materialized_keys(result) == {"source/fine"}
+    text = failure_text(result)
+    assert "source.broken" in text and "data/bad.csv" in text and expected in text
+    assert "Traceback" not in text
+    assert not (project / "target/intermediate/source_broken.parquet").exists()
+
+
+def test_well_formed_csvs_the_width_check_could_mistake_still_read(make_project):
+    project = make_project(
+        {
+            "data/names.csv": '"name, full"\n"Ann, A."\n"Bob, B."\n',  # one column; its values quote the commas
+            "data/tabs.csv": "a\tb\n1\t2\n",
+            "seeknal/sources/names.yml": source_yml("names", "source: csv\ntable: data/names.csv"),
+            "seeknal/sources/tabs.yml": source_yml("tabs", "source: csv\ntable: data/tabs.csv"),
+        }
+    )
+    result = materialize(project)
+    assert result.success, failure_text(result)
+    assert output_rows(project, "source.names") == [("Ann, A.",), ("Bob, B.",)]
+    assert output_rows(project, "source.tabs") == [(1, 2)]
+
+
+@pytest.mark.parametrize("source, file, text", [("jsonl", "data/x.jsonl", ""), ("json", "data/x.json", " \n")])
+def test_an_empty_json_file_fails_too(make_project, source, file, text):
+    project = make_project({file: text, "seeknal/sources/x.yml": source_yml("x", f"source: {source}\ntable: {file}")})
+    result = materialize(project)
+    assert not result.success
+    assert f"{source} file {file} is empty" in failure_text(result)
+
+
+ORDERS_WITH_ZIPS = "order_id,zip,amount,ordered_on,note\n1,01234,10.50,2025-01-02,first\n2,90210,3,2025-01-03,\n"
+
+
+def test_a_declared_schema_casts_strictly_and_keeps_undeclared_columns(make_project):
+    project = make_project(
+        {
+            "data/orders.csv": ORDERS_WITH_ZIPS,
+            "seeknal/sources/orders.yml": source_yml(
+                "orders",
+                "source: csv\ntable: data/orders.csv\ncolumns:\n  order_id: int\n  zip: string\n  amount: DECIMAL(10,2)\n"
+                "  ordered_on: date\n",
+            ),
+            "seeknal/sources/documented.yml": source_yml(
+                "documented", "source: csv\ntable: data/orders.csv\ncolumns:\n  order_id: Order key\n  zip: Postal code"
+            ),
+            "seeknal/sources/listed.yml": source_yml("listed", "source: csv\ntable: data/orders.csv\ncolumns: [order_id, note]"),
+        }
+    )
+    result = materialize(project)
+    assert result.success, failure_text(result)
+    assert output_schema(project, "source.orders") == [
+        ("order_id", "INTEGER"), ("zip", "VARCHAR"), ("amount", "DECIMAL(10,2)"), ("ordered_on", "DATE"), ("note", "VARCHAR"),
+    ]
+    assert [row[:2] for row in output_rows(project, "source.orders")] == [(1, "01234"), (2, "90210")]
+    # Descriptions are documentation: the types stay those DuckDB detects, as in Seeknal.
+    assert output_schema(project, "source.documented")[2] == ("amount", "DOUBLE")
+    assert len(output_rows(project, "source.listed")) == 2
+
+
+@pytest.mark.parametrize(
+    ("columns", "data", "expected"),
+    [
+        ("[order_id, customer_id]", ORDERS_WITH_ZIPS, "has no column 'customer_id' of the source's declared columns"),
+        ("{order_id: int, amount: int}", ORDERS_WITH_ZIPS, "column 'amount' holds a value that is not a valid INTEGER: 10.5"),
+        ("{amount: double}", ORDERS_WITH_ZIPS.replace("10.50", "ten"), "column 'amount' holds a value that is not a valid DOUBLE: ten"),
+        ("{ordered_on: date}", ORDERS_WITH_ZIPS.replace("2025-01-03", "2025-13-01"), "not a valid DATE: 2025-13-01"),
+        ("{amount: 'DECIMAL(4,1)'}", ORDERS_WITH_ZIPS.replace("10.50", "10.55"), "not a valid DECIMAL(4,1): 10.55"),
+        ("{order_id: tinyint}", ORDERS_WITH_ZIPS.replace("\n2,", "\n300,"), "not a valid TINYINT: 300"),
+    ],
+    ids=["missing-column", "fraction-in-integer", "text-in-number", "impossible-date", "rounded-decimal", "overflow"],
+)
+def test_data_that_breaks_the_declared_schema_fails_naming_column_and_value(make_project, columns, data, expected):
+    project = make_project(
+        {
+            "data/orders.csv": data,
+            "seeknal/sources/orders.yml": source_yml("orders", f"source: csv\ntable: data/orders.csv\ncolumns: {columns}"),
+        }
+    )
+    result = materialize(project)
+    assert not result.success
+    text = failure_text(result)
+    assert "source.orders" in text and "data/orders.csv" in text and expected in text
+    assert not (project / "target/intermediate/source_orders.parquet").exists()
+
+
+def test_a_declared_schema_holds_for_database_sources_too(make_project):
+    project = make_project(
+        {
+            "seeknal/sources/customers.yml": source_yml(
+                "customers", "source: sqlite\ntable: data/shop.db\nparams: {table: customers}\ncolumns: {id: int, code: int}"
+            ),
+        }
+    )
+    make_shop_database(project / "data/shop.db")
+    result = materialize(project)
+    assert not result.success
+    assert "source.customers" in failure_text(result) and "column 'code' holds a value that is not a valid INTEGER: B-2" in failure_text(result)

@@ -6,6 +6,7 @@ configuration tests at the end need no cluster.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -199,7 +200,10 @@ def test_a_graph_crossing_engines_equals_the_all_duckdb_run_and_runs_on_the_clus
     assert float(statistics[("total", "sum")]) == pytest.approx(frame["total"].sum())
     assert float(statistics[("total", "p50")]) == pytest.approx(frame["total"].quantile(0.5))
     assert float(statistics[("total", "stddev")]) == pytest.approx(frame["total"].std())
-    assert statistics[("name", "top_values")] == "Ana" and statistics[("_table_", "row_count")] == "2"
+    assert statistics[("_table_", "row_count")] == "2"
+    top = {(column, metric): detail for column, metric, _, detail in rows(spark_project, "profile.totals")}
+    top_names = sorted((item["value"], item["count"], item["percent"]) for item in json.loads(top[("name", "top_values")]))
+    assert top_names == [("Ana", 1, 50.0), ("Citra", 1, 50.0)]
 
     # A selection reading only Spark-written upstream outputs runs alone.
     fingerprint = output_fingerprint(output(spark_project, "transform.customer_totals"))
@@ -244,6 +248,37 @@ def test_a_spark_node_failing_mid_write_keeps_its_previous_output(make_project, 
     assert sorted(path.name for path in (project / "target/intermediate").iterdir()) == [
         "source_raw-orders.parquet", "transform_ids.parquet",
     ]
+
+
+@pytest.mark.spark
+def test_a_spark_node_keeps_run_values_literal_and_secrets_out_of_its_errors(make_project, spark_connect, monkeypatch):
+    """The SQL rules of the README's Security model hold on Spark, whose string literals read backslash escapes."""
+    monkeypatch.setenv("SEEKNAL_SPARK_TEST_TOKEN", "tok-7f3a9c")
+    files = {
+        "data/orders.csv": ORDERS,
+        "seeknal/sources/orders.yml": "kind: source\nname: orders\nsource: csv\ntable: data/orders.csv\n",
+        "seeknal/transforms/by_status.yml": """
+            kind: transform
+            name: by_status
+            engine: spark
+            params: {wanted: "{{ status }}"}
+            transform: SELECT '{{ wanted }}' AS asked, count(*) AS orders FROM ref('source.orders') WHERE status = '{{ wanted }}'
+        """,
+        "seeknal/transforms/guarded.yml": """
+            kind: transform
+            name: guarded
+            engine: spark
+            transform: SELECT raise_error(concat('token ', '{{ env:SEEKNAL_SPARK_TEST_TOKEN }}', ' refused')) AS x
+        """,
+    }
+    project = make_project(files)
+    hostile = "x\\' OR 1=1 --"  # a quote DuckDB's escaping would leave open on Spark
+    result = materialize(project, spark_config=spark_connect, params={"status": hostile})
+    assert materialized_keys(result) >= {"transform/by_status"}
+    assert rows(project, "transform.by_status") == [(hostile, 0)]  # one literal, compared as a whole
+    message = failure_messages(result)
+    assert "transform.guarded: statement 1 of 1 failed" in message and "refused" in message
+    assert "tok-7f3a9c" not in message
 
 
 @pytest.mark.spark
@@ -299,17 +334,21 @@ def test_classic_spark_on_the_cluster_through_the_dagster_cli(make_project, spar
 # Configuration: no cluster needed --------------------------------------------------------------------------
 
 
-def test_engine_spark_on_a_kind_that_cannot_run_there_fails_to_load(make_project):
+def test_engine_spark_where_it_cannot_run_and_statements_reaching_the_cluster_fail_to_load(make_project):
     project = make_project(
         {
             "data/orders.csv": ORDERS,
             "seeknal/sources/orders.yml": "kind: source\nname: orders\nsource: csv\ntable: data/orders.csv\nengine: spark\n",
             "seeknal/transforms/t.yml": "kind: transform\nname: t\nengine: flink\ntransform: SELECT 1 AS x\n",
+            "seeknal/transforms/jar.yml": (
+                "kind: transform\nname: jar\nengine: spark\ntransform: ADD JAR '/tmp/udfs.jar'; SELECT 1 AS x\n"
+            ),
         }
     )
     with pytest.raises(ProjectLoadError) as raised:
         build_definitions(project)
     text = str(raised.value)
+    assert "ADD JAR is not allowed" in text and "jar.yml" in text
     assert "engine: spark is not supported on a source" in text and "orders.yml" in text
     assert "engine 'flink' is not supported (use duckdb or spark)" in text and "t.yml" in text
 

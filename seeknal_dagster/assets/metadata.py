@@ -1,7 +1,8 @@
 """Turning an executor's plain results into the metadata Dagster shows and plots.
 
 Executors report plain data (numbers, text, paths, mappings, and the :class:`Table` and :class:`Link` records of the executor
-contract; ``sql`` is always the SQL a node ran); this module alone decides how each appears in the UI.
+contract; ``sql`` is always the SQL a node ran); this module alone decides how each appears in the UI, and scrubs
+registered secrets (:mod:`seeknal_dagster.project.secrets`) from every text in it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from seeknal_dagster.engines.duckdb_engine import describe_parquet
 from seeknal_dagster.executors.base import Link, Table
+from seeknal_dagster.project.secrets import scrub
 
 if TYPE_CHECKING:
     import duckdb
@@ -66,10 +68,25 @@ def _metadata_value(value: Any) -> Any:
     return MetadataValue.json(json.loads(json.dumps(value, default=str)))
 
 
+def scrubbed(value: Any) -> Any:
+    """Reported plain data with registered secrets scrubbed from every text in it."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Table):
+        return Table(value.columns, tuple(tuple(scrubbed(cell) for cell in row) for row in value.rows))
+    if isinstance(value, Link):
+        return Link(scrub(value.url))
+    if isinstance(value, Mapping):
+        return {key: scrubbed(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrubbed(item) for item in value]
+    return value
+
+
 def metadata_entries(reported: Mapping[str, Any], namespace: str = "seeknal/") -> Iterator[tuple[str, Any]]:
-    """(key, metadata value) for what an executor reported: keys without a namespace get ``namespace``, and a
-    mapping of tables (failing rows per check) becomes one table entry each."""
-    for key, value in reported.items():
+    """(key, metadata value) for what an executor reported, scrubbed: keys without a namespace get ``namespace``,
+    and a mapping of tables (failing rows per check) becomes one table entry each."""
+    for key, value in scrubbed(reported).items():
         name = key if "/" in key else f"{namespace}{key}"
         if key == "sql" and isinstance(value, str):
             yield name, sql_value(value)
@@ -94,8 +111,7 @@ def materialization_metadata(result: "ExecutorResult", connection: "duckdb.DuckD
             metadata["dagster/column_schema"] = TableSchema(
                 columns=[TableColumn(name=name, type=type_name) for name, type_name in described["columns"]]
             )
-            metadata["seeknal/preview"] = table_value(
-                Table.of([name for name, _ in described["columns"]], described["rows"]), dict(described["columns"])
-            )
+            preview = Table.of([name for name, _ in described["columns"]], described["rows"])
+            metadata["seeknal/preview"] = table_value(scrubbed(preview), dict(described["columns"]))
     metadata.update(metadata_entries(result.metadata))
     return metadata

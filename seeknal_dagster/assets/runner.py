@@ -2,7 +2,9 @@
 
 All nodes of a step run in one process, in topological order (a fresh process per asset costs seconds each).
 A failing node does not stop independent nodes: its downstream is skipped, the rest materializes, and the step
-fails at the end naming every failed node. A failed blocking rule check skips its asset's downstream the same way.
+fails at the end naming every failed node, whatever the node raised. A failed blocking rule check skips its
+asset's downstream the same way. Messages and metadata pass through :func:`secrets.scrub`. A run whose every
+failure is invalid configuration is marked so Dagster's run retries leave it alone: it would fail the same way.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from dagster import (
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetObservation,
     DataVersion,
     Failure,
     MaterializeResult,
 )
+from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 
 from seeknal_dagster.assets.metadata import materialization_metadata, metadata_entries
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY
@@ -31,6 +35,7 @@ from seeknal_dagster.executors import (
     ExecutorValidationError,
     get_executor,
 )
+from seeknal_dagster.project import secrets
 from seeknal_dagster.project.checks import SettingError, retries_and_delay
 from seeknal_dagster.project.models import NodeKind
 
@@ -59,6 +64,11 @@ class RunOutcome:
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     blocked_by_check: dict[str, str] = field(default_factory=dict)
+    #: Failed nodes whose configuration is invalid (retrying cannot help).
+    invalid: set[str] = field(default_factory=set)
+
+    def only_invalid_configuration(self) -> bool:
+        return bool(self.failed) and set(self.failed) <= self.invalid and not self.blocked_by_check
 
     def unusable(self) -> dict[str, str]:
         """Nodes whose downstream must not run, with the reason."""
@@ -102,7 +112,7 @@ class StepRunner:
         ]
         self.outcome = RunOutcome()
 
-    def stream(self) -> Iterator[MaterializeResult | AssetCheckResult]:
+    def stream(self) -> Iterator[MaterializeResult | AssetObservation | AssetCheckResult]:
         order = self.project.graph.topological_order(self.selected_nodes)
         pending_rules = list(self.selected_rules)
         yield from self._ready_checks(pending_rules, done=set())
@@ -119,6 +129,8 @@ class StepRunner:
                     yield event
             done.add(node_id)
             yield from self._ready_checks(pending_rules, done)
+        if self.outcome.only_invalid_configuration():
+            self.dagster.instance.add_run_tags(self.dagster.run_id, {RETRY_ON_ASSET_OR_OP_FAILURE_TAG: "false"})
         if self.outcome.failed or self.outcome.blocked_by_check:
             raise Failure(description=self.outcome.failure_message())
 
@@ -132,19 +144,22 @@ class StepRunner:
         except ExecutorError:
             return {}  # the source's own run reports what is wrong with its data
 
-    def _materialize(self, node_id: str) -> MaterializeResult | None:
+    def _materialize(self, node_id: str) -> MaterializeResult | AssetObservation | None:
         node = self.project.nodes[node_id]
         data_read = self._source_data_read(node_id)
         try:
             result = self._run_with_retries(node)
+        except ExecutorValidationError as error:
+            return self._failed(node, error.message, invalid=True)
         except ExecutorError as error:
-            self.outcome.failed[node_id] = error.message
-            self.dagster.log.error(f"{node_id} ({node.file}) failed: {error.message}")
+            self._failed(node, error.message)
+            if getattr(error, "metadata", None):  # what it did before failing (a partial delivery): an observation
+                return AssetObservation(self.key_by_node[node_id], metadata=dict(metadata_entries(error.metadata)))
             return None
+        except Exception as error:  # whatever a node raised, it fails that node alone
+            return self._failed(node, f"{type(error).__name__}: {error}")
         if not result.is_success():
-            self.outcome.failed[node_id] = result.error_message or "failed"
-            self.dagster.log.error(f"{node_id} ({node.file}) failed: {result.error_message}")
-            return None
+            return self._failed(node, result.error_message or "failed")
         data_version = (
             DataVersion(output_fingerprint(result.output_path))
             if result.output_path is not None and result.output_path.exists()
@@ -155,6 +170,13 @@ class StepRunner:
             metadata={**materialization_metadata(result, self.execution.get_duckdb_connection()), **data_read},
             data_version=data_version,
         )
+
+    def _failed(self, node: "ProjectNode", message: str, invalid: bool = False) -> None:
+        message = secrets.scrub(message)
+        self.outcome.failed[node.id] = message
+        if invalid:
+            self.outcome.invalid.add(node.id)
+        self.dagster.log.error(f"{node.id} ({node.file}) failed: {message}")
 
     def _run_with_retries(self, node: "ProjectNode") -> ExecutorResult:
         """Run a node, and again up to its ``retries`` times after an execution failure (a database restarting,
@@ -172,7 +194,7 @@ class StepRunner:
             except ExecutorError as error:
                 failure = error.message
             self.dagster.log.warning(
-                f"{node.id}: attempt {attempt} of {retries + 1} failed, retrying in {delay:g}s: {failure}"
+                f"{node.id}: attempt {attempt} of {retries + 1} failed, retrying in {delay:g}s: {secrets.scrub(failure)}"
             )
             time.sleep(delay)
         return get_executor(node, self.execution).run()
@@ -199,16 +221,19 @@ class StepRunner:
             result = get_executor(rule, self.execution).run()
         except ExecutorError as error:
             result = ExecutorResult(rule_id, ExecutionStatus.FAILED, error_message=error.message)
+        except Exception as error:  # whatever a check raised, it fails that check alone
+            result = ExecutorResult(rule_id, ExecutionStatus.FAILED, error_message=f"{type(error).__name__}: {error}")
         passed = result.status == ExecutionStatus.SUCCESS
         # A WARNING result (a warn-level rule, or a profile_check's warn threshold) never blocks.
         error_level = severity == "error" and result.status != ExecutionStatus.WARNING
         blocking = not passed and error_level
         metadata = dict(metadata_entries(result.metadata, namespace=""))
-        if result.error_message:
-            metadata["error"] = result.error_message
+        error_message = secrets.scrub(result.error_message) if result.error_message else None
+        if error_message:
+            metadata["error"] = error_message
         if blocking:
             checked = rule.upstream[0]
-            self.outcome.blocked_by_check[checked] = f"{rule_id}: {result.error_message or 'rule failed'}"
+            self.outcome.blocked_by_check[checked] = f"{rule_id}: {error_message or 'rule failed'}"
         return AssetCheckResult(
             asset_key=check_key.asset_key,
             check_name=check_key.name,

@@ -1,11 +1,13 @@
 """PostgreSQL writes: exposures' tables and transforms' targets, each in one transaction.
 
 The connection, the schema and the DuckDB → PostgreSQL column types are the feature store's online PostgreSQL
-store's (one mapping for every table this project writes to PostgreSQL). ``replace`` fills a staging table and
-swaps it in within the same transaction, so readers see the old rows or the new ones, never an empty or partial
-table; ``append`` creates the table when it does not exist yet. :func:`upsert_rows` replaces the rows whose key
-comes again and inserts the others; :func:`replace_recent_rows` rewrites the rows from the table's latest time on.
-A failure anywhere rolls the whole write back: the table keeps what it had.
+store's (one mapping for every table this project writes to PostgreSQL). ``replace`` replaces the table's rows in
+one transaction and keeps the table — its grants, indexes, comments, owner and triggers — so readers see the old
+rows or the new ones, never an empty or partial table; the first run creates it. A table whose columns differ from
+the data fails clearly (``on_schema_change: fail``, an exposure's default) or is altered to match (``sync``).
+``append`` creates the table when it does not exist yet. :func:`upsert_rows` replaces the rows whose key comes again
+and inserts the others; :func:`replace_recent_rows` rewrites the rows from the table's latest time on. A failure
+anywhere rolls the whole write back: the table keeps what it had.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ import pyarrow as pa
 
 from seeknal_dagster.engines.duckdb_engine import quote_identifier
 from seeknal_dagster.featurestore.online import PostgresOnlineStore
-
-STAGING_SUFFIX = "__seeknal_staging"
 
 
 def split_table(table: str, default_schema: str | None) -> tuple[str | None, str]:
@@ -30,12 +30,6 @@ def open_postgres(settings: Mapping[str, Any], connection_name: str, schema: str
     """A connection to the profiles.yml connection ``connection_name`` whose tables live in ``schema`` (the
     connection's own ``schema`` when ``None``)."""
     return PostgresOnlineStore({**settings, **({"schema": schema} if schema else {})}, connection_name)
-
-
-def without_password(message: str, settings: Mapping[str, Any]) -> str:
-    """``message`` with the connection's password (as the driver may echo it) replaced by ``***``."""
-    password = str(settings.get("password") or "")
-    return message.replace(password, "***") if password else message
 
 
 def _definitions(store: PostgresOnlineStore, columns: Sequence[tuple[str, str]]) -> str:
@@ -122,21 +116,12 @@ def write_table(
     columns: Sequence[tuple[str, str]],
     batches: Iterable[pa.RecordBatch],
     mode: str,
+    on_schema_change: str = "fail",
 ) -> int:
-    """Write ``batches`` (already shaped by ``store.select_list(columns)``) to ``table``; returns the row count."""
-    target = store.qualified(table)
-    definitions = _definitions(store, columns)
+    """Write ``batches`` (already shaped by ``store.select_list(columns)``) to ``table``; returns the row count.
+    ``replace`` keeps the table and replaces its rows (see :meth:`PostgresOnlineStore.replace`)."""
+    if mode != "append":
+        return store.replace(table, columns, (), batches, on_schema_change)
     names = ", ".join(quote_identifier(name) for name, _ in columns)
-    destination = target if mode == "append" else store.qualified(table + STAGING_SUFFIX)
     with store.connection.transaction():
-        store.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(store.schema)}")
-        if mode == "append":
-            store.connection.execute(f"CREATE TABLE IF NOT EXISTS {target} ({definitions})")
-        else:
-            store.connection.execute(f"DROP TABLE IF EXISTS {destination}")
-            store.connection.execute(f"CREATE TABLE {destination} ({definitions})")
-        row_count = _copy_rows(store, destination, names, batches)
-        if mode != "append":
-            store.connection.execute(f"DROP TABLE IF EXISTS {target}")
-            store.connection.execute(f"ALTER TABLE {destination} RENAME TO {quote_identifier(table)}")
-    return row_count
+        return _copy_rows(store, _prepare_target(store, table, columns), names, batches)

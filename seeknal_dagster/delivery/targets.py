@@ -20,11 +20,11 @@ from seeknal_dagster.delivery.database import (
     split_table,
     table_exists,
     upsert_rows,
-    without_password,
     write_table,
 )
 from seeknal_dagster.engines.duckdb_engine import quote_identifier, relation_columns
 from seeknal_dagster.engines.iceberg import BATCH_ROWS, CatalogSettings, IcebergError, TableName
+from seeknal_dagster.project.secrets import scrub
 
 if TYPE_CHECKING:
     import duckdb
@@ -76,7 +76,7 @@ def _write_postgres(
     try:
         store = open_postgres(settings, name, schema)
     except psycopg.Error as error:
-        raise TargetError(without_password(f"could not connect to {name}: {str(error).strip()}", settings)) from None
+        raise TargetError(scrub(f"could not connect to {name}: {str(error).strip()}")) from None
     shown = f"{store.schema}.{table}"
 
     def rows(condition: str = "", parameters: Iterable[Any] = ()) -> pa.RecordBatchReader:
@@ -98,10 +98,12 @@ def _write_postgres(
                 store, table, columns, rows_since, str(target.time_column), target.lookback_interval
             )
         else:
-            counts = {"rows_written": write_table(store, table, columns, rows(), "replace" if target.mode == "full" else "append")}
+            mode = "replace" if target.mode == "full" else "append"
+            # A transform's table follows its output: changed columns alter the table, which keeps its grants.
+            counts = {"rows_written": write_table(store, table, columns, rows(), mode, on_schema_change="sync")}
     except psycopg.Error as error:
         message = f"writing {shown} ({store.location}) failed: {str(error).strip()}"
-        raise TargetError(without_password(message, settings)) from None
+        raise TargetError(scrub(message)) from None
     finally:
         store.close()
     return {"type": "postgresql", "table": shown, "mode": target.mode, "connection": name, **counts}

@@ -196,10 +196,10 @@ def _seeknal_plan(node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql]
     return plan
 
 
-def _condition(node: "ProjectNode", scope: CheckScope, text: Any, where: str) -> str:
+def _condition(node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql], text: Any, where: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise SettingError(f"{where}: 'condition' must be a SQL condition", "features")
-    return scope.render(node, text, "features")
+    return scope.render_sql(node, text, "features", fragment=True, engine=dialect.engine)
 
 
 def _feature_aggregates(
@@ -247,7 +247,7 @@ def _feature_aggregates(
                         )
                     )
     for since in as_list(feature.get("since")):
-        condition = _condition(node, scope, since.get("condition") if isinstance(since, dict) else None, where)
+        condition = _condition(node, scope, dialect, since.get("condition") if isinstance(since, dict) else None, where)
         for function in as_list(since.get("aggs") or ["count"]):
             function = normalize_function(function, where)
             if function == "count":
@@ -424,7 +424,8 @@ def _since(
 ) -> list[Aggregate]:
     if not isinstance(since, dict):
         raise SettingError(f"Feature '{name}': since must be a dictionary with 'condition' and 'aggs'", "features")
-    condition = scope.render(node, str(since.get("condition") or f"{DAYS_BETWEEN} >= 0"), "features")
+    text = str(since.get("condition") or f"{DAYS_BETWEEN} >= 0")
+    condition = scope.render_sql(node, text, "features", fragment=True, engine=dialect.engine)
     return [
         Aggregate(
             f"SINCE_{str(agg).upper()}_{column}_GEO_D",

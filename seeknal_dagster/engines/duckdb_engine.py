@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from seeknal_dagster.engines.node_sql import NodeSql, require_output
 from seeknal_dagster.engines.outputs import atomic_path, parquet_glob
-from seeknal_dagster.graph.sql_refs import is_code, rewrite_node_references, strip_comments, text_spans
+from seeknal_dagster.graph.sql_refs import rewrite_node_references, strip_comments
+from seeknal_dagster.project.sql_lexer import split_statements  # noqa: F401 - where executors import it from
 
 if TYPE_CHECKING:
     import duckdb
@@ -45,14 +46,6 @@ def relation_columns(connection: "duckdb.DuckDBPyConnection", relation: str) -> 
 
 def quote_literal(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split on ``;`` outside quotes, comments and dollar-quoted strings; comments-only pieces are dropped."""
-    spans = text_spans(sql)
-    cuts = [index for index, char in enumerate(sql) if char == ";" and is_code(spans, index)]
-    pieces = [sql[start + 1 : end] for start, end in zip([-1, *cuts], [*cuts, len(sql)])]
-    return [piece.strip() for piece in pieces if strip_comments(piece).strip()]
 
 
 def is_query(statement: str) -> bool:
@@ -116,8 +109,42 @@ def write_query(
     """Stream a query's result to ``path`` (Parquet unless ``copy_options`` say otherwise), atomically; returns the
     number of rows written."""
     with atomic_path(path) as temporary:
-        written = connection.execute(f"COPY ({query}) TO {quote_literal(temporary)} ({copy_options})").fetchone()
+        return copy_query(connection, query, temporary, copy_options)
+
+
+def copy_query(
+    connection: "duckdb.DuckDBPyConnection", query: str, path: Path, copy_options: str = "FORMAT parquet"
+) -> int:
+    """Stream a query's result to ``path`` as it is (see :func:`write_query` for an atomic write)."""
+    written = connection.execute(f"COPY ({query}) TO {quote_literal(path)} ({copy_options})").fetchone()
     return int(written[0]) if written else 0
+
+
+def global_settings(connection: "duckdb.DuckDBPyConnection") -> dict[str, str | None]:
+    """The database-wide DuckDB settings (name → value), as every new cursor of the database starts with them."""
+    cursor = connection.cursor()
+    try:
+        return dict(cursor.execute("SELECT name, value FROM duckdb_settings() WHERE scope = 'GLOBAL'").fetchall())
+    finally:
+        cursor.close()
+
+
+def restore_settings(connection: "duckdb.DuckDBPyConnection", before: dict[str, str | None]) -> list[str]:
+    """Set back every database-wide setting that differs from ``before``; returns their names.
+
+    A setting is reset to its default first: values are shown rounded (``18.7 GiB``), so setting one back from
+    its shown value is exact only where the default is not what it was."""
+    changed = [name for name, value in global_settings(connection).items() if before.get(name, value) != value]
+    cursor = connection.cursor()
+    try:
+        for name in changed:
+            cursor.execute(f"RESET GLOBAL {quote_identifier(name)}")
+            query = "SELECT value FROM duckdb_settings() WHERE name = ?"
+            if cursor.execute(query, [name]).fetchall() != [(before[name],)] and before[name] is not None:
+                cursor.execute(f"SET GLOBAL {quote_identifier(name)} = {quote_literal(before[name])}")
+    finally:
+        cursor.close()
+    return sorted(changed)
 
 
 def replace_rows(
@@ -165,8 +192,11 @@ class DuckDBSql(NodeSql):
     def columns(self, relation: str) -> dict[str, str]:
         return relation_columns(self.cursor, relation)
 
-    def write_query(self, query: str, path: Path) -> int:
-        return write_query(self.cursor, query, path)
+    def copy_query(self, query: str, path: Path) -> int:
+        return copy_query(self.cursor, query, path)
+
+    def scan(self, path: Path) -> str:
+        return scan_parquet(path)
 
     def replace_rows(self, query: str, path: Path, stale_rows: str, order_by: str | None = None) -> int:
         return replace_rows(self.cursor, query, path, stale_rows, order_by)
@@ -189,8 +219,19 @@ class DuckDBSql(NodeSql):
         self.cursor.execute("BEGIN TRANSACTION")
         self.in_scratch_transaction = True
 
+    def end_scratch(self) -> None:
+        """Roll the node's transaction back; raises if its statements ended it some other way."""
+        if self.in_scratch_transaction:
+            self.in_scratch_transaction = False
+            self.cursor.execute("ROLLBACK")
+
     def close(self) -> None:
         if self.in_scratch_transaction:
-            self.cursor.execute("ROLLBACK")
             self.in_scratch_transaction = False
+            import duckdb
+
+            try:
+                self.cursor.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # the node failed already; its cursor is closed next
         self.cursor.close()

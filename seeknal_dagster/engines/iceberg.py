@@ -8,7 +8,8 @@ DuckDB's iceberg extension, which cannot be downloaded offline; pyiceberg reads 
 also opens a SQL catalog (``sqlite:///catalog.db`` with a local warehouse) that needs no server at all.
 
 Secrets (tokens, client secrets, S3 keys, a password in a catalog URI) are read from the environment when the
-catalog opens and are scrubbed from every message this module raises.
+catalog opens, registered with :mod:`seeknal_dagster.project.secrets`, and scrubbed from every message this
+module raises.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import pyarrow as pa
 
+from seeknal_dagster.project import secrets
 from seeknal_dagster.project.profiles import interpolate_env
 
 if TYPE_CHECKING:
@@ -134,16 +136,17 @@ class CatalogSettings:
         missing SQLite catalog file is an error (a reader), not a new empty catalog (a writer)."""
         from pyiceberg.catalog import load_catalog
 
-        secrets = [str(interpolate_env(self.token))] if self.token else []
-        secrets += [os.environ[name] for name in _SECRET_ENVIRONMENT if os.environ.get(name)]
-        secrets += [str(interpolate_env(value)) for key, value in self.properties.items() if _is_secret(key)]
+        known = [str(interpolate_env(self.token))] if self.token else []
+        known += [os.environ[name] for name in _SECRET_ENVIRONMENT if os.environ.get(name)]
+        known += [str(interpolate_env(value)) for key, value in self.properties.items() if secrets.is_secret_key(key)]
         uri = interpolate_env(self.uri)
         password = urllib.parse.urlsplit(uri).password
-        secrets += [password, urllib.parse.unquote(password)] if password else []
-        scrub = Scrubber(tuple(secret for secret in secrets if secret))
+        known += [password, urllib.parse.unquote(password)] if password else []
+        for secret in known:
+            secrets.register(secret)
         properties: dict[str, Any] = {"type": self.kind, "uri": uri}
         if self.kind == "sql":
-            properties["uri"] = self._sql_uri(uri, must_exist, scrub)
+            properties["uri"] = self._sql_uri(uri, must_exist)
             warehouse = self._local_warehouse()
             if warehouse:
                 properties["warehouse"] = warehouse
@@ -154,25 +157,25 @@ class CatalogSettings:
             properties.update(
                 {prop: os.environ[name] for name, prop in _S3_ENVIRONMENT.items() if os.environ.get(name)}
             )
-            token = interpolate_env(self.token) if self.token else _client_credentials_token(scrub)
+            token = interpolate_env(self.token) if self.token else _client_credentials_token()
             if token:
                 properties["token"] = token
-                scrub = scrub.adding(token)
+                secrets.register(token)
         properties.update({str(key): str(interpolate_env(value)) for key, value in self.properties.items()})
         try:
             catalog = load_catalog(self.name, **properties)
         except Exception as error:
-            raise IcebergError(scrub(f"could not open the Iceberg catalog at {self.shown}: {describe(error)}")) from None
-        return OpenCatalog(self, catalog, scrub)
+            raise IcebergError(secrets.scrub(f"could not open the Iceberg catalog at {self.shown}: {describe(error)}")) from None
+        return OpenCatalog(self, catalog)
 
-    def _sql_uri(self, uri: str, must_exist: bool, scrub: "Scrubber") -> str:
+    def _sql_uri(self, uri: str, must_exist: bool) -> str:
         """A SQLite catalog's file, relative to the project root like every path in a project."""
         if not uri.startswith("sqlite:///"):
             return uri
         path = Path(uri.removeprefix("sqlite:///").partition("?")[0]).expanduser()
         path = path if path.is_absolute() else self.workspace / path
         if must_exist and not path.is_file():
-            raise IcebergError(scrub(f"the Iceberg catalog database {path} does not exist"))
+            raise IcebergError(secrets.scrub(f"the Iceberg catalog database {path} does not exist"))
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
 
@@ -189,17 +192,13 @@ class CatalogSettings:
 
 def shown_params(params: Mapping[str, Any], settings: CatalogSettings) -> dict[str, Any]:
     """A source's params fit for metadata: the catalog URI without credentials, secret ``properties`` masked
-    (``profiles.redact`` masks the top-level secrets)."""
+    (:func:`secrets.redact` masks the top-level secrets)."""
     shown = dict(params)
     if "catalog_uri" in shown:
         shown["catalog_uri"] = settings.shown
     if isinstance(shown.get("properties"), Mapping):
-        shown["properties"] = {key: "***" if _is_secret(key) else value for key, value in shown["properties"].items()}
+        shown["properties"] = secrets.redact(shown["properties"])
     return shown
-
-
-def _is_secret(key: str) -> bool:
-    return any(word in key.lower() for word in ("secret", "token", "password", "credential", "key-id"))
 
 
 def _rest_uri(uri: str) -> str:
@@ -211,7 +210,7 @@ def _rest_uri(uri: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/catalog", parts.query, ""))
 
 
-def _client_credentials_token(scrub: "Scrubber") -> str | None:
+def _client_credentials_token() -> str | None:
     """An OAuth2 access token for the client Seeknal's ``KEYCLOAK_*`` variables name, or ``None`` when they
     name none (the catalog needs no authentication)."""
     url, client, secret = (os.environ.get(name) for name in ("KEYCLOAK_TOKEN_URL", "KEYCLOAK_CLIENT_ID", "KEYCLOAK_CLIENT_SECRET"))
@@ -224,25 +223,10 @@ def _client_credentials_token(scrub: "Scrubber") -> str | None:
         with urllib.request.urlopen(request, timeout=_TOKEN_TIMEOUT_SECONDS) as response:
             token = json.loads(response.read()).get("access_token")
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise IcebergError(scrub(f"could not get an OAuth2 token from {shown}: {error}")) from None
+        raise IcebergError(secrets.scrub(f"could not get an OAuth2 token from {shown}: {error}")) from None
     if not token:
         raise IcebergError(f"the OAuth2 server {shown} answered without an access_token")
     return str(token)
-
-
-@dataclass(frozen=True)
-class Scrubber:
-    """Removes known secret values from a message."""
-
-    secrets: tuple[str, ...]
-
-    def adding(self, secret: str) -> "Scrubber":
-        return Scrubber((*self.secrets, secret))
-
-    def __call__(self, message: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            message = message.replace(secret, "***")
-        return message
 
 
 def describe(error: BaseException) -> str:
@@ -253,14 +237,13 @@ def describe(error: BaseException) -> str:
 
 @dataclass
 class OpenCatalog:
-    """A connected catalog, with the scrubber for messages about it."""
+    """A connected catalog."""
 
     settings: CatalogSettings
     catalog: "Catalog"
-    scrub: Scrubber
 
     def fail(self, what: str, error: BaseException) -> IcebergError:
-        return IcebergError(self.scrub(f"{what} ({self.settings.shown}): {describe(error)}"))
+        return IcebergError(secrets.scrub(f"{what} ({self.settings.shown}): {describe(error)}"))
 
     def load(self, name: TableName) -> "Table":
         try:

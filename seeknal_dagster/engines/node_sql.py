@@ -13,6 +13,9 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seeknal_dagster.engines.outputs import atomic_path
+from seeknal_dagster.project.secrets import scrub
+
 if TYPE_CHECKING:
     from seeknal_dagster.executors.context import ExecutionContext
     from seeknal_dagster.project.loader import ProjectNode
@@ -29,6 +32,20 @@ def require_output(upstream_id: str, path: Path) -> Path:
             f"upstream {upstream_id} has no output at {path}: materialize {upstream_id} first"
         )
     return path
+
+
+def seeknal_file_type(duckdb_type: str) -> str | None:
+    """The type a column of ``duckdb_type`` has in the Parquet files Seeknal writes through pandas, when it is
+    another one: dates and second or millisecond timestamps become TIMESTAMP, decimals and 128-bit integers DOUBLE,
+    enums VARCHAR."""
+    upper = duckdb_type.upper()
+    if upper in ("DATE", "TIMESTAMP_S", "TIMESTAMP_MS"):
+        return "TIMESTAMP"
+    if upper.startswith("DECIMAL") or upper in ("HUGEINT", "UHUGEINT"):
+        return "DOUBLE"
+    if upper.startswith("ENUM"):
+        return "VARCHAR"
+    return None
 
 
 class NodeSql(ABC):
@@ -64,8 +81,18 @@ class NodeSql(ABC):
         serves both)."""
 
     @abstractmethod
+    def copy_query(self, query: str, path: Path) -> int:
+        """Write a query's rows to ``path`` as they come (a temporary path: see :meth:`write_query`); returns the
+        number of rows written."""
+
     def write_query(self, query: str, path: Path) -> int:
         """Write a query's rows to ``path``, atomically; returns the number of rows written."""
+        with atomic_path(path) as temporary:
+            return self.copy_query(query, temporary)
+
+    @abstractmethod
+    def scan(self, path: Path) -> str:
+        """A relation over an output (a Parquet file or a directory of part files)."""
 
     @abstractmethod
     def replace_rows(self, query: str, path: Path, stale_rows: str, order_by: str | None = None) -> int:
@@ -106,8 +133,23 @@ class NodeSql(ABC):
             return str(value)
         return cls.quote_literal(str(value))
 
+    def as_seeknal_writes_it(self, query: str) -> str:
+        """``query`` with each column cast to the type Seeknal's file would hold (see :func:`seeknal_file_type`)."""
+        quote = self.quote_identifier
+        select = ", ".join(
+            f"CAST({quote(name)} AS {self.type_name(retyped)}) AS {quote(name)}"
+            if (retyped := seeknal_file_type(kind))
+            else quote(name)
+            for name, kind in self.columns(f"({query}) AS typed").items()
+        )
+        return f"SELECT {select} FROM ({query}) AS typed"
+
     def begin_scratch(self) -> None:
         """From here until :meth:`close`, tables and views the node's statements create are thrown away."""
+
+    def end_scratch(self) -> None:
+        """Throw away what the node's statements created, before its output replaces the previous one; raises
+        when the statements ended the scratch space some other way."""
 
     @abstractmethod
     def close(self) -> None:
@@ -129,5 +171,5 @@ class NodeSql(ABC):
 
     @staticmethod
     def error_text(error: BaseException) -> str:
-        """An engine error as a user reads it: without the JVM stack trace Spark appends."""
-        return str(error).split("\n\nJVM stacktrace:")[0].strip()
+        """An engine error as a user reads it: without the JVM stack trace Spark appends, secrets masked."""
+        return scrub(str(error).split("\n\nJVM stacktrace:")[0].strip())

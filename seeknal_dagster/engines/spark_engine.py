@@ -138,8 +138,12 @@ class SparkSql(NodeSql):
         schema = self.session.sql(f"SELECT * FROM {relation}").schema
         return {field.name: duckdb_type(field.dataType.simpleString()) for field in schema.fields}
 
-    def write_query(self, query: str, path: Path) -> int:
-        return write_frame(self.session.sql(query), path)
+    def copy_query(self, query: str, path: Path) -> int:
+        self.session.sql(query).write.mode("overwrite").parquet(str(path))
+        return output_rows(path)
+
+    def scan(self, path: Path) -> str:
+        return f"parquet.{quote_identifier(str(path))}"
 
     def replace_rows(self, query: str, path: Path, stale_rows: str, order_by: str | None = None) -> int:
         if not path.exists():

@@ -4,6 +4,12 @@ The query is planned from the node's YAML alone (:mod:`seeknal_dagster.engines.a
 loader, so ``validate`` reports what would stop the node). Here it runs: over the ``source:`` (or first input),
 writing ``target/intermediate/aggregation_<name>.parquet``, or under a partition replacing only the rows the
 partition owns. The execution helpers here are shared with ``second_order_aggregation``.
+
+Both kinds also leave their result where ``seeknal run`` leaves it, ``target/<kind>/<name>/result.parquet``, with
+the column types Seeknal's file has (its results pass through pandas: a DATE is a TIMESTAMP there, a DECIMAL or a
+128-bit sum a DOUBLE), so code reading Seeknal's files keeps working. A second-order aggregation's
+``target/intermediate`` output, which Seeknal writes the same way, has those types too; an aggregation's, which
+Seeknal does not write, keeps its engine's. On Spark each of them is a directory of part files, as Spark writes.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ def partition_predicate(dialect: type[NodeSql], column: str, window: tuple[datet
 class AggregatingExecutor(SqlNodeExecutor):
     """What both aggregation kinds share: plan the query, check the source's columns, and write the output, or
     under a partition replace only the rows the partition owns."""
+
+    #: Whether the ``target/intermediate`` output has the types of Seeknal's file (Seeknal writes one).
+    intermediate_as_seeknal_writes_it = False
 
     def plan(self) -> AggregationPlan:
         raise NotImplementedError
@@ -58,12 +67,16 @@ class AggregatingExecutor(SqlNodeExecutor):
         row_filter = self.partition_filter(relation)
         query = plan.query(relation, row_filter)
         output_path = self.context.get_output_path(self.node)
+        result_path = self.context.target_path / self.kind.value / self.node.name / "result.parquet"
         try:
+            written = self.sql.as_seeknal_writes_it(query) if self.intermediate_as_seeknal_writes_it else query
             if row_filter is None:
-                row_count = self.sql.write_query(query, output_path)
+                row_count = self.sql.write_query(written, output_path)
             else:
                 order = ", ".join(self.dialect.quote_identifier(column) for column in plan.grain)
-                row_count = self.sql.replace_rows(query, output_path, row_filter, order)
+                row_count = self.sql.replace_rows(written, output_path, row_filter, order)
+            output = f"SELECT * FROM {self.sql.scan(output_path)}"
+            self.sql.write_query(self.sql.as_seeknal_writes_it(output), result_path)
         except Exception as error:
             message = f"the {self.kind.value} query failed: {self.sql.error_text(error)}"
             raise ExecutorExecutionError(self.node.id, message, cause=error) from error
@@ -72,6 +85,7 @@ class AggregatingExecutor(SqlNodeExecutor):
             "sql": query,
             "source": source_id,
             "features": [aggregate.alias for aggregate in plan.aggregates],
+            "result_path": str(result_path),
         }
         window = self.context.partition_time_window
         if window is not None:

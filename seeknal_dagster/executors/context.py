@@ -6,11 +6,13 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from seeknal_dagster.project.paths import PathClaim, PathPolicy, path_claims
 from seeknal_dagster.project.profiles import Profiles
-from seeknal_dagster.project.templating import TemplateRenderer
+from seeknal_dagster.project.templating import SqlText, TemplateRenderer
 
 if TYPE_CHECKING:
     import duckdb
@@ -109,13 +111,29 @@ class ExecutionContext:
     def get_cache_path(self, node: "ProjectNode") -> Path:
         return self.target_path / "cache" / node.kind.value / f"{node.name}.parquet"
 
-    def resolve_path(self, path: str | Path) -> Path:
-        """A path from a node's YAML, relative to the project root (Seeknal runs from the project root)."""
-        path = Path(path).expanduser()
-        return path if path.is_absolute() else self.workspace_path / path
+    @cached_property
+    def path_policy(self) -> PathPolicy:
+        """Where this project's nodes may read and write files (paths relative to the project root, as Seeknal
+        runs from it); see :mod:`seeknal_dagster.project.paths`."""
+        settings = self.project.settings if self.project is not None else {}
+        return PathPolicy.from_settings(self.workspace_path, self.target_path, settings)[0]
+
+    def path_claims(self) -> list[PathClaim]:
+        """What the project's nodes read and write on disk, which a file exposure may not overwrite."""
+        if self.project is None:
+            return []
+        return list(path_claims(self.project.nodes, self.project.renderer, self.profiles, self.path_policy.root))
 
     def render(self, text: str, params: Mapping[str, Any] | None = None) -> str:
+        """Plain text, for uses where text cannot change structure (a date to parse); SQL uses :meth:`render_sql`."""
         return self.renderer.render(text, params)
+
+    def render_sql(
+        self, text: str, params: Mapping[str, Any] | None = None, fragment: bool = False, engine: str = "duckdb"
+    ) -> SqlText:
+        """SQL to run on ``engine`` and to show; a run value may only stand where it stays a literal (see
+        templating)."""
+        return self.renderer.render_sql(text, params, fragment, engine)
 
     def close(self) -> None:
         if self.duckdb_connection is not None and self.duckdb_factory is None:

@@ -28,8 +28,16 @@ class ExecutorValidationError(ExecutorError):
 
 
 class ExecutorExecutionError(ExecutorError):
-    """Running a node failed; ``cause`` keeps the underlying exception."""
+    """Running a node failed; ``cause`` keeps the underlying exception, ``metadata`` what the node did before it
+    failed (an exposure's partial delivery), for the asset's history."""
 
-    def __init__(self, node_id: str, message: str, cause: BaseException | None = None):
+    def __init__(
+        self,
+        node_id: str,
+        message: str,
+        cause: BaseException | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
         self.cause = cause
+        self.metadata = dict(metadata or {})
         super().__init__(node_id, message)

@@ -18,25 +18,32 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seeknal_dagster.delivery.contract import Contract, ContractError
-from seeknal_dagster.delivery.database import open_postgres, split_table, without_password, write_table
+from seeknal_dagster.delivery.database import open_postgres, split_table, write_table
 from seeknal_dagster.delivery.files import write_file
 from seeknal_dagster.delivery.web import (
+    IDEMPOTENCY_HEADER,
     DeliveryError,
     RetryPolicy,
     auth_headers,
+    idempotency_key,
     probe,
     resolve_secrets,
     send_json,
+    sent_credentials,
     shown_url,
 )
+from seeknal_dagster.engines.outputs import file_fingerprint
+from seeknal_dagster.featurestore.online import TableShapeError
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Link
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.project.checks import exposure as exposure_checks
-from seeknal_dagster.project.checks.exposure import exposure_setting, is_web_url
+from seeknal_dagster.project.checks.exposure import EXPOSURE_PARAM_USES, exposure_setting, is_web_url
 from seeknal_dagster.project.models import ExposureSpec, NodeKind
+from seeknal_dagster.project.secrets import scrub
 from seeknal_dagster.project.templating import TemplateError
+
 
 
 @register_executor(NodeKind.EXPOSURE)
@@ -48,7 +55,7 @@ class ExposureExecutor(SqlNodeExecutor):
     @cached_property
     def params(self) -> dict[str, Any]:
         try:
-            return self.context.renderer.render_params(self.spec.params)
+            return self.context.renderer.render_params(self.spec.params, EXPOSURE_PARAM_USES)
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
 
@@ -98,7 +105,12 @@ class ExposureExecutor(SqlNodeExecutor):
 
     def file_target(self) -> tuple[Path, str]:
         path, fmt = exposure_checks.file_target(self.setting)
-        return self.context.resolve_path(path), fmt
+        policy = self.context.path_policy
+        target = policy.resolve(path)
+        problem = policy.write_problem(target, self.context.path_claims(), self.node.id)
+        if problem:
+            raise self.invalid(problem)
+        return target, fmt
 
     def database_target(self) -> tuple[str, str | None, str, str]:
         """(connection name, schema, table, mode)."""
@@ -132,6 +144,18 @@ class ExposureExecutor(SqlNodeExecutor):
     def request_headers(self) -> dict[str, str]:
         resolved = resolve_secrets(exposure_checks.request_headers(self.setting, self.target_type), "headers")
         return {**resolved, **auth_headers(self.setting("auth"))}
+
+    def credentials(self, url: str, headers: dict[str, str], url_template: str) -> frozenset[str]:
+        """What a request to ``url`` with ``headers`` sends as credentials, to scrub from what the server says."""
+        return sent_credentials(url, headers, [url_template, self.setting("headers"), self.setting("auth")])
+
+    def data_version(self) -> str:
+        """A hash of the data delivered (the input's output file), which idempotency keys derive from; without an
+        input, the run's id. Not the output's data version: that one knows a Parquet file by its size and footer,
+        which an edited value of the same width does not change."""
+        if self.data_input is None:
+            return self.context.run_id
+        return file_fingerprint(self.context.output_path_for(self.data_input))
 
     # Running ---------------------------------------------------------------------------------------------
 
@@ -190,39 +214,75 @@ class ExposureExecutor(SqlNodeExecutor):
         try:
             store = open_postgres(settings, name, schema)
         except psycopg.Error as error:
-            raise DeliveryError(without_password(f"could not connect to {name}: {error}", settings)) from None
+            raise DeliveryError(scrub(f"could not connect to {name}: {error}")) from None
         try:
             batches = self.connection.sql(f"SELECT {store.select_list(columns)} FROM {self.relation}").to_arrow_reader(
                 exposure_checks.DEFAULT_BATCH_ROWS
             )
-            row_count = write_table(store, table, columns, batches, mode)
+            row_count = write_table(store, table, columns, batches, mode, exposure_checks.schema_change_policy(self.setting))
+        except TableShapeError as error:
+            raise DeliveryError(str(error)) from None
         except psycopg.Error as error:
             message = f"writing {store.schema}.{table} ({store.location}) failed: {str(error).strip()}"
-            raise DeliveryError(without_password(message, settings)) from None
+            raise DeliveryError(scrub(message)) from None
         finally:
             store.close()
         return row_count, {"table": f"{store.schema}.{table}", "mode": mode, "connection": name, "location": store.location}
 
     def deliver_api(self) -> tuple[int, dict[str, Any]]:
+        """The rows as JSON records, ``batch_size`` per request, each with an ``Idempotency-Key`` derived from the
+        node, the data version and the batch number. A failure after some batches were accepted is reported as a
+        partial delivery: which batch failed, how many were delivered, in the error and on the asset's history."""
         url, policy, batch_rows = self.api_target()
         headers = self.request_headers()
         resolved = resolve_secrets(url, "url")
+        secrets = self.credentials(resolved, headers, url)
         records_key = self.setting("records_key")
         method = str(self.setting("method", "POST")).upper()
+        total_rows = self.connection.execute(f"SELECT count(*) FROM {self.relation}").fetchall()[0][0]
+        total_batches = -(-total_rows // batch_rows)
+        data_version = self.data_version()
         sent = batches = 0
         reader = self.connection.sql(f"SELECT * FROM {self.relation}").to_arrow_reader(batch_rows)
         for batch in reader:
+            if not batch.num_rows:
+                continue
             records = batch.to_pylist()
+            key = idempotency_key(self.node.id, data_version, batches + 1, batch_rows)
             try:
-                send_json(resolved, {records_key: records} if records_key else records, headers, policy, method)
+                send_json(
+                    resolved,
+                    {records_key: records} if records_key else records,
+                    {**headers, IDEMPOTENCY_HEADER: key},
+                    policy,
+                    method,
+                    secrets,
+                )
             except DeliveryError as error:
-                raise DeliveryError(
-                    f"batch {batches + 1} to {shown_url(url)} {error} ({sent} row(s) in {batches} batch(es) were "
-                    "delivered before it)"
+                progress = {
+                    "url": shown_url(url),
+                    "partial": bool(batches),
+                    "batches_sent": batches,
+                    "batches_total": total_batches,
+                    "failed_batch": batches + 1,
+                    "rows_delivered": sent,
+                    "rows_total": total_rows,
+                }
+                summary = (
+                    f"partial delivery: {sent} of {total_rows} row(s) in {batches} of {total_batches} batch(es) were "
+                    "delivered; a re-run sends those batches again with the same Idempotency-Key"
+                    if batches
+                    else "nothing was delivered"
+                )
+                raise ExecutorExecutionError(
+                    self.node.id,
+                    f"api delivery failed: batch {batches + 1} of {total_batches} to {shown_url(url)} {error} "
+                    f"({summary})",
+                    metadata=progress,
                 ) from None
             sent += len(records)
             batches += 1
-        return sent, {"url": shown_url(url), "batches": batches, "method": method}
+        return sent, {"url": shown_url(url), "batches": batches, "method": method, "data_version": data_version}
 
     def deliver_dashboard(self) -> tuple[int, dict[str, Any]]:
         url = self.web_url()
@@ -247,8 +307,16 @@ class ExposureExecutor(SqlNodeExecutor):
             if channel == "slack"
             else {"node": self.node.id, "project": project, "input": self.data_input, "rows": rows, "message": message}
         )
+        resolved, headers = resolve_secrets(url, "url"), self.request_headers()
+        key = idempotency_key(self.node.id, self.data_version(), 1, 0)
         try:
-            send_json(resolve_secrets(url, "url"), payload, self.request_headers(), self.retry_policy())
+            send_json(
+                resolved,
+                payload,
+                {**headers, IDEMPOTENCY_HEADER: key},
+                self.retry_policy(),
+                secrets=self.credentials(resolved, headers, url),
+            )
         except DeliveryError as error:
             raise DeliveryError(f"{channel} message to {shown_url(url)} {error}") from None
         return 0, {"url": shown_url(url), "channel": channel, "message": message}

@@ -35,7 +35,7 @@ from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.featurestore.definition import FeatureGroupDefinition, FeatureGroupDefinitionError, type_family
 from seeknal_dagster.featurestore.retrieval import PointInTimeJoinError, point_in_time_join
 from seeknal_dagster.ml.algorithms import ALGORITHMS, AlgorithmError, build_estimator, infer_task
-from seeknal_dagster.ml.artifacts import MODEL_FILE, frame_fingerprint, models_dir, write_version
+from seeknal_dagster.ml.artifacts import FEATURES_FILE, METRICS_FILE, MODEL_FILE, frame_fingerprint, models_dir, write_version
 from seeknal_dagster.ml.training import FeatureColumns, TrainedModel, TrainingError, choose_columns, fit_and_evaluate, predictions
 from seeknal_dagster.project.checks.model import ModelSettings, Task, as_list, model_settings
 from seeknal_dagster.project.models import ModelSpec, NodeKind
@@ -114,8 +114,11 @@ class ModelExecutor(SqlNodeExecutor):
             sources.append(FeatureSource(node_id, relation, keys, time))
         taken: set[str] = set()
         for source in sources:
+            declared = None if settings.feature_columns else self.declared_features(source.node_id)
             for column in self.require_columns(source.relation, source.node_id, {}):
                 if column in reserved or (settings.feature_columns and column not in settings.feature_columns):
+                    continue
+                if declared is not None and column not in declared:  # a column a feature group passes through
                     continue
                 name = f"{source.node_id.partition('.')[2]}__{column}" if column in taken else column
                 source.outputs[column] = name
@@ -137,6 +140,18 @@ class ModelExecutor(SqlNodeExecutor):
             except FeatureGroupDefinitionError:
                 return []
         return as_list(getattr(spec, "id_col", None))
+
+    def declared_features(self, node_id: str) -> set[str] | None:
+        """The features a feature group declares (its output also passes the other input columns through, a
+        label among them); ``None`` for any other upstream, or a group taking every column as a feature."""
+        spec = self.upstream_spec(node_id)
+        if spec is None or spec.kind != NodeKind.FEATURE_GROUP:
+            return None
+        try:
+            features = FeatureGroupDefinition.from_spec(spec).features
+        except FeatureGroupDefinitionError:
+            return None
+        return None if features is None else {feature.name for feature in features}
 
     def declared_time(self, node_id: str, relation: str) -> str | None:
         """The time column an upstream declares: an aggregation's application date, a feature group's event time."""
@@ -318,7 +333,7 @@ class ModelExecutor(SqlNodeExecutor):
         return write_version(
             models_dir(self.context.target_path, self.node.name),
             trained.pipeline,
-            {"metrics.json": trained.metrics, "features.json": features, "training_data.json": training_data},
+            {METRICS_FILE: trained.metrics, FEATURES_FILE: features, "training_data.json": training_data},
             manifest,
         )
 

@@ -156,7 +156,7 @@ class RuleExecutor(SqlNodeExecutor):
         return CheckOutcome(label, "fail" if failing else "pass", violations, describe(violations), sql, ratio, sample)
 
     def _condition_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
-        condition = self.render_sql(condition_text(check))
+        condition = self.render_sql(condition_text(check), fragment=True).sql
         return self._row_check(
             check.get("name") or "condition",
             CHECKED,
@@ -245,7 +245,7 @@ class RuleExecutor(SqlNodeExecutor):
         )
 
     def _sql_assertion(self, check: dict[str, Any], rows: int) -> CheckOutcome:
-        query = self.render_sql(str(check_option(check, "sql"))).strip().rstrip(";")
+        query = self.render_sql(str(check_option(check, "sql")).strip().rstrip(";"), fragment=True).sql.strip()
         sql = f"SELECT count(*) FROM ({query}) AS violations"
         violations = int(self._scalar(sql))
         return CheckOutcome(

@@ -16,6 +16,8 @@ from seeknal_dagster.project.models import NodeKind, SecondOrderAggregationSpec
 class SecondOrderAggregationExecutor(AggregatingExecutor):
     """Aggregates its ``source:`` to one row per ``id_col``; writes ``second_order_aggregation_<name>.parquet``."""
 
+    intermediate_as_seeknal_writes_it = True
+
     @property
     def spec(self) -> SecondOrderAggregationSpec:
         return self.node.spec  # type: ignore[return-value]

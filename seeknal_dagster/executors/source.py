@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -25,6 +25,7 @@ import pyarrow as pa
 from seeknal_dagster.engines.duckdb_engine import (
     quote_identifier,
     quote_literal,
+    relation_columns,
     sql_literal,
     write_query,
 )
@@ -36,20 +37,31 @@ from seeknal_dagster.engines.iceberg import (
     shown_params,
     snapshot_state,
 )
+from seeknal_dagster.engines.source_data import (
+    SourceDataError,
+    check_csv_dialect,
+    declared_schema,
+    duckdb_reason,
+    empty_files,
+    shaped_select,
+)
 from seeknal_dagster.executors.base import BaseExecutor, ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.context import EngineNotConfiguredError
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.project.checks.source import (
+    SOURCE_PARAM_USES,
     file_location,
     hive_table,
+    postgres_query,
     postgres_table,
     read_only_query,
     source_params,
     sqlite_location,
 )
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
-from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, interpolate_env, postgres_connect_kwargs, redact
+from seeknal_dagster.project.profiles import POSTGRES_CONNECT_KEYS, postgres_connect_kwargs, resolve_settings
+from seeknal_dagster.project.secrets import redact, scrub
 from seeknal_dagster.project.templating import TemplateError
 
 if TYPE_CHECKING:
@@ -113,10 +125,10 @@ def surfacing_stream_errors(schema: pa.Schema, batches: Iterator[pa.RecordBatch]
 
     try:
         yield pa.RecordBatchReader.from_batches(schema, guarded())
-    except duckdb.Error:
+    except duckdb.Error as error:
         if failures:
             raise failures[0] from None
-        raise
+        raise ValueError(duckdb_reason(error)) from error
 
 
 def arrow_batches(cursor: Any, columns: list[ArrowColumn]) -> Iterator[pa.RecordBatch]:
@@ -193,10 +205,16 @@ class SourceExecutor(BaseExecutor):
     def params(self) -> dict[str, Any]:
         """Profile ``source_defaults`` for the type, overridden by the node's own (rendered) params."""
         try:
-            inline = self.context.renderer.render_params(self.spec.params)
+            inline = self.context.renderer.render_params(self.spec.params, SOURCE_PARAM_USES)
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
         return source_params(self.spec, self.check_scope(), inline)
+
+    @property
+    def shown_params(self) -> dict[str, Any]:
+        """The params as metadata shows them: rendered, ``{{ env… }}`` values as their expression (secret-named
+        keys are masked by :func:`redact`)."""
+        return source_params(self.spec, self.check_scope(), self.context.renderer.display_params(self.spec.params))
 
     def validate(self) -> None:
         super().validate()
@@ -229,7 +247,7 @@ class SourceExecutor(BaseExecutor):
             metadata={
                 "engine": "spark" if self.source_type == "hive" else "duckdb",
                 "source_type": self.source_type,
-                "params": redact(self.params),
+                "params": redact(self.shown_params),
                 **details,
             },
         )
@@ -245,28 +263,45 @@ class SourceExecutor(BaseExecutor):
 
     def file_path(self) -> Path:
         """The file (or glob) to read, relative to the project root; a directory means every file of the type in it."""
-        path = self.context.resolve_path(file_location(self.spec, self.params))
+        path = self.readable(file_location(self.spec, self.params))
         if path.is_dir():
             path = path / "**" / f"*.{self.source_type}"
-        if not glob.glob(str(path), recursive=True):
+        matches = glob.glob(str(path), recursive=True)
+        if not matches:
             raise ExecutorValidationError(
                 self.node.id,
                 f"{self.source_type} source file not found: {self.shown_path(path)} "
                 f"(paths are relative to the project root {self.context.workspace_path})",
             )
+        for match in matches:  # a symlink met by the glob is followed before it is read
+            self.readable(match)
         return path
 
-    def file_relation(self) -> str:
-        """The DuckDB table function reading the file source with its params."""
+    def readable(self, written: str) -> Path:
+        """``written`` resolved, once the project's path policy lets this source read it."""
+        path = self.context.path_policy.resolve(written)
+        problem = self.context.path_policy.read_problem(path)
+        if problem:
+            raise ExecutorValidationError(self.node.id, problem)
+        return path
+
+    def csv_options(self) -> dict[str, str]:
+        """The ``read_csv`` options the node sets, as SQL literals."""
+        params = self.params
+        options = {"delim": params.get("delimiter", params.get("delim")), "header": params.get("header"), "skip": params.get("skip")}
+        return {key: sql_literal(value) for key, value in options.items() if value is not None}
+
+    def file_relation(self, read_as_text: Iterable[str] = ()) -> str:
+        """The DuckDB table function reading the file source with its params; CSV columns in ``read_as_text`` are
+        read as the text they are, for the declared schema to cast (no sniffed type drops a leading zero first)."""
         params = self.params
         path = quote_literal(self.file_path())
         if self.source_type == "csv":
-            options = {
-                "delim": params.get("delimiter", params.get("delim")),
-                "header": params.get("header"),
-                "skip": params.get("skip"),
-            }
-            rendered = "".join(f", {key} = {sql_literal(value)}" for key, value in options.items() if value is not None)
+            options = self.csv_options()
+            text_columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in read_as_text)
+            if text_columns:
+                options["types"] = "{" + text_columns + "}"
+            rendered = "".join(f", {key} = {value}" for key, value in options.items())
             return f"read_csv({path}, auto_detect = true{rendered})"
         if self.source_type == "parquet":
             return f"read_parquet({path}, union_by_name = true)"
@@ -276,27 +311,49 @@ class SourceExecutor(BaseExecutor):
         return f"read_json_auto({path}, format = {quote_literal(json_format)})"
 
     def _read_file(self, output_path: Path) -> tuple[int, dict[str, Any]]:
-        relation = self.file_relation()
-        location = self.shown_path(self.file_path())
+        """Read the file(s) after the checks of :mod:`seeknal_dagster.engines.source_data`: no empty file, CSV rows
+        of one width, the declared schema."""
+        pattern = self.file_path()
+        location = self.shown_path(pattern)
+        files = sorted(Path(match) for match in glob.glob(str(pattern), recursive=True) if Path(match).is_file())
+        empty = empty_files(files) if self.source_type != "parquet" else []
+        if empty:
+            raise ExecutorExecutionError(
+                self.node.id,
+                f"{self.source_type} file {self.shown_path(empty[0])} is empty: there is nothing to read, not even "
+                "a header line",
+            )
+        declared = declared_schema(self.spec.columns)
         cursor = self.context.get_duckdb_connection().cursor()
         try:
-            row_count = write_query(cursor, f"SELECT * FROM {relation}", output_path)
+            if self.source_type == "csv" and files:
+                check_csv_dialect(cursor, files[0], self.csv_options(), self.shown_path(files[0]))
+            relation = self.file_relation()
+            if self.source_type == "csv" and any(declared.values()):
+                present = {name.lower(): name for name in relation_columns(cursor, relation)}
+                typed = [present[name.lower()] for name, kind in declared.items() if kind and name.lower() in present]
+                relation = self.file_relation(read_as_text=typed)
+            row_count = write_query(cursor, shaped_select(cursor, relation, declared, location), output_path)
+        except SourceDataError as error:
+            raise ExecutorExecutionError(self.node.id, f"{self.source_type} file {error}") from None
         except duckdb.Error as error:
-            # DuckDB's "LINE 1: …" pointer shows the generated COPY statement, which the user never wrote.
-            reason = str(error).split("\n\nLINE ")[0].strip()
-            raise ExecutorExecutionError(
-                self.node.id, f"could not read {self.source_type} file {location}: {reason}", cause=error
-            ) from error
+            message = f"could not read {self.source_type} file {location}: {duckdb_reason(error)}"
+            raise ExecutorExecutionError(self.node.id, message, cause=error) from error
         finally:
             cursor.close()
         return row_count, {"location": location}
+
+    def shaped(self, cursor: duckdb.DuckDBPyConnection, relation: str) -> str:
+        """The query writing ``relation`` (rows read from a database or table) with the declared ``columns:``
+        enforced; see :mod:`seeknal_dagster.engines.source_data`."""
+        return shaped_select(cursor, relation, declared_schema(self.spec.columns), "the data")
 
     def _write_arrow(self, data: pa.Table | pa.RecordBatchReader, output_path: Path) -> int:
         """Write Arrow data (a table, or a stream read once) to the node's Parquet output, atomically."""
         cursor = self.context.get_duckdb_connection().cursor()
         try:
             cursor.register("source_rows", data)
-            return write_query(cursor, "SELECT * FROM source_rows", output_path)
+            return write_query(cursor, self.shaped(cursor, "source_rows"), output_path)
         finally:
             cursor.close()
 
@@ -312,7 +369,7 @@ class SourceExecutor(BaseExecutor):
         """(database file, query): ``table: data/x.db`` + ``params.table``, or ``params.path`` + ``table`` as
         the table name; ``params.query`` replaces the table."""
         database_path, table = sqlite_location(self.spec, self.params)
-        database = self.context.resolve_path(database_path)
+        database = self.readable(database_path)
         if not database.is_file():
             raise ExecutorValidationError(
                 self.node.id,
@@ -368,7 +425,7 @@ class SourceExecutor(BaseExecutor):
             except KeyError as error:
                 raise ExecutorValidationError(self.node.id, str(error.args[0])) from None
         inline = {key: value for key, value in self.params.items() if key in POSTGRES_CONNECT_KEYS or key == "schema"}
-        settings.update(interpolate_env(inline))
+        settings.update(resolve_settings(inline))
         return settings
 
     def postgres_plan(self) -> tuple[dict[str, Any], str, str]:
@@ -377,7 +434,7 @@ class SourceExecutor(BaseExecutor):
         settings = self.postgres_settings()
         location = postgres_table(self.spec, self.params)
         if location is None:
-            return settings, read_only_query(str(self.params["query"])), "query"
+            return settings, postgres_query(str(self.params["query"])), "query"
         schema, table = location[0] or str(settings.get("schema") or "public"), location[1]
         return settings, f"SELECT * FROM {quote_identifier(schema)}.{quote_identifier(table)}", f"{schema}.{table}"
 
@@ -393,10 +450,15 @@ class SourceExecutor(BaseExecutor):
         import psycopg
 
         try:
-            connection = psycopg.connect(**postgres_connect_kwargs(settings), application_name="seeknal-dagster")
+            # Strings lexed as the query check lexed them: a backslash never ends a quoted string early.
+            connection = psycopg.connect(
+                **postgres_connect_kwargs(settings),
+                application_name="seeknal-dagster",
+                options="-c standard_conforming_strings=on",
+            )
         except psycopg.Error as error:
             summary = f"could not connect to PostgreSQL {self.postgres_server(settings)}"
-            raise self._postgres_error(summary, error, settings) from None
+            raise self._postgres_error(summary, error) from None
         connection.read_only = True
         return connection
 
@@ -417,7 +479,7 @@ class SourceExecutor(BaseExecutor):
                 ]
                 row_count = self._write_batches(columns, arrow_batches(cursor, columns), output_path)
         except (psycopg.Error, ValueError) as error:
-            raise self._postgres_error(f"PostgreSQL read of {location} from {server} failed", error, settings) from None
+            raise self._postgres_error(f"PostgreSQL read of {location} from {server} failed", error) from None
         finally:
             connection.close()
         details: dict[str, Any] = {"location": location, "server": server}
@@ -427,13 +489,9 @@ class SourceExecutor(BaseExecutor):
             details["sql"] = query
         return row_count, details
 
-    def _postgres_error(self, summary: str, error: Exception, settings: dict[str, Any]) -> ExecutorExecutionError:
+    def _postgres_error(self, summary: str, error: Exception) -> ExecutorExecutionError:
         """An execution error whose message never contains the password, whatever the driver put in it."""
-        message = f"{summary}: {str(error).strip()}"
-        password = str(settings.get("password") or "")
-        if password:
-            message = message.replace(password, "***")
-        return ExecutorExecutionError(self.node.id, message)
+        return ExecutorExecutionError(self.node.id, scrub(f"{summary}: {str(error).strip()}"))
 
     # Iceberg -----------------------------------------------------------------------------------------------
 
@@ -463,10 +521,9 @@ class SourceExecutor(BaseExecutor):
         name, settings, query = self.iceberg_plan()
         cursor = self.context.get_duckdb_connection().cursor()
         [[home]] = cursor.execute("SELECT current_database()").fetchall()
-        attached, scrub = False, str
+        attached = False
         try:
             catalog = settings.open(must_exist=True)
-            scrub = catalog.scrub
             table = catalog.load(name)
             state = snapshot_state(table)
             columns = [column.name for column in table.schema().fields]
@@ -475,7 +532,7 @@ class SourceExecutor(BaseExecutor):
             with surfacing_stream_errors(reader.schema, iter(reader)) as stream:
                 cursor.register("source_rows", stream)
                 if query is None:
-                    row_count = write_query(cursor, "SELECT * FROM source_rows", output_path)
+                    row_count = write_query(cursor, self.shaped(cursor, "source_rows"), output_path)
                 else:
                     alias, namespace = quote_identifier(str(name.catalog)), quote_identifier(name.namespace)
                     cursor.execute(f"ATTACH ':memory:' AS {alias}")
@@ -484,7 +541,7 @@ class SourceExecutor(BaseExecutor):
                     view = f"{alias}.{namespace}.{quote_identifier(name.table)}"
                     cursor.execute(f"CREATE VIEW {view} AS SELECT * FROM source_rows")
                     cursor.execute(f"USE {alias}.{namespace}")
-                    row_count = write_query(cursor, query, output_path)
+                    row_count = write_query(cursor, self.shaped(cursor, f"({query})"), output_path)
         except IcebergError as error:
             raise ExecutorExecutionError(self.node.id, str(error)) from None
         except Exception as error:
@@ -500,7 +557,7 @@ class SourceExecutor(BaseExecutor):
             "location": str(name),
             "catalog": settings.shown,
             "snapshot_id": str(state["snapshot_id"] or "none (the table was never written)"),
-            "params": redact(shown_params(self.params, settings)),
+            "params": redact(shown_params(self.shown_params, settings)),
         }
         if query:
             details["sql"] = query

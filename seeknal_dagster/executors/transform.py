@@ -1,34 +1,41 @@
 """``transform``: SQL over upstream outputs, one or several statements, the last one's rows persisted.
 
 The SQL runs as written on the node's engine: DuckDB SQL by default, Spark SQL under ``engine: spark`` (as in
-Seeknal, where a Spark node holds Spark SQL). Its ``materialization:`` / ``materializations:`` targets (PostgreSQL
-and Iceberg tables) get a copy of the output once the output downstream nodes read is written; every target is
-attempted, and any that fails fails the node (Seeknal only logs a warning), its table left as it was.
+Seeknal, where a Spark node holds Spark SQL). On DuckDB the statements run in a transaction of the node's own that
+is rolled back once the output is written (on Spark, in a session of the node's own); the output replaces the
+previous one only after that: whatever the statements did, a node that fails leaves its previous output, and the
+database as the next node expects it.
+
+Its ``materialization:`` / ``materializations:`` targets (PostgreSQL and Iceberg tables) get a copy of the output
+once the output downstream nodes read is written; every target is attempted, and any that fails fails the node
+(Seeknal only logs a warning), its table left as it was.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from seeknal_dagster.delivery.targets import TargetError, write_target
 from seeknal_dagster.engines.duckdb_engine import scan_parquet
+from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError
 from seeknal_dagster.executors.registry import register_executor
-from seeknal_dagster.executors.sql_node import SqlNodeExecutor
-from seeknal_dagster.project.checks.transform import query_statements
+from seeknal_dagster.executors.sql_node import Script, SqlNodeExecutor
 from seeknal_dagster.project.models import MaterializationTarget, NodeKind, TransformSpec
 
 
 @register_executor(NodeKind.TRANSFORM)
 class TransformExecutor(SqlNodeExecutor):
-    def statements(self) -> list[str]:
-        return query_statements(self.render_sql(self.node.spec.transform), "a transform", "transform")
+    @cached_property
+    def script(self) -> Script:
+        return self.render_script(self.node.spec.transform, "a transform")
 
     def validate(self) -> None:
+        self.script  # noqa: B018 - first, so a refused statement is reported as the node's SQL shows it
         super().validate()
-        self.statements()
 
     @property
     def targets(self) -> list[MaterializationTarget]:
@@ -36,7 +43,7 @@ class TransformExecutor(SqlNodeExecutor):
         return spec.targets(bool(self.context.profiles.materialization.get("enabled")))
 
     def dry_run(self) -> ExecutorResult:
-        metadata: dict[str, Any] = {"sql": ";\n".join(self.statements())}
+        metadata: dict[str, Any] = {"sql": ";\n".join(self.script.shown)}
         if self.targets:
             metadata["targets"] = [f"{target.type} {target.table} ({target.mode})" for target in self.targets]
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata=metadata)
@@ -46,22 +53,36 @@ class TransformExecutor(SqlNodeExecutor):
         super().pre_execute()
         self.sql.begin_scratch()
 
+    def end_scratch(self) -> None:
+        """Throw away the node's scratch space; fails the node if its statements ended it some other way."""
+        try:
+            self.sql.end_scratch()
+        except Exception as error:
+            raise ExecutorExecutionError(
+                self.node.id, f"its statements ended the node's own transaction: {self.sql.error_text(error)}", cause=error
+            ) from error
+
     def execute(self) -> ExecutorResult:
-        statements = self.statements()
+        script = self.script
+        count = len(script.statements)
         output_path = self.context.get_output_path(self.node)
-        for number, statement in enumerate(statements, start=1):
-            try:
-                if number < len(statements):
-                    self.sql.execute(statement)
-                else:
-                    row_count = self.sql.write_query(statement, output_path)
-            except Exception as error:
-                raise ExecutorExecutionError(
-                    self.node.id,
-                    f"statement {number} of {len(statements)} failed: {self.sql.error_text(error)}\n  Statement: {statement[:200]}",
-                    cause=error,
-                ) from error
-        metadata: dict[str, Any] = {"engine": self.sql.engine, "sql": ";\n".join(statements)}
+        self.keep_settings(script)
+        with atomic_path(output_path) as temporary:
+            for number, (statement, shown) in enumerate(zip(script.statements, script.shown), start=1):
+                try:
+                    if number < count:
+                        self.sql.execute(statement)
+                    else:
+                        row_count = self.sql.copy_query(statement, temporary)
+                except Exception as error:
+                    raise ExecutorExecutionError(
+                        self.node.id,
+                        f"statement {number} of {count} failed: {self.sql.error_text(error)}\n  Statement: {shown[:200]}",
+                        cause=error,
+                    ) from error
+            self.end_scratch()
+            self.restore_settings()
+        metadata: dict[str, Any] = {"engine": self.sql.engine, "sql": ";\n".join(script.shown)}
         if self.targets:
             metadata["targets"] = self.write_targets(output_path)
         return ExecutorResult(

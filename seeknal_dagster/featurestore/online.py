@@ -1,8 +1,10 @@
 """The online store: the latest feature values per entity key, for low-latency lookups.
 
 Two backends: an embedded SQLite file (default ``target/feature_store/online.db``) and a PostgreSQL database named
-by a profiles.yml connection. A feature group's table is replaced as a whole: the new rows go into a staging table
-which is swapped in within one transaction, so a reader sees either the old values or the new ones, never a mix.
+by a profiles.yml connection. A feature group's table is replaced as a whole, in one transaction, so a reader sees
+either the old values or the new ones, never a mix. In PostgreSQL the table itself stays (its contents are
+replaced, its columns follow the feature group's), so grants to a serving role, indexes and comments survive; the
+database exposure's ``replace`` mode uses the same :meth:`PostgresOnlineStore.replace`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
 
 DEFAULT_SQLITE_FILE = "online.db"
 #: profiles.yml connection keys psycopg knows under another name; other unknown keys (type, schema…) are dropped.
+
+
+class TableShapeError(Exception):
+    """A table to replace the contents of has other columns than the data, and may not be altered."""
 
 
 class OnlineStore(ABC):
@@ -201,26 +207,96 @@ class PostgresOnlineStore(OnlineStore):
         return f"CAST({quote_identifier(name)} AS VARCHAR)", "TEXT"
 
     def replace(
-        self, table: str, columns: Sequence[tuple[str, str]], key_columns: Sequence[str], batches: Iterable[pa.RecordBatch]
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        key_columns: Sequence[str],
+        batches: Iterable[pa.RecordBatch],
+        on_schema_change: str = "sync",
     ) -> int:
-        staging = self.qualified(f"{table}__staging")
+        """Replace every row of ``table`` with the rows of ``batches`` in one transaction, keeping the table itself:
+        its owner, grants, indexes, comments, triggers and policies (a drop and rename loses them, and a reader
+        role its access). Readers wait for the commit and then see the new rows, never an empty or partial table.
+
+        The table is created the first time, with ``key_columns`` as its primary key. When it exists with other
+        columns, ``on_schema_change`` decides: ``fail`` names the difference and changes nothing; ``sync`` alters
+        the emptied table to the new columns (and key) before loading.
+        """
+        target = self.qualified(table)
         definitions = ", ".join(f"{quote_identifier(name)} {self.column_plan(name, kind)[1]}" for name, kind in columns)
         names = ", ".join(quote_identifier(name) for name, _ in columns)
         keys = ", ".join(map(quote_identifier, key_columns))
+        primary_key = f", PRIMARY KEY ({keys})" if keys else ""
         row_count = 0
         with self.connection.transaction():
             self.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.schema)}")
-            self.connection.execute(f"DROP TABLE IF EXISTS {staging}")
-            self.connection.execute(f"CREATE TABLE {staging} ({definitions})")
-            with self.connection.cursor().copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+            if self._columns(target) is None:
+                self.connection.execute(f"CREATE TABLE {target} ({definitions}{primary_key})")
+            else:
+                self.connection.execute(f"TRUNCATE {target}")  # locks out readers until the commit
+                self._reshape(target, definitions, key_columns, on_schema_change)
+            with self.connection.cursor().copy(f"COPY {target} ({names}) FROM STDIN") as copy:
                 for row in _rows(batches):
                     copy.write_row(row)
                     row_count += 1
-            self.connection.execute(f"DROP TABLE IF EXISTS {self.qualified(table)}")
-            self.connection.execute(f"ALTER TABLE {staging} RENAME TO {quote_identifier(table)}")
-            # The key is added after the rename: an index keeps its name, which the next staging table would reuse.
-            self.connection.execute(f"ALTER TABLE {self.qualified(table)} ADD PRIMARY KEY ({keys})")
         return row_count
+
+    def _columns(self, relation: str) -> dict[str, str] | None:
+        """Column name → type (as PostgreSQL spells it) of a table, ``None`` when there is no such table."""
+        [[oid]] = self.connection.execute("SELECT to_regclass(%s)::oid", [relation]).fetchall()
+        if oid is None:
+            return None
+        rows = self.connection.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            [oid],
+        ).fetchall()
+        return dict(rows)
+
+    def _primary_key(self, relation: str) -> tuple[str | None, list[str]]:
+        """(constraint name, columns) of a table's primary key."""
+        found = self.connection.execute(
+            "SELECT c.conname, array_agg(a.attname ORDER BY k.position) FROM pg_constraint c "
+            "CROSS JOIN unnest(c.conkey) WITH ORDINALITY AS k(attnum, position) "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+            "WHERE c.conrelid = to_regclass(%s) AND c.contype = 'p' GROUP BY c.conname",
+            [relation],
+        ).fetchall()
+        return (found[0][0], list(found[0][1])) if found else (None, [])
+
+    def _reshape(self, target: str, definitions: str, key_columns: Sequence[str], on_schema_change: str) -> None:
+        """Inside :meth:`replace`: make the (emptied) existing table's columns those of ``definitions``, or fail."""
+        self.connection.execute(f"CREATE TEMP TABLE seeknal_wanted_shape ({definitions}) ON COMMIT DROP")
+        wanted = self._columns("pg_temp.seeknal_wanted_shape") or {}
+        self.connection.execute("DROP TABLE pg_temp.seeknal_wanted_shape")
+        existing = self._columns(target) or {}
+        if on_schema_change == "fail":
+            missing, extra = sorted(set(wanted) - set(existing)), sorted(set(existing) - set(wanted))
+            if missing or extra:
+                differences = [f"the data has column(s) {', '.join(missing)} the table lacks"] if missing else []
+                differences += [f"the table has column(s) {', '.join(extra)} the data lacks"] if extra else []
+                raise TableShapeError(
+                    f"{target}: {'; '.join(differences)}. Replacing keeps the table (its grants, indexes, comments), "
+                    "so its columns are not changed: alter the table, drop it to have it created again, or set "
+                    "on_schema_change: sync"
+                )
+            return
+        for name in existing.keys() - wanted.keys():
+            self.connection.execute(f"ALTER TABLE {target} DROP COLUMN {quote_identifier(name)}")
+        for name, kind in wanted.items():
+            if name not in existing:
+                self.connection.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(name)} {kind}")
+            elif existing[name] != kind:
+                self.connection.execute(
+                    f"ALTER TABLE {target} ALTER COLUMN {quote_identifier(name)} TYPE {kind} USING NULL"
+                )
+        constraint, current_key = self._primary_key(target)
+        if current_key != list(key_columns):
+            if constraint:
+                self.connection.execute(f"ALTER TABLE {target} DROP CONSTRAINT {quote_identifier(constraint)}")
+            if key_columns:
+                keys = ", ".join(map(quote_identifier, key_columns))
+                self.connection.execute(f"ALTER TABLE {target} ADD PRIMARY KEY ({keys})")
 
     def key_query(self, table: str, key_columns: Sequence[str]) -> str:
         matches = " AND ".join(f"{quote_identifier(key)} = %s" for key in key_columns)

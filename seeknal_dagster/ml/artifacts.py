@@ -1,7 +1,8 @@
 """Versioned model artifacts under ``target/models/<name>/v<N>/``, and loading them without running foreign code.
 
 A version directory holds ``model.skops``, ``metrics.json``, ``features.json``, ``training_data.json`` and a
-``manifest.json`` listing a SHA-256 checksum of every other file. It is written in a staging directory and renamed
+``manifest.json`` listing a SHA-256 checksum of every other file; loading refuses a version with a file the
+manifest does not list, a listed file missing, or any file changed. It is written in a staging directory and renamed
 into place, so a reader never sees half a version.
 
 Why skops and not pickle: unpickling runs whatever code the file names, so anyone able to drop a file under
@@ -26,12 +27,17 @@ import pandas as pd
 import skops.io as sio
 
 from seeknal_dagster.ml.training import FeatureColumns, as_model_input
+from seeknal_dagster.project.models import NODE_NAME_PATTERN
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import SeeknalProject
 
 MODEL_FILE = "model.skops"
 MANIFEST_FILE = "manifest.json"
+METRICS_FILE = "metrics.json"
+FEATURES_FILE = "features.json"
+#: The files the loader reads, which the manifest must list (beside every other file of the version).
+REQUIRED_FILES = frozenset({MODEL_FILE, METRICS_FILE, FEATURES_FILE})
 #: Types beyond skops' built-in allow list that the estimators trained here contain. Each is plain data (tree
 #: node arrays, a dtype); none can name code to run. A file needing anything else is refused.
 TRUSTED_TYPES = frozenset(
@@ -120,22 +126,46 @@ class LoadedModel:
         return self.estimator.predict(self.model_input(frame))
 
 
-def load_version(directory: Path) -> LoadedModel:
-    """Load one version directory after checking every checksum and every type the model file holds."""
+def _manifest(directory: Path) -> dict[str, Any]:
+    """A version's manifest, checked to list every file of the directory (and nothing else) with a SHA-256 that
+    matches: a file dropped from the manifest, added beside it, missing or changed makes the version unloadable."""
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.is_file():
         raise ModelArtifactError(f"{directory} has no {MANIFEST_FILE}: not a model version written by seeknal-dagster")
-    manifest = json.loads(manifest_path.read_text())
-    checksums = manifest.get("sha256") or {}
-    if MODEL_FILE not in checksums:
-        raise ModelArtifactError(f"{manifest_path} records no checksum for {MODEL_FILE}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        checksums = manifest["sha256"]
+        version = int(manifest["version"])
+    except (OSError, ValueError, TypeError, KeyError):
+        raise ModelArtifactError(f"{manifest_path} cannot be read as a model manifest; refusing to load it") from None
+    if not isinstance(checksums, dict) or not all(isinstance(value, str) for value in checksums.values()):
+        raise ModelArtifactError(f"{manifest_path} does not map file names to SHA-256 checksums; refusing to load it")
+    if f"v{version}" != directory.name:
+        raise ModelArtifactError(f"{manifest_path} describes version {version}, not {directory.name}; refusing to load it")
+    unlisted = REQUIRED_FILES - set(checksums)
+    if unlisted:
+        raise ModelArtifactError(f"{manifest_path} records no checksum for {', '.join(sorted(unlisted))}; refusing to load it")
+    present = {entry.name for entry in directory.iterdir()} - {MANIFEST_FILE}
+    extra, missing = present - set(checksums), set(checksums) - present
+    if extra or missing:
+        problem = f"holds file(s) its manifest does not list: {', '.join(sorted(extra))}" if extra else (
+            f"lacks file(s) its manifest lists: {', '.join(sorted(missing))}"
+        )
+        raise ModelArtifactError(f"{directory} {problem}; refusing to load it")
     for file_name, expected in checksums.items():
         path = directory / file_name
-        if not path.is_file() or sha256_of(path) != expected:
+        if not path.is_file() or path.is_symlink() or sha256_of(path) != expected:
             raise ModelArtifactError(
                 f"{path} does not match the SHA-256 recorded in {manifest_path}: it changed after training; "
                 "refusing to load it"
             )
+    return manifest
+
+
+def load_version(directory: Path) -> LoadedModel:
+    """Load one version directory after checking every file against its manifest and every type the model file
+    holds; only files the manifest lists are read."""
+    manifest = _manifest(directory)
     model_path = directory / MODEL_FILE
     untrusted = sio.get_untrusted_types(file=model_path)
     refused = sorted(set(untrusted) - TRUSTED_TYPES)
@@ -146,22 +176,32 @@ def load_version(directory: Path) -> LoadedModel:
         version=int(manifest["version"]),
         directory=directory,
         manifest=manifest,
-        metrics=json.loads((directory / "metrics.json").read_text()),
-        features=json.loads((directory / "features.json").read_text()),
+        metrics=json.loads((directory / METRICS_FILE).read_text()),
+        features=json.loads((directory / FEATURES_FILE).read_text()),
     )
 
 
 def load_model(project: "SeeknalProject | str | os.PathLike[str]", name: str, version: int | None = None) -> LoadedModel:
     """A model node's trained version (the latest when ``version`` is None), verified before it is loaded.
 
-    ``project`` is a loaded project or a project directory; ``name`` is the model's name or ``model.<name>``.
+    ``project`` is a loaded project or a project directory; ``name`` is the model's name or ``model.<name>``, a node
+    name (letters, digits, ``_`` and ``-``): nothing outside ``target/models/<name>/`` is ever read.
     """
+    model_name = str(name).removeprefix("model.")
+    if not NODE_NAME_PATTERN.fullmatch(model_name):
+        raise ModelArtifactError(f"{name!r} is not a model name (a node name: letters, digits, '_' and '-')")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise ModelArtifactError(f"version must be a whole number from 1 (got {version!r})")
     target_dir = getattr(project, "target_dir", None) or Path(project) / "target"
-    directory = models_dir(Path(target_dir), name.removeprefix("model."))
+    models_root = (Path(target_dir) / "models").resolve()
+    directory = models_dir(Path(target_dir), model_name)
     available = versions(directory)
     if not available:
         raise ModelArtifactError(f"no trained version of model '{name}' under {directory}: materialize it first")
-    chosen = available[-1] if version is None else int(version)
+    chosen = available[-1] if version is None else version
     if chosen not in available:
         raise ModelArtifactError(f"model '{name}' has no version {chosen} (available: {available})")
-    return load_version(directory / f"v{chosen}")
+    version_dir = directory / f"v{chosen}"
+    if models_root not in version_dir.resolve().parents:
+        raise ModelArtifactError(f"{version_dir} leads outside {models_root} (a symlink?); refusing to load it")
+    return load_version(version_dir)

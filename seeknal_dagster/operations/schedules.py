@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from seeknal_dagster.operations.tags import RETRY_FROM_ASSET_FAILURE
+from seeknal_dagster.operations.tags import UNATTENDED_RUN_TAGS
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
 from seeknal_dagster.project.project_file import PROJECT_FILE, ScheduleSettings
 
@@ -56,7 +56,7 @@ def project_schedules(
         job = define_asset_job(
             schedule.job_name,
             selection=_selection(schedule),
-            tags=RETRY_FROM_ASSET_FAILURE,
+            tags=UNATTENDED_RUN_TAGS,
             description=f"Nodes of schedule '{schedule.name}' in {PROJECT_FILE}: {schedule.select}",
         )
         jobs.append(job)

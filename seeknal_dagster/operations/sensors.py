@@ -26,7 +26,7 @@ from dagster import (
 from seeknal_dagster.executors import ExecutorError
 from seeknal_dagster.executors.fingerprints import fingerprint_source
 from seeknal_dagster.operations.observation import observation_event
-from seeknal_dagster.operations.tags import CHANGED_SOURCES_TAG, RETRY_FROM_ASSET_FAILURE
+from seeknal_dagster.operations.tags import CHANGED_SOURCES_TAG, UNATTENDED_RUN_TAGS
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import SeeknalProject
@@ -87,7 +87,7 @@ def source_change_sensor(
             # the same tick evaluated twice (a daemon restart mid-tick) must not launch a second run
             run_key=hashlib.blake2b(((context.cursor or "") + cursor).encode(), digest_size=16).hexdigest(),
             asset_selection=[node_keys[node_id] for node_id in to_run],
-            tags={**RETRY_FROM_ASSET_FAILURE, CHANGED_SOURCES_TAG: ",".join(sorted(changed))},
+            tags={**UNATTENDED_RUN_TAGS, CHANGED_SOURCES_TAG: ",".join(sorted(changed))},
         )
         return SensorResult(run_requests=[request], asset_events=observations, cursor=cursor)
 
@@ -104,6 +104,6 @@ def automation_sensor(
         target=AssetSelection.assets(*automated_keys),
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=minimum_interval_seconds,
-        run_tags=RETRY_FROM_ASSET_FAILURE,
+        run_tags=UNATTENDED_RUN_TAGS,
         description="Runs the nodes whose dagster.automation condition (eager, on_missing, on_cron) is met.",
     )

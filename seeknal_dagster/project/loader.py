@@ -36,6 +36,7 @@ from seeknal_dagster.project.models import (
     known_engine,
     parse_ref,
 )
+from seeknal_dagster.project.paths import path_problems
 from seeknal_dagster.project.profiles import Profiles, load_profiles
 from seeknal_dagster.project.project_file import ScheduleSettings, describe_validation_error, read_project_file
 from seeknal_dagster.project.python_nodes import read_python_nodes
@@ -335,7 +336,7 @@ def _link(nodes: dict[str, ProjectNode], renderer: TemplateRenderer) -> tuple[No
             params = {}  # reported once; the SQL is still checked for problems of its own
         for field_name, sql in node.spec.sql_texts():
             try:
-                sql = renderer.render(sql, params)
+                sql = renderer.render_sql(sql, params).sql
             except TemplateError as error:
                 problems.append(problem(str(error), field_name))
                 continue
@@ -533,6 +534,8 @@ def load_project(
     graph, link_problems = _link(nodes, renderer)
     problems += link_problems + _key_collisions(nodes) + _target_problems(nodes, profiles)
     problems += _check_problems(nodes, profiles, renderer)
+    target_dir = target_path(target_dir, root)
+    problems += path_problems(root, target_dir, settings, nodes, renderer, profiles)
     errors = [problem for problem in problems if problem.is_error]
     if errors and (not allow_partial or any(_is_global(problem) for problem in errors)):
         raise ProjectLoadError(root, problems)
@@ -544,7 +547,7 @@ def load_project(
         graph=graph,
         profiles=profiles,
         renderer=renderer,
-        target_dir=target_path(target_dir, root),
+        target_dir=target_dir,
         settings=settings,
         schedules=schedules,
         problems=problems,

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seeknal_dagster.project import secrets
 from seeknal_dagster.project.errors import Problem
 from seeknal_dagster.project.yaml_files import read_yaml_file
 
 PROFILES_ENV_VAR = "SEEKNAL_PROFILES_PATH"
 _ENV_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 SOURCE_TYPE_ALIASES = {"postgres": "postgresql", "jsonl": "json"}
-SECRET_KEYS = frozenset({"password", "bearer_token", "token", "secret", "api_key"})
 #: Keys of a PostgreSQL connection profile (or inline params) → ``psycopg.connect`` keyword.
 POSTGRES_CONNECT_KEYS = {
     "host": "host",
@@ -70,9 +70,14 @@ def postgres_connect_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def redact(params: dict[str, Any]) -> dict[str, Any]:
-    """A copy of connection params fit for metadata: secrets replaced by ``***``."""
-    return {key: ("***" if key.lower() in SECRET_KEYS and value else value) for key, value in params.items()}
+def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Connection settings with their ``${VAR}`` placeholders resolved (call only when connecting); the values of
+    secret-named keys are registered, so no message built from a driver's error can show them."""
+    resolved = interpolate_env(settings)
+    for key, value in resolved.items():
+        if secrets.is_secret_key(key):
+            secrets.register(value)
+    return resolved
 
 
 @dataclass
@@ -87,7 +92,7 @@ class Profiles:
         if name not in self.connections:
             where = self.path or "no profiles.yml was found"
             raise KeyError(f"connection '{name}' is not defined in profiles ({where})")
-        return interpolate_env(self.connections[name])
+        return resolve_settings(self.connections[name])
 
     @property
     def materialization(self) -> dict[str, Any]:

@@ -30,16 +30,19 @@ def materialize(
     *,
     instance: dagster.DagsterInstance | None = None,
     raise_on_error: bool = False,
+    run_config: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
     **options: Any,
 ) -> dagster.ExecuteInProcessResult:
-    """Materialize a project (or a Dagster asset selection of it) in process, as one run."""
+    """Materialize a project (or a Dagster asset selection of it) in process, as one run, with the run config and
+    tags a launch would give it; ``options`` go to ``build_definitions``."""
     defs = build_definitions(project_dir, **options)
     job = defs.resolve_implicit_global_asset_job_def()
     asset_selection = None
     if selection:
         asset_selection = list(dagster.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph()))
     return job.execute_in_process(
-        instance=instance, asset_selection=asset_selection, raise_on_error=raise_on_error
+        instance=instance, asset_selection=asset_selection, raise_on_error=raise_on_error, run_config=run_config, tags=tags
     )
 
 

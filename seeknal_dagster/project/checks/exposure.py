@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError, seeknal_only
 from seeknal_dagster.project.models import ExposureSpec
+from seeknal_dagster.project.templating import ParamUse
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
@@ -22,9 +23,22 @@ FILE_FORMATS = ("csv", "parquet", "json", "jsonl")
 FORMAT_ALIASES = {"ndjson": "jsonl"}
 DATABASE_MODES = ("replace", "append")
 DATABASE_MODE_ALIASES = {"overwrite": "replace", "full": "replace", "insert": "append"}
+#: What ``replace`` does when the table exists with other columns: fail (the default), or alter it to the data's.
+SCHEMA_CHANGE_POLICIES = ("fail", "sync")
 DEFAULT_BATCH_ROWS = 1000
 #: A setting by name, with a default: ``params`` first, then the node's top level.
 Setting = Callable[..., Any]
+#: How an exposure uses the params a run value may fill; where it delivers (connection, table, method, auth…) is
+#: the project's to set.
+EXPOSURE_PARAM_USES = {
+    "path": ParamUse.PATH,
+    **dict.fromkeys(("url", "webhook_url"), ParamUse.URL),
+    "headers": ParamUse.HEADER,
+    **dict.fromkeys(
+        ("enabled", "message", "format", "batch_size", "retries", "backoff", "timeout", "check_reachable", "records_key"),
+        ParamUse.VALUE,
+    ),
+}
 
 
 def exposure_setting(spec: ExposureSpec, params: dict[str, Any]) -> Setting:
@@ -85,6 +99,21 @@ def database_target(setting: Setting) -> tuple[str, str, str]:
     return str(connection), str(table), mode
 
 
+def _one_of(setting: Setting, name: str, default: str, supported: tuple[str, ...], kind: str) -> str:
+    """A setting that names one of ``supported`` (case-insensitively)."""
+    value = str(setting(name, default)).lower()
+    if value not in supported:
+        raise SettingError(
+            f"{kind} exposure: {name} '{value}' is not supported (supported: {', '.join(supported)})", f"params.{name}"
+        )
+    return value
+
+
+def schema_change_policy(setting: Setting) -> str:
+    """``on_schema_change`` of a database exposure: what ``replace`` does to a table whose columns differ."""
+    return _one_of(setting, "on_schema_change", "fail", SCHEMA_CHANGE_POLICIES, "database")
+
+
 def web_url(setting: Setting, kind: str, *names: str) -> str:
     """The URL as written, placeholders unresolved; one written without placeholders must be http(s)."""
     template = next((str(setting(name)) for name in (*names, "url") if setting(name)), None)
@@ -103,28 +132,25 @@ def batch_rows(setting: Setting) -> int:
 
 
 def retry_settings(setting: Setting, kind: str) -> dict[str, float]:
-    """The ``retries``, ``backoff`` and ``timeout`` the exposure sets (those it leaves out are absent)."""
+    """The ``retries``, ``backoff``, ``timeout`` and ``max_wait`` (the longest wait between attempts, a server's
+    ``Retry-After`` included) the exposure sets (those it leaves out are absent)."""
     values: dict[str, float] = {}
-    for name, convert in (("retries", int), ("backoff", float), ("timeout", float)):
+    for name, convert in (("retries", int), ("backoff", float), ("timeout", float), ("max_wait", float)):
         if setting(name) is None:
             continue
         try:
             values[name] = convert(setting(name))
         except (TypeError, ValueError):
-            raise SettingError(f"{kind} exposure: retries, backoff and timeout must be numbers", f"params.{name}") from None
-    if values.get("retries", 0) < 0 or values.get("backoff", 0) < 0 or values.get("timeout", 1) <= 0:
-        raise SettingError(f"{kind} exposure: retries and backoff must be >= 0 and timeout > 0", "params")
+            raise SettingError(
+                f"{kind} exposure: retries, backoff, timeout and max_wait must be numbers", f"params.{name}"
+            ) from None
+    if min(values.get("retries", 0), values.get("backoff", 0), values.get("max_wait", 0)) < 0 or values.get("timeout", 1) <= 0:
+        raise SettingError(f"{kind} exposure: retries, backoff and max_wait must be >= 0 and timeout > 0", "params")
     return values
 
 
 def notification_channel(setting: Setting) -> str:
-    channel = str(setting("channel", "webhook")).lower()
-    if channel not in NOTIFICATION_CHANNELS:
-        raise SettingError(
-            f"notification exposure: channel '{channel}' is not supported (supported: {', '.join(NOTIFICATION_CHANNELS)})",
-            "params.channel",
-        )
-    return channel
+    return _one_of(setting, "channel", "webhook", NOTIFICATION_CHANNELS, "notification")
 
 
 def request_headers(setting: Setting, kind: str) -> dict[str, str]:
@@ -145,11 +171,12 @@ def check_exposure(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
         raise SettingError(f"unsupported exposure type '{spec.type}' (supported: {', '.join(EXPOSURE_TYPES)})", "type")
     if kind in ("file", "database", "api") and not spec.input_ids():
         raise SettingError(f"{kind} exposure: give 'inputs' naming the data to deliver", "inputs")
-    setting = exposure_setting(spec, scope.params(node))
+    setting = exposure_setting(spec, scope.params(node, EXPOSURE_PARAM_USES))
     if kind == "file":
         file_target(setting)
     elif kind == "database":
         connection, _, _ = database_target(setting)
+        schema_change_policy(setting)
         if scope.connection_problem(connection):
             yield Finding(f"database exposure: {scope.connection_problem(connection)}", "params.connection")
     elif kind in ("api", "dashboard", "notification"):

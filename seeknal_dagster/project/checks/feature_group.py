@@ -5,6 +5,12 @@ time under ``materialization.event_time_col`` and lists ``features`` as a map; t
 at the top level and lists ``features: [{name, dtype}]``. Everything downstream (executor, stores, retrieval) works
 from :class:`FeatureGroupDefinition` only; the loader builds one for every feature group, so ``validate`` reports
 what would stop the node.
+
+``features`` is read the way Seeknal's docs write it: a map of name → ``{dtype | data_type | type, description}``,
+name → a dtype or a description, name → nothing, or a list of names or of ``{name, …}``. Seeknal treats the list
+as documentation and writes every column; here the declared features are what the offline and online stores hold
+(each checked against, and stored as, its dtype), and the node's output passes every input column through. Docs
+often list the join keys and the event time among the features: they stay what they are, keys and time.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
     from seeknal_dagster.project.models import FeatureGroupSpec
 
-#: The column holding the event time when a feature group declares none: the materialization time.
+#: The column holding the event time when a feature group declares none: the data's own, or the materialization time.
 SNAPSHOT_TIME_COLUMN = "event_time"
 MODES = ("overwrite", "append")
 
@@ -68,7 +74,8 @@ class FeatureGroupDefinition:
     name: str
     entity: str
     join_keys: tuple[str, ...]
-    #: The data's event-time column; ``None`` makes a snapshot group stamped with the materialization time.
+    #: The data's event-time column; ``None`` reads the data's ``event_time`` column, as Seeknal does, or, when the
+    #: data has none, makes a snapshot group stamped with the materialization time.
     event_time_col: str | None
     #: The declared features, or ``None``: every column but the join keys and the event time.
     features: tuple[Feature, ...] | None
@@ -92,9 +99,8 @@ class FeatureGroupDefinition:
         if spec.mode not in MODES:
             raise FeatureGroupDefinitionError("mode", f"'{spec.mode}' is not a write mode (use {' or '.join(MODES)})")
         features = _features(spec.features)
-        clashes = sorted({feature.name for feature in features or ()} & {*join_keys, event_time_col})
-        if clashes:
-            raise FeatureGroupDefinitionError("features", f"{clashes} are join keys or the event time, not features")
+        if features is not None:  # listed keys and event time stay keys and time
+            features = tuple(feature for feature in features if feature.name not in (*join_keys, event_time_col))
         return cls(
             name=spec.name,
             entity=entity,
@@ -233,30 +239,45 @@ def _entity(entity: str | dict[str, Any], top_level_keys: list[str] | None) -> t
     return name, tuple(keys)
 
 
-def _features(declared: dict[str, Any] | list[Any] | None) -> tuple[Feature, ...] | None:
-    """``{name: {dtype, description}}``, ``{name: dtype}``, ``[{name, dtype}]`` or ``[name]``."""
+def _features(declared: Any) -> tuple[Feature, ...] | None:
+    """``{name: {dtype, description}}``, ``{name: dtype or description}``, ``{name: null}``, ``[{name, dtype}]`` or
+    ``[name]``; ``dtype`` may be spelt ``data_type`` or ``type``."""
     if not declared:
         return None
     if isinstance(declared, dict):
-        items = [
-            {"name": name, **(details if isinstance(details, dict) else {"dtype": details})}
-            for name, details in declared.items()
-        ]
-    else:
+        items = [_feature_item(name, details) for name, details in declared.items()]
+    elif isinstance(declared, list):
         items = [item if isinstance(item, dict) else {"name": item} for item in declared]
+    else:
+        raise FeatureGroupDefinitionError("features", f"expected a map or a list of features, not {declared!r}")
     features = []
     for index, item in enumerate(items):
         name = item.get("name")
         if not isinstance(name, str) or not name:
-            raise FeatureGroupDefinitionError(f"features[{index}]", "a feature needs a name")
-        dtype = item.get("dtype") or item.get("type")
-        family = _DTYPE_ALIASES.get(str(dtype).lower()) if dtype else None
+            raise FeatureGroupDefinitionError(f"features[{index}]", f"a feature needs a name (got {name!r})")
+        dtype = next((item[key] for key in ("dtype", "data_type", "type") if item.get(key)), None)
+        family = _DTYPE_ALIASES.get(str(dtype).strip().lower()) if dtype else None
         if dtype and family is None:
             known = ", ".join(sorted(_DTYPE_ALIASES))
             raise FeatureGroupDefinitionError(f"features.{name}", f"unknown dtype '{dtype}' (known: {known})")
-        features.append(Feature(name, family, item.get("description")))
+        description = item.get("description")
+        features.append(Feature(name, family, str(description) if description is not None else None))
     names = [feature.name for feature in features]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise FeatureGroupDefinitionError("features", f"declared more than once: {duplicates}")
     return tuple(features)
+
+
+def _feature_item(name: Any, details: Any) -> dict[str, Any]:
+    """One entry of the map form: details are a mapping, a dtype, a description, or nothing."""
+    if isinstance(details, dict):
+        return {**details, "name": name}
+    if details is None:
+        return {"name": name}
+    if isinstance(details, str):
+        is_dtype = details.strip().lower() in _DTYPE_ALIASES
+        return {"name": name, "dtype" if is_dtype else "description": details}
+    raise FeatureGroupDefinitionError(
+        f"features.{name}", f"expected {{dtype, description}}, a dtype or a description, not {details!r}"
+    )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar
 
 from seeknal_dagster.project.errors import Severity
 from seeknal_dagster.project.profiles import Profiles
-from seeknal_dagster.project.templating import TemplateError, TemplateRenderer
+from seeknal_dagster.project.templating import ParamUse, RunValueError, TemplateError, TemplateRenderer
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
@@ -59,17 +59,32 @@ class CheckScope:
             self._computed[name] = compute()
         return self._computed[name]
 
-    def params(self, node: "ProjectNode") -> dict[str, Any]:
-        """The node's params rendered; a template that cannot be rendered is its own problem (reported with the
-        node's params), so here it leaves the params as written."""
+    def params(self, node: "ProjectNode", uses: Mapping[str, ParamUse] | None = None) -> dict[str, Any]:
+        """The node's params rendered, each value given at run time checked for how the node ``uses`` it (see
+        :meth:`TemplateRenderer.render_params`); a template that cannot be rendered is its own problem (reported
+        with the node's params), so here it leaves the params as written."""
         try:
-            return self.renderer.render_params(node.spec.params)
+            return self.renderer.render_params(node.spec.params, uses)
+        except RunValueError as error:
+            raise SettingError(str(error), "params") from None
         except TemplateError:
             return dict(node.spec.params)
 
     def render(self, node: "ProjectNode", text: str, field_name: str) -> str:
+        """Text rendered for a use where text cannot change structure (a date to parse, a quoted literal)."""
         try:
             return self.renderer.render(text, node.spec.params)
+        except TemplateError as error:
+            raise SettingError(str(error), field_name) from None
+
+    def render_sql(
+        self, node: "ProjectNode", text: str, field_name: str, fragment: bool = False, engine: str = "duckdb"
+    ) -> str:
+        """SQL for ``engine`` rendered by the rule for values given at run time (see
+        :mod:`seeknal_dagster.project.templating`); ``fragment``: an expression generated SQL wraps, which may hold
+        no ``;``."""
+        try:
+            return self.renderer.render_sql(text, node.spec.params, fragment, engine).sql
         except TemplateError as error:
             raise SettingError(str(error), field_name) from None
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 from seeknal_dagster.engines.duckdb_engine import split_statements
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError, seeknal_only
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, SourceSpec
+from seeknal_dagster.project.postgres_reads import refused_calls
+from seeknal_dagster.project.templating import ParamUse
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
@@ -21,6 +23,12 @@ SOURCE_TYPES = (*FILE_SOURCE_TYPES, "sqlite", "postgresql", "iceberg", "hive")
 #: warning, and fails if it runs.
 SEEKNAL_ONLY_TYPES = ("excel", "starrocks", "bigquery", "snowflake", "redshift")
 _READ_QUERY = re.compile(r"^\s*\(*\s*(select|with)\b", re.I)
+#: How a source uses the params a run value may fill (any other param is the project's to set).
+SOURCE_PARAM_USES = {
+    "path": ParamUse.PATH,
+    "query": ParamUse.SQL,
+    **dict.fromkeys(("delimiter", "delim", "header", "skip", "format"), ParamUse.VALUE),
+}
 
 
 def source_params(spec: SourceSpec, scope: CheckScope, rendered: dict[str, Any]) -> dict[str, Any]:
@@ -38,6 +46,22 @@ def read_only_query(query: str) -> str:
             "params.query",
         )
     return statements[0]
+
+
+def postgres_query(query: str) -> str:
+    """A PostgreSQL source's ``params.query``: one read-only statement calling nothing that a read-only
+    transaction lets change the server (large objects, SQL run from text, dblink…; see
+    :mod:`seeknal_dagster.project.postgres_reads`)."""
+    statement = read_only_query(query)
+    refused = refused_calls(statement)
+    if refused:
+        raise SettingError(
+            "params.query calls what a read-only transaction does not stop: "
+            + "; ".join(refused)
+            + " (a database role that can only read is the real guarantee)",
+            "params.query",
+        )
+    return statement
 
 
 def file_location(spec: SourceSpec, params: dict[str, Any]) -> str:
@@ -97,7 +121,7 @@ def check_source(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
             "postgresql)",
             "source",
         )
-    params = source_params(spec, scope, scope.params(node))
+    params = source_params(spec, scope, scope.params(node, SOURCE_PARAM_USES))
     if kind in FILE_SOURCE_TYPES:
         file_location(spec, params)
     elif kind == "sqlite":
@@ -109,4 +133,4 @@ def check_source(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
     elif kind == "hive":
         hive_table(spec)
     if params.get("query") and kind != "hive" and kind not in FILE_SOURCE_TYPES:
-        read_only_query(str(params["query"]))
+        (postgres_query if kind == "postgresql" else read_only_query)(str(params["query"]))

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
-from seeknal_dagster.engines.duckdb_engine import is_query, split_statements
+from seeknal_dagster.engines.duckdb_engine import is_query
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
+from seeknal_dagster.project.sql_lexer import refused_statements, split_statements
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
 
 
-def query_statements(sql: str, what: str, field: str) -> list[str]:
-    """The statements of rendered SQL, checked to end with the query whose rows are the output."""
+def query_statements(sql: str, what: str, field: str, shown: list[str] | None = None) -> list[str]:
+    """The statements of rendered SQL, checked to end with the query whose rows are the output and to hold no
+    statement that reaches beyond the node (``COMMIT``, ``ATTACH``…; see :mod:`seeknal_dagster.project.sql_lexer`).
+    ``shown``: the statements as messages may show them (``{{ env… }}`` unrendered)."""
+    for number, count, reason in refused_statements(sql)[:1]:
+        statement = f"\n  Statement: {shown[number - 1][:200]}" if shown and len(shown) == count else ""
+        raise SettingError(f"statement {number} of {count}: {reason}{statement}", field)
     statements = split_statements(sql)
     if not statements:
         raise SettingError(f"the SQL of {what} is empty", field)
@@ -25,7 +31,7 @@ def rendered_sql(node: "ProjectNode", scope: CheckScope, sql: str, field: str) -
     """SQL with its ``{{ }}`` rendered, or ``None`` when a template cannot be (the loader reports that itself,
     with the references it resolves; an executor's own rendering raises it)."""
     try:
-        return scope.render(node, sql, field)
+        return scope.render_sql(node, sql, field)
     except SettingError:
         return None
 

@@ -1,0 +1,109 @@
+"""A secret read from the environment by ``{{ env:… }}`` runs in the SQL but never lands in the event log, the run's
+output or the project's files: SQL is shown with its ``{{ env:… }}`` expressions, and anything a database says
+back is scrubbed of the values read."""
+
+from __future__ import annotations
+
+import secrets as random_tokens
+from pathlib import Path
+
+import dagster
+
+from seeknal_dagster.project import secrets
+from tests.support.cli import make_dagster_home, materialize_with_cli
+
+PROJECT = {
+    "data/orders.csv": "order_id,amount\n1,10\n2,30\n3,20\n",
+    "seeknal/sources/orders.yml": """
+        kind: source
+        name: orders
+        source: csv
+        table: data/orders.csv
+        params: {delimiter: ",", requested_by: "{{ env:SHOP_API_TOKEN }}"}
+    """,
+    "seeknal/transforms/paid.yml": """
+        kind: transform
+        name: paid
+        transform: |
+          SELECT order_id FROM ref('source.orders')
+          WHERE md5('{{ env:SHOP_API_TOKEN }}') IS NOT NULL AND '{{ env:SHOP_REGION }}' = 'eu'
+    """,
+    # DuckDB quotes the value it could not convert in its error message.
+    "seeknal/transforms/broken.yml": """
+        kind: transform
+        name: broken
+        transform: SELECT CAST('{{ env:SHOP_API_TOKEN }}' AS INTEGER) AS n
+    """,
+    "seeknal/rules/small_orders.yml": """
+        kind: rule
+        name: small_orders
+        inputs: [{ref: source.orders}]
+        rule: "amount < 25 OR '{{ env:SHOP_API_TOKEN }}' = ''"
+        params: {severity: warn}
+    """,
+    "definitions.py": "from pathlib import Path\nfrom seeknal_dagster import build_definitions\n"
+    "defs = build_definitions(Path(__file__).parent)\n",
+}
+
+
+def every_byte_below(directory: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in sorted(directory.rglob("*")) if path.is_file())
+
+
+def test_an_env_secret_never_reaches_the_event_log_the_run_output_or_files(make_project, tmp_path):
+    project = make_project(PROJECT)
+    home = make_dagster_home(tmp_path / "dagster_home")
+    token = "tok_" + random_tokens.token_hex(12)
+
+    run = materialize_with_cli(
+        project, "definitions", "*", env={"DAGSTER_HOME": str(home), "SHOP_API_TOKEN": token, "SHOP_REGION": "eu"}
+    )
+
+    assert run.returncode != 0  # transform.broken failed, with DuckDB's message
+    assert "transform.broken" in run.stderr and "Conversion Error" in run.stderr
+    for where, text in {
+        "stdout": run.stdout.encode(),
+        "stderr": run.stderr.encode(),
+        "the instance": every_byte_below(home),
+        "the project's files": every_byte_below(project),
+    }.items():
+        assert token.encode() not in text, f"the secret is in {where}"
+
+    with dagster.DagsterInstance.from_config(str(home)) as instance:
+        paid = instance.get_latest_materialization_event(dagster.AssetKey(["transform", "paid"]))
+        metadata = paid.asset_materialization.metadata
+        orders = instance.get_latest_materialization_event(dagster.AssetKey(["source", "orders"]))
+        source_params = orders.asset_materialization.metadata["seeknal/params"].value
+    assert metadata["dagster/row_count"].value == 3  # the SQL ran with the real values
+    shown = metadata["seeknal/sql"].value
+    assert "md5('{{ env:SHOP_API_TOKEN }}')" in shown and "'{{ env:SHOP_REGION }}' = 'eu'" in shown
+    assert source_params["requested_by"] == "{{ env:SHOP_API_TOKEN }}"
+
+
+def test_scrub_masks_registered_values_but_not_short_ones():
+    long_secret = "pw-" + random_tokens.token_hex(8)
+    secrets.register(long_secret)
+    secrets.register("eu")
+    text = f"FATAL: password {long_secret} rejected for region eu (prefix {long_secret}-x)"
+    assert secrets.scrub(text) == "FATAL: password *** rejected for region eu (prefix ***-x)"
+
+
+def test_redact_masks_secret_named_keys_and_scrubs_the_rest():
+    secret = "s3cr3t-" + random_tokens.token_hex(6)
+    secrets.register(secret)
+    params = {
+        "host": "db.internal",
+        "password": "anything",
+        "api_key": "k",
+        "dsn": f"postgresql://app:{secret}@db/x",
+        "nested": {"access_token": "t", "note": f"sent {secret}"},
+        "empty_password": "",
+    }
+    assert secrets.redact(params) == {
+        "host": "db.internal",
+        "password": "***",
+        "api_key": "***",
+        "dsn": "postgresql://app:***@db/x",
+        "nested": {"access_token": "***", "note": "sent ***"},
+        "empty_password": "",
+    }
