@@ -77,7 +77,7 @@ def column_metrics(dialect: type[NodeSql], column: str, duckdb_type: str) -> lis
     nulls = f"(count(*) - count({quoted}))"
     metrics = [
         ("null_count", nulls),
-        ("null_percent", f"CASE WHEN count(*) = 0 THEN 0.0 ELSE 100.0 * {nulls} / count(*) END"),
+        ("null_percent", f"CASE WHEN count(*) = 0 THEN 0.0 ELSE CAST(100.0 * {nulls} / count(*) AS DOUBLE) END"),
     ]
     category = column_category(duckdb_type)
     if category == "binary":

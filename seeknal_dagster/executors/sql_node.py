@@ -75,8 +75,11 @@ class SqlNodeExecutor(BaseExecutor):
         except TemplateError as error:
             raise ExecutorValidationError(self.node.id, str(error)) from error
         known = self.context.project.nodes if self.context.project else self.node.upstream
+        # Before the inputs are registered (a script is rendered once, at validation): the names they will have,
+        # ``kind.name`` as written on DuckDB, the quoted view name on Spark.
         relations = getattr(self, "relations", None) or {
-            upstream_id: upstream_id for upstream_id in self.node.upstream
+            upstream_id: self.dialect.relation_name(upstream_id) if self.engine == "spark" else upstream_id
+            for upstream_id in self.node.upstream
         }
         try:
             return SqlText(rewrite_sql(rendered.sql, relations, known), rewrite_sql(rendered.display, relations, known))

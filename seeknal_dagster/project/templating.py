@@ -143,15 +143,14 @@ class Rendered:
             markers = [f"seeknal_run_value_{nonce}_{index}" for index in range(len(run_values))]
             marked, spans = self._with_markers(markers)
             contexts = sql_lexer.value_contexts(marked, spans)
-            replacements = [sql_value(value, context) for value, context in zip(run_values, contexts)]
+            if engine == "spark":
+                _refuse_spark_backslashes(marked, run_values)
+            spell = spark_sql_value if engine == "spark" else sql_value
+            replacements = [spell(value, context) for value, context in zip(run_values, contexts)]
             sql = self.joined(_in_order(replacements), _env_value)
             if not sql_lexer.lexes_alike(marked, spans, replacements, sql):
                 names = ", ".join(sorted({value.name for value in run_values}))
                 raise RunValueError(names, "its value would change the structure of the SQL; pass a plain value")
-            if engine == "spark":
-                _spark_lexes_alike(marked, run_values)
-                replacements = [spark_sql_value(value, context) for value, context in zip(run_values, contexts)]
-                sql = self.joined(_in_order(replacements), _env_value)
             text = SqlText(sql, self.joined(_in_order(replacements), _env_expression))
         if fragment and sql_lexer.has_statement_separator(text.sql):
             raise TemplateError(f"a SQL expression may not contain ';' (a statement separator): {text.display[:200]}")
@@ -247,18 +246,19 @@ def sql_value(value: RunValue, context: str) -> str:
 
 def spark_sql_value(value: RunValue, context: str) -> str:
     """:func:`sql_value` for Spark SQL, where a backslash escapes inside a string literal and ``'a''b'`` is two
-    adjacent literals (``ab``): a value in a literal has its backslashes and quotes backslash-escaped. Spark has no
-    ``E'…'`` or ``$$…$$`` strings, so a value is refused there."""
+    adjacent literals (``ab``): in a literal a value's backslashes are doubled and its quotes written ``\\u0027``,
+    so it holds no quote and DuckDB's lexer (which splits statements and finds refs) reads the literal as Spark
+    does. Spark has no ``E'…'`` or ``$$…$$`` strings, so a value is refused there."""
     if context in ("escape_string", "dollar_string"):
         raise RunValueError(
             value.name, f"is used in a {context.replace('_', ' ')}, which Spark SQL does not have; use a '…' literal"
         )
     if context == "string":
-        return value.text().replace("\\", "\\\\").replace("'", "\\'")
+        return value.text().replace("\\", "\\\\").replace("'", "\\u0027")
     return sql_value(value, context)
 
 
-def _spark_lexes_alike(marked: str, run_values: list[RunValue]) -> None:
+def _refuse_spark_backslashes(marked: str, run_values: list[RunValue]) -> None:
     """Refuse run values in Spark SQL whose quoted text holds a backslash: Spark reads it as an escape where
     DuckDB's lexer, which placed the values, does not, so the two could disagree on where a literal ends."""
     from seeknal_dagster.project import sql_lexer
