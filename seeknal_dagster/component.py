@@ -159,6 +159,8 @@ class SeeknalProjectComponent(Component, Resolvable):
         TranslationFn[Mapping[str, Any]] | None,
         TranslationFnResolver(template_vars_for_translation_fn=lambda node: {"node": node}),
     ] = None
+    #: ``spark``: nodes that can run on Spark and name no engine run there (``spark_config`` gives the session).
+    default_engine: str | None = None
     #: Load what loads and show the nodes with problems (and their downstream) as not runnable.
     allow_partial: bool = False
 
@@ -176,5 +178,6 @@ class SeeknalProjectComponent(Component, Resolvable):
             params=self.params,
             duckdb_database=self.duckdb_database,
             spark_config=self.spark_config,
+            default_engine=self.default_engine,
             allow_partial=self.allow_partial,
         )

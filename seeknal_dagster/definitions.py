@@ -36,6 +36,7 @@ def build_definitions(
     params: Mapping[str, Any] | None = None,
     duckdb_database: str = ":memory:",
     spark_config: Mapping[str, Any] | None = None,
+    default_engine: str | None = None,
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     automation_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     executor: ExecutorDefinition | None = in_process_executor,
@@ -45,6 +46,10 @@ def build_definitions(
     runs it unattended (see :func:`build_operations`): observed source data, the sensor re-running sources whose
     data changed (every ``sensor_interval_seconds``), the automation sensor (every
     ``automation_interval_seconds``) and the schedules of ``seeknal_project.yml``.
+
+    ``spark_config`` configures the Spark session of nodes with ``engine: spark`` and Hive sources, through
+    dagster-pyspark: ``{"spark.remote": "sc://host:15002"}`` for Spark Connect, ``{"spark.master": …}`` for a
+    classic session. ``default_engine="spark"`` runs every node that can run on Spark and names no engine there.
 
     A project with problems raises :class:`ProjectLoadError` listing all of them (file, node, field), which is
     what the Dagster UI shows for a code location that fails to load. With ``allow_partial``, the nodes with a
@@ -61,7 +66,12 @@ def build_definitions(
     others that set their own; the jobs built here (schedules, checks) keep the in-process executor either way.
     """
     project = load_project(
-        project_dir, profiles_path=profiles_path, target_dir=target_dir, params=params, allow_partial=allow_partial
+        project_dir,
+        profiles_path=profiles_path,
+        target_dir=target_dir,
+        params=params,
+        default_engine=default_engine,
+        allow_partial=allow_partial,
     )
     if project.problems:
         logging.getLogger("seeknal_dagster").warning(

@@ -25,7 +25,7 @@ class SeeknalResource(ConfigurableResource):
     """Runs Seeknal nodes inside Dagster steps.
 
     ``duckdb`` is the database nodes run SQL in (in memory by default: node outputs are Parquet files, not
-    tables); ``pyspark`` is only needed for Hive sources and Spark feature groups; ``params`` override ``{{ }}``
+    tables); ``pyspark`` is only needed for Hive sources and ``engine: spark`` nodes; ``params`` override ``{{ }}``
     template values for every node, like Seeknal's ``--params``.
     """
 
