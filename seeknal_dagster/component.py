@@ -27,6 +27,9 @@ class SeeknalProjectComponent(Component, Resolvable):
     profiles_path: str | None = None
     params: dict[str, Any] | None = None
     duckdb_database: str = ":memory:"
+    #: Caps of a run's DuckDB memory ('4GB', '25%') and where it spills past them (relative to defs.yaml's folder).
+    duckdb_memory_limit: str | None = None
+    duckdb_spill_directory: str | None = None
     spark_config: dict[str, Any] | None = None
     #: Load what loads and show the nodes with problems (and their downstream) as not runnable.
     allow_partial: bool = False
@@ -41,6 +44,8 @@ class SeeknalProjectComponent(Component, Resolvable):
             profiles_path=self.profiles_path,
             params=self.params,
             duckdb_database=self.duckdb_database,
+            duckdb_memory_limit=self.duckdb_memory_limit,
+            duckdb_spill_directory=context.path / self.duckdb_spill_directory if self.duckdb_spill_directory else None,
             spark_config=self.spark_config,
             allow_partial=self.allow_partial,
         )
