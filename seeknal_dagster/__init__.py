@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from seeknal_dagster.project import ProjectLoadError, SeeknalProject, load_project
 
 if TYPE_CHECKING:
-    from seeknal_dagster.assets import SeeknalResource, SeeknalTranslator, external_asset_specs, seeknal_assets
+    from seeknal_dagster.assets import SeeknalResource, SeeknalTranslator, seeknal_assets
     from seeknal_dagster.component import SeeknalProjectComponent
     from seeknal_dagster.definitions import build_definitions
 
@@ -22,7 +22,6 @@ _DAGSTER_LAYER = {
     "SeeknalResource": "seeknal_dagster.assets",
     "SeeknalTranslator": "seeknal_dagster.assets",
     "build_definitions": "seeknal_dagster.definitions",
-    "external_asset_specs": "seeknal_dagster.assets",
     "seeknal_assets": "seeknal_dagster.assets",
 }
 
@@ -33,3 +32,8 @@ def __getattr__(name: str) -> Any:
     if name in _DAGSTER_LAYER:
         return getattr(importlib.import_module(_DAGSTER_LAYER[name]), name)
     raise AttributeError(f"module 'seeknal_dagster' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The lazy names too: ``dg`` lists a package's components with ``dir()``."""
+    return sorted({*globals(), *_DAGSTER_LAYER})

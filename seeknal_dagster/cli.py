@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Sequence
@@ -23,7 +24,7 @@ def validate(args: argparse.Namespace) -> int:
         print(f"✗ {error}", file=sys.stderr)
         return 1
     kinds = Counter(node.kind.value for node in project.nodes.values())
-    python_nodes = sum(node.is_python for node in project.nodes.values())
+    python_nodes = sum(node.file.suffix == ".py" for node in project.nodes.values())
     errors = sum(problem.is_error for problem in project.problems)
     warnings = len(project.problems) - errors
     if project.broken:
@@ -42,7 +43,7 @@ def validate(args: argparse.Namespace) -> int:
     for kind, count in sorted(kinds.items()):
         print(f"  {kind:<26}{count}")
     if python_nodes:
-        print(f"  ({python_nodes} declared in Python: shown in Dagster, not run by seeknal-dagster)")
+        print(f"  ({python_nodes} declared in Python files)")
     return 0
 
 
@@ -50,9 +51,12 @@ def _load_location(args: argparse.Namespace) -> tuple["Definitions", "DagsterIns
     """The project's definitions (as its code location builds them) and the instance in ``$DAGSTER_HOME``, or
     ``None`` after printing why they cannot be had."""
     from dagster import DagsterInstance
-    from dagster._core.errors import DagsterHomeNotSetError
 
     from seeknal_dagster.definitions import build_definitions
+
+    if not os.environ.get("DAGSTER_HOME"):
+        print("✗ set DAGSTER_HOME to the Dagster instance that records the project's runs", file=sys.stderr)
+        return None
 
     key_prefix = args.key_prefix.split("/") if args.key_prefix else None
     try:
@@ -62,8 +66,6 @@ def _load_location(args: argparse.Namespace) -> tuple["Definitions", "DagsterIns
         return defs, DagsterInstance.get()
     except ProjectLoadError as error:
         print(f"✗ {error}", file=sys.stderr)
-    except DagsterHomeNotSetError:
-        print("✗ set DAGSTER_HOME to the Dagster instance that records the project's runs", file=sys.stderr)
     return None
 
 

@@ -11,13 +11,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping
 
-from dagster import AssetExecutionContext, Definitions, in_process_executor
+from dagster import AssetExecutionContext, Definitions, ExecutorDefinition, in_process_executor
 from dagster_duckdb import DuckDBResource
 from dagster_pyspark import LazyPySparkResource
 
-from seeknal_dagster.assets.decorator import broken_asset_specs, external_asset_specs, op_name, seeknal_assets
+from seeknal_dagster.assets.decorator import broken_asset_specs, op_name, seeknal_assets
 from seeknal_dagster.assets.resource import SeeknalResource
-from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SeeknalTranslator
+from seeknal_dagster.assets.translator import SeeknalTranslator
 from seeknal_dagster.graph.selection import select_nodes
 from seeknal_dagster.operations.definitions import build_operations, node_asset_keys
 from seeknal_dagster.operations.sensors import DEFAULT_SENSOR_INTERVAL_SECONDS
@@ -41,9 +41,10 @@ def build_definitions(
     spark_config: Mapping[str, Any] | None = None,
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     automation_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
+    executor: ExecutorDefinition | None = in_process_executor,
     allow_partial: bool = False,
 ) -> Definitions:
-    """Load, validate and wire a Seeknal project: its assets, checks and the ``seeknal`` resource, plus what
+    """Load, validate and wire a Seeknal project: its assets, checks and its ``SeeknalResource``, plus what
     runs it unattended (see :func:`build_operations`): observed source data, the sensor re-running sources whose
     data changed (every ``sensor_interval_seconds``), the automation sensor (every
     ``automation_interval_seconds``) and the schedules of ``seeknal_project.yml``.
@@ -53,6 +54,14 @@ def build_definitions(
     problem and their downstream are left out of the runnable assets and shown as assets that cannot be
     materialized (tagged ``seeknal/not_loaded``), whose description lists their problems; the rest runs.
     Warnings are logged and shown in the metadata of their nodes' assets.
+
+    Everything it names — the op and its pool, the resource, the sensors, the source-data op, the schedules and
+    their jobs — starts with ``seeknal_<key_prefix>_<project>`` (schedules: ``<key_prefix>_<name>``), so several
+    projects, or one project under several key prefixes, merge into one code location (``Definitions.merge``).
+
+    ``executor`` is the code location's executor: in-process by default, since a run is one step per partitions
+    group and a subprocess per step only adds start-up time. Pass ``executor=None`` to merge these definitions with
+    others that set their own; the jobs built here (schedules, checks) keep the in-process executor either way.
 
     ``duckdb_memory_limit`` and ``duckdb_spill_directory`` (relative to the current directory) bound the memory
     of a run's DuckDB database; see :class:`SeeknalResource` for their defaults.
@@ -68,20 +77,23 @@ def build_definitions(
             "\n".join(f"  - {problem}" for problem in project.problems),
         )
     translator = translator or SeeknalTranslator(key_prefix=key_prefix)
+    name = op_name(project, translator.key_prefix)
     chosen = select_nodes(project, select, exclude)
     by_partitions: dict[str, list[str]] = defaultdict(list)
     for node_id in sorted(chosen):
-        node = project.nodes[node_id]
-        if not node.is_python:
-            by_partitions[partitions_suffix(node.spec.dagster.partitions)].append(node_id)
+        by_partitions[partitions_suffix(project.nodes[node_id].spec.dagster.partitions)].append(node_id)
     assets = []
     for suffix, node_ids in sorted(by_partitions.items()):
 
         @seeknal_assets(
-            project=project, select=" ".join(node_ids), translator=translator, name=op_name(project) + suffix
+            project=project,
+            select=" ".join(node_ids),
+            translator=translator,
+            name=name + suffix,
+            required_resource_keys={name},
         )
-        def seeknal_project_assets(context: AssetExecutionContext, seeknal: SeeknalResource):
-            yield from seeknal.materialize(context)
+        def seeknal_project_assets(context: AssetExecutionContext):
+            yield from getattr(context.resources, name).materialize(context)
 
         assets.append(seeknal_project_assets)
 
@@ -96,16 +108,14 @@ def build_definitions(
         project,
         assets,
         translator,
+        name=name,
         sensor_interval_seconds=sensor_interval_seconds,
         automation_interval_seconds=automation_interval_seconds,
     )
-    external = external_asset_specs(project, translator)
-    keys = {**node_asset_keys(assets), **{spec.metadata[NODE_ID_METADATA_KEY]: spec.key for spec in external}}
     return Definitions(
-        assets=[*assets, *external, *broken_asset_specs(project, translator, keys), *operations.assets],
-        resources={"seeknal": resource},
-        # A run is one step per partitions group: a subprocess per step would only add start-up time.
-        executor=in_process_executor,
+        assets=[*assets, *broken_asset_specs(project, translator, node_asset_keys(assets)), *operations.assets],
+        resources={name: resource},
+        executor=executor,
         sensors=operations.sensors,
         schedules=operations.schedules,
         jobs=operations.jobs,

@@ -39,7 +39,7 @@ def test_a_valid_project_prints_a_summary_and_exits_0(make_project, capsys):
     assert lines[0] == f"✓ Seeknal project 'project' at {project} is valid"
     assert lines[1] == "  5 nodes, 4 edges"
     assert [line.split() for line in lines[2:5]] == [["rule", "1"], ["source", "2"], ["transform", "2"]]
-    assert lines[5] == "  (1 declared in Python: shown in Dagster, not run by seeknal-dagster)"
+    assert lines[5] == "  (1 declared in Python files)"
 
 
 def test_every_problem_is_printed_and_the_exit_code_is_1(make_project, capsys, monkeypatch):

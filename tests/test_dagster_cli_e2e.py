@@ -4,7 +4,9 @@ both runs. Each CLI call costs seconds, so there are few of them."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import dagster
@@ -100,4 +102,51 @@ def test_the_sample_project_rematerializes_a_node_and_its_downstream(dagster_hom
     second_runs = latest_run_ids(list(first_runs))
     rerun = {key for key in first_runs if second_runs[key] != first_runs[key]}
     assert sorted(rerun) == selected_keys
-    assert (tmp_path / "seeknal_project/target/intermediate/transform_orders_enriched.parquet").is_file()
+    intermediate = tmp_path / "seeknal_project/target/intermediate"
+    assert (intermediate / "transform_orders_enriched.parquet").is_file()
+    # The sample's Python node ran in the CLI's run too: one segment per customer who ordered.
+    buyers = duckdb.sql(f"SELECT count(*) FROM '{intermediate}/transform_customer_360.parquet' WHERE order_count > 0")
+    segmented = duckdb.sql(f"SELECT count(DISTINCT customer_id) FROM '{intermediate}/transform_customer_rfm_segments.parquet'")
+    assert segmented.fetchall() == buyers.fetchall()
+
+
+def test_the_checks_job_runs_a_projects_checks_alone_from_the_cli(make_project, dagster_home, tmp_path):
+    make_project(
+        {
+            **SHOP_SOURCES,
+            **CLEAN_ORDERS,
+            "seeknal/rules/positive.yml": """
+                kind: rule
+                name: positive_amounts
+                inputs: [{ref: source.orders}]
+                rule: amount > 0
+                severity: warn
+            """,
+        },
+        name="shop",
+    )
+    (tmp_path / "shop_definitions.py").write_text(
+        "from pathlib import Path\n\nfrom seeknal_dagster import build_definitions\n\n"
+        "defs = build_definitions(Path(__file__).parent / 'shop')\n"
+    )
+    with dagster.DagsterInstance.get() as instance:
+        assert materialize(tmp_path / "shop", instance=instance).success
+    orders = dagster.AssetKey(["source", "orders"])
+    checked = subprocess.run(
+        ["dagster", "job", "execute", "-m", "shop_definitions", "--working-directory", str(tmp_path), "-j", "seeknal_shop_checks"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=300,
+    )
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    with dagster.DagsterInstance.get() as instance:
+        [run] = instance.get_runs(limit=1)
+        assert run.job_name == "seeknal_shop_checks"
+        assert instance.get_latest_materialization_event(orders).run_id != run.run_id  # nothing materialized
+        [evaluation] = [
+            entry.dagster_event.asset_check_evaluation_data
+            for entry in instance.all_logs(run.run_id)
+            if entry.dagster_event and entry.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+    assert (evaluation.check_name, evaluation.passed) == ("positive_amounts", False)  # -3 is not > 0

@@ -4,6 +4,7 @@ selections and failure isolation."""
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def test_key_prefix_applies_to_keys_and_deps(make_project):
     ]
 
 
-def test_python_nodes_are_external_assets_that_say_they_are_not_materialized(make_project):
+def test_a_python_node_is_an_asset_computed_by_its_function(make_project):
     project = make_project(
         {
             **SHOP,
@@ -115,9 +116,11 @@ def test_python_nodes_are_external_assets_that_say_they_are_not_materialized(mak
     )
     graph = build_definitions(project).resolve_asset_graph()
     scores = graph.get(dagster.AssetKey(["transform", "scores"]))
-    assert not scores.is_materializable
-    assert "does not run Python nodes" in scores.description and "seeknal/pipelines/scores.py" in scores.description
+    assert scores.is_materializable
+    assert "Computed by `scores()` in `seeknal/pipelines/scores.py`" in scores.description
     assert scores.parent_keys == {dagster.AssetKey(["transform", "clean_orders"])}
+    assert scores.kinds == {"seeknal", "python"}
+    assert 'return ctx.ref("transform.clean_orders")' in scores.metadata["seeknal/python"].value
     top = graph.get(dagster.AssetKey(["transform", "top_scores"]))
     assert top.is_materializable and top.parent_keys == {dagster.AssetKey(["transform", "scores"])}
 
@@ -330,3 +333,13 @@ def test_two_loads_of_one_folder_with_different_targets_each_write_their_own(mak
     assert job.execute_in_process(asset_selection=[orders]).success
     assert (tmp_path / "a/intermediate/source_orders.parquet").is_file()
     assert not (tmp_path / "b/intermediate").exists()
+
+
+
+def test_a_run_reports_each_nodes_start_and_end_with_rows_and_duration(make_project, capfd):
+    assert materialize(make_project(SHOP)).success
+    progress = [line.split(" - seeknal - ", 1)[1] for line in capfd.readouterr().out.splitlines() if " - seeknal - " in line]
+    assert progress[0] == "[1/4] source.customers: started"
+    assert re.fullmatch(r"\[1/4\] source\.customers: 2 rows in \d+\.\d\ds", progress[1])
+    assert re.fullmatch(r"\[4/4\] transform\.customer_totals: 1 row in \d+\.\d\ds", progress[-1])
+    assert len(progress) == 8

@@ -171,7 +171,9 @@ def test_a_duckdb_resource_configured_by_hand_keeps_its_own_settings(make_projec
     project = make_project(project_files(probe=PROBE))
     config = {"memory_limit": "900MB", "temp_directory": str(project / "own_spill")}
     seeknal = SeeknalResource(duckdb=DuckDBResource(database=":memory:", connection_config=config))
-    defs = dagster.Definitions(assets=build_definitions(project).assets, resources={"seeknal": seeknal})
+    built = build_definitions(project)
+    [resource_key] = built.resources  # the project's own resource key (seeknal_<project>)
+    defs = dagster.Definitions(assets=built.assets, resources={resource_key: seeknal})
     assert defs.resolve_implicit_global_asset_job_def().execute_in_process().success
     probed = output(project, "probe")
     assert probed["memory_limit"] == as_duckdb_shows("900MB")

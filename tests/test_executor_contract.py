@@ -21,6 +21,7 @@ from seeknal_dagster.executors import (
     register_executor,
 )
 from seeknal_dagster.executors import registry as registry_module
+from seeknal_dagster.executors.python import PythonNodeExecutor
 from seeknal_dagster.executors.transform import TransformExecutor
 from seeknal_dagster.project import NodeKind, load_project
 from seeknal_dagster.project.loader import ProjectNode
@@ -104,13 +105,12 @@ class TestRegistry:
         node = ProjectNode(spec=TransformSpec(kind="transform", name="t", transform="SELECT 1"), file=Path("t.yml"))
         assert isinstance(get_executor(node, context_in(tmp_path)), TransformExecutor)
 
-    def test_python_declared_nodes_have_no_executor(self, tmp_path):
+    def test_a_node_computed_by_a_python_function_gets_the_python_executor(self, tmp_path):
         node = ProjectNode(
             spec=PythonNodeSpec(kind="transform", name="py_users", function="py_users"), file=Path("seeknal/p.py")
         )
-        with pytest.raises(ExecutorNotFoundError) as missing:
-            get_executor(node, context_in(tmp_path))
-        assert missing.value.node_id == "transform.py_users"
+        executor = get_executor(node, context_in(tmp_path))
+        assert isinstance(executor, PythonNodeExecutor) and executor.node.id == "transform.py_users"
 
 
 class TestLifecycle:

@@ -20,6 +20,7 @@ import pytest
 from seeknal_dagster import build_definitions
 from seeknal_dagster.executors import ExecutionStatus, ExecutorError, ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.project.errors import ProjectLoadError
+from tests.support.cli import seeknal_params_config
 from tests.support.projects import (
     failure_messages,
     load_problem,
@@ -628,7 +629,7 @@ def test_a_run_value_in_a_url_stays_in_its_path_and_never_chooses_the_host(make_
         "kind: exposure\nname: delivery\ntype: notification\ninputs: [{ref: source.orders}]\n"
         f"params: {{channel: webhook, url: '{endpoint.url}/tenants/{{{{ tenant }}}}/hook?from={{{{ sender }}}}'}}\n",
     )
-    run_config = {"resources": {"seeknal": {"config": {"params": {"tenant": "acme/../../admin?x=1#", "sender": "a&b=c"}}}}}
+    run_config = seeknal_params_config({"tenant": "acme/../../admin?x=1#", "sender": "a&b=c"})
 
     assert materialize(project, run_config=run_config).success
 

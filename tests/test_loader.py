@@ -389,12 +389,19 @@ def test_python_pipeline_files_are_read_not_imported(make_project):
     project = load_project(project_dir)
     assert not (project_dir / "IMPORTED").exists()
     assert not list(project_dir.rglob("IMPORTED"))
-    python_nodes = {node_id: node for node_id, node in project.nodes.items() if node.is_python}
-    assert set(python_nodes) == {"source.raw_users", "transform.active_users", "feature_group.user_features"}
-    assert python_nodes["transform.active_users"].upstream == ["source.raw_users"]
-    assert python_nodes["transform.active_users"].spec.description == "Users seen in the last month."
-    assert python_nodes["feature_group.user_features"].upstream == ["transform.active_users"]
-    assert python_nodes["source.raw_users"].spec.tags == ["bronze"]
+    from_python = {node_id: node for node_id, node in project.nodes.items() if node.file.suffix == ".py"}
+    assert set(from_python) == {"source.raw_users", "transform.active_users", "feature_group.user_features"}
+    # A @source naming its table is read like a YAML source (as Seeknal does); the others run their function.
+    raw_users = from_python["source.raw_users"]
+    assert not raw_users.is_python
+    assert (raw_users.spec.source, raw_users.spec.table, raw_users.spec.tags) == ("csv", "data/users.csv", ["bronze"])
+    assert (raw_users.file, raw_users.line) == (Path("seeknal/pipelines/users.py"), 12)
+    assert from_python["transform.active_users"].is_python
+    assert from_python["transform.active_users"].upstream == ["source.raw_users"]
+    assert from_python["transform.active_users"].spec.description == "Users seen in the last month."
+    assert from_python["transform.active_users"].spec.function == "recent_users"
+    assert from_python["feature_group.user_features"].upstream == ["transform.active_users"]
+    assert from_python["feature_group.user_features"].kind_spec.entity == "user"
     assert project.nodes["transform.after_python"].upstream == ["feature_group.user_features", "transform.active_users"]
 
 
@@ -555,31 +562,3 @@ def test_a_node_without_a_name_and_an_empty_seeknal_dir_are_reported(make_projec
     with pytest.raises(ProjectLoadError, match="not a Seeknal project"):
         load_project(empty / "data")
 
-
-def test_a_rule_on_a_python_declared_node_is_a_load_problem(make_project):
-    project = make_project(
-        {
-            "seeknal/pipelines/users.py": """
-                from seeknal.pipeline import transform
-
-                @transform(name="py_users", inputs=[])
-                def py_users(ctx):
-                    return None
-            """,
-            "seeknal/rules/users_have_ids.yml": """
-                kind: rule
-                name: users_have_ids
-                inputs: [{ref: transform.py_users}]
-                rule: user_id IS NOT NULL
-            """,
-        }
-    )
-    with pytest.raises(ProjectLoadError) as raised:
-        load_project(project)
-    (problem,) = raised.value.problems
-    assert (str(problem.file), problem.node_id, problem.field) == (
-        "seeknal/rules/users_have_ids.yml",
-        "rule.users_have_ids",
-        "inputs[0]",
-    )
-    assert "declared in Python" in problem.message

@@ -8,10 +8,13 @@ import re
 
 import dagster
 import pytest
+from dagster._core.definitions.data_version import StaleStatus
 
+from seeknal_dagster import build_definitions
 from seeknal_dagster.cli import main
-from tests.support.operations import append
+from tests.support.operations import append, tick
 from tests.support.projects import materialize
+from tests.test_dagster_layer import stale_status
 from tests.test_operations_sources import TWO_CHAINS
 
 ALL_NODES = {"source.orders", "source.stock", "transform.big_orders", "transform.order_total", "transform.stock_total"}
@@ -19,6 +22,7 @@ ALL_NODES = {"source.orders", "source.stock", "transform.big_orders", "transform
 
 def plan(capsys, project) -> dict[str, str]:
     """Node id → reasons, as ``seeknal-dagster plan`` prints them."""
+    capsys.readouterr()  # what ran before (a materialization's per-node progress lines) is not the plan's
     assert main(["plan", str(project)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert re.match(r"Seeknal project 'project': \d+ of 5 node\(s\) would run", lines[0])
@@ -123,3 +127,28 @@ def test_run_without_changed_is_refused(make_project, capsys):
     with pytest.raises(SystemExit):
         main(["run", str(make_project(TWO_CHAINS))])
     assert "--changed" in capsys.readouterr().err
+
+
+def test_after_the_quick_start_the_ui_and_plan_agree_that_nothing_changed(make_project, capsys):
+    """`dagster asset materialize --select '*'` (which leaves out the observed source_data assets), then the
+    sensor's first tick observes every source: Dagster shows every asset fresh, not "Unsynced", as plan says."""
+    project = make_project(TWO_CHAINS)
+    with dagster.instance_for_test() as instance:
+        defs = build_definitions(project)
+        star = dagster.AssetSelection.from_coercible(["*"]).resolve(defs.resolve_asset_graph())
+        assert not any(key.path[0] == "source_data" for key in star)
+        assert materialize(project, " or ".join(f'key:"{key.to_user_string()}"' for key in star), instance=instance).success
+
+        first = tick(project, instance, cursor=None)
+        assert {event.asset_key.to_user_string() for event in first.asset_events} == {"source_data/orders", "source_data/stock"}
+        for key in ["source/orders", "source/stock", "transform/big_orders", "transform/order_total"]:
+            assert stale_status(instance, project, key) == (StaleStatus.FRESH, []), key
+        assert plan(capsys, project) == {}
+
+        append(project / "data/orders.csv", "3,30\n")
+        tick(project, instance, cursor=first.cursor)
+        assert stale_status(instance, project, "source/orders") == (
+            StaleStatus.STALE,
+            ["has a new dependency data version (source_data/orders)"],
+        )
+        assert set(plan(capsys, project)) == {"source.orders", "transform.big_orders", "transform.order_total"}

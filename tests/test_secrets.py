@@ -107,3 +107,31 @@ def test_redact_masks_secret_named_keys_and_scrubs_the_rest():
         "nested": {"access_token": "***", "note": "sent ***"},
         "empty_password": "",
     }
+
+
+def test_columns_planned_at_load_keep_env_secrets_out_of_the_page_and_the_cached_plan(make_project, monkeypatch):
+    """A query naming a column after an ``{{ env:… }}`` value (an unaliased literal) is planned with the real value
+    at load, but the asset's page and ``columns.json`` show it scrubbed; an inline password is masked in params."""
+    token = "tok_" + random_tokens.token_hex(12)
+    monkeypatch.setenv("SHOP_API_TOKEN", token)
+    project = make_project(
+        {
+            "data/orders.csv": PROJECT["data/orders.csv"],
+            "seeknal/sources/orders.yml": PROJECT["seeknal/sources/orders.yml"],
+            "seeknal/transforms/stamped.yml": """
+                kind: transform
+                name: stamped
+                transform: SELECT order_id, '{{ env:SHOP_API_TOKEN }}' FROM ref('source.orders')
+                params: {password: "written-inline-pw"}
+            """,
+        }
+    )
+    from seeknal_dagster import build_definitions
+
+    spec = build_definitions(project).resolve_assets_def(dagster.AssetKey(["transform", "stamped"])).specs_by_key[
+        dagster.AssetKey(["transform", "stamped"])
+    ]
+    columns = [column.name for column in spec.metadata["dagster/column_schema"].columns]
+    assert columns == ["order_id", "'***'"]  # planned (two columns), the secret scrubbed from the second's name
+    assert spec.metadata["seeknal/params"].value == {"password": "***"}
+    assert token.encode() not in every_byte_below(project)

@@ -12,6 +12,7 @@ import duckdb
 import psycopg
 import pytest
 
+from tests.support.cli import seeknal_params_config
 from tests.support.projects import load_problem, materialization_metadata, materialize, materialized_keys
 from tests.test_sources import failure_text, output_rows, output_schema, source_yml
 
@@ -297,12 +298,12 @@ def test_a_run_value_in_a_postgres_query_is_one_literal_and_cannot_pick_the_serv
         }
     )
     hostile = {"note": "x' OR '1'='1'; SELECT pg_sleep(0) --", "host": "attacker.invalid"}
-    result = materialize(project, run_config={"resources": {"seeknal": {"config": {"params": hostile}}}})
+    result = materialize(project, run_config=seeknal_params_config(hostile))
     assert materialized_keys(result) == {"source/by_note"}
     assert output_rows(project, "source.by_note") == []  # no note is that text
     text = failure_text(result)
     assert "source.elsewhere" in text and "param 'host' comes from run config" in text and "params.host" in text
 
-    good = {"resources": {"seeknal": {"config": {"params": {"note": "third"}}}}}
+    good = seeknal_params_config({"note": "third"})
     assert materialize(project, 'key:"source/by_note"', run_config=good).success
     assert output_rows(project, "source.by_note") == [(3,)]

@@ -6,9 +6,10 @@ still sees one asset per node, with lineage, code versions and checks.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from dagster import (
     AssetKey,
@@ -17,36 +18,60 @@ from dagster import (
     BackfillPolicy,
     PartitionsDefinition,
     RetryPolicy,
+    TableColumnDep,
+    TableColumnLineage,
     multi_asset,
 )
 
-from seeknal_dagster.assets.resource import PARTIAL_TAG, PROJECT_IDENTITY_TAG, PROJECT_ROOT_TAG, TARGET_DIR_TAG
 from seeknal_dagster.assets.translator import SeeknalTranslator
 from seeknal_dagster.graph.selection import select_nodes
 from seeknal_dagster.project.loader import SeeknalProject, load_project
 from seeknal_dagster.project.models import NodeKind
 
-#: Projects the decorator built assets from, by identity, so a step runs exactly the project (and options) its
-#: specs came from, even when one process loads the same folder twice with different options.
-_PROJECTS: dict[str, SeeknalProject] = {}
+#: Op tag carrying how the project was loaded (root, target dir, profiles file, params), as JSON: a step, or the
+#: plan, loads exactly the project the specs were built from, whatever process it runs in.
+PROJECT_TAG = "seeknal/project"
+
+#: Projects already loaded in this process, by their :data:`PROJECT_TAG` value: a cache, never the source of the
+#: options (a miss loads the project again from the tag).
+_LOADED: dict[str, SeeknalProject] = {}
+
+
+def project_tag(project: SeeknalProject) -> str:
+    """The :data:`PROJECT_TAG` value of a loaded project."""
+    state = {
+        "root": str(project.root),
+        "target_dir": str(project.target_dir),
+        "profiles_path": str(project.profiles.path) if project.profiles.path else None,
+        "params": project.renderer.overrides,
+        "allow_partial": project.allow_partial,
+    }
+    return json.dumps(state, sort_keys=True, default=str)
 
 
 def project_for(assets_def: AssetsDefinition) -> SeeknalProject:
-    tags = assets_def.op.tags
-    identity = tags[PROJECT_IDENTITY_TAG]
-    if identity not in _PROJECTS:
-        _PROJECTS[identity] = load_project(
-            tags[PROJECT_ROOT_TAG], target_dir=tags[TARGET_DIR_TAG], allow_partial=PARTIAL_TAG in tags
+    """The project a Seeknal multi_asset was built from, loaded with the same options."""
+    tag = assets_def.op.tags[PROJECT_TAG]
+    if tag not in _LOADED:
+        state = json.loads(tag)
+        _LOADED[tag] = load_project(
+            state["root"],
+            target_dir=state["target_dir"],
+            profiles_path=state["profiles_path"],
+            params=state["params"],
+            allow_partial=state["allow_partial"],
         )
-    return _PROJECTS[identity]
+    return _LOADED[tag]
 
 
 def _as_project(project: SeeknalProject | str | os.PathLike[str]) -> SeeknalProject:
     return project if isinstance(project, SeeknalProject) else load_project(Path(project))
 
 
-def op_name(project: SeeknalProject) -> str:
-    return "seeknal_" + "".join(char if char.isalnum() else "_" for char in project.name)
+def op_name(project: SeeknalProject, key_prefix: Sequence[str] = ()) -> str:
+    """``seeknal_<prefix>_<project>``: the name of a project's op, pool and resource, and the stem of its sensors
+    and source-data op, so two projects (or one loaded twice with different key prefixes) never share one."""
+    return "seeknal_" + "".join(char if char.isalnum() else "_" for char in "_".join([*key_prefix, project.name]))
 
 
 def build_asset_specs(
@@ -68,7 +93,15 @@ def build_asset_specs(
         return specs
 
     def repoint(spec: AssetSpec) -> AssetSpec:
-        return spec.replace_attributes(deps=[renamed.get(dep.asset_key, dep.asset_key) for dep in spec.deps])
+        spec = spec.replace_attributes(deps=[renamed.get(dep.asset_key, dep.asset_key) for dep in spec.deps])
+        lineage = spec.metadata.get("dagster/column_lineage")
+        if not isinstance(lineage, TableColumnLineage):
+            return spec
+        deps_by_column = {
+            column: [TableColumnDep(renamed.get(dep.asset_key, dep.asset_key), dep.column_name) for dep in deps]
+            for column, deps in lineage.deps_by_column.items()
+        }
+        return spec.merge_attributes(metadata={"dagster/column_lineage": TableColumnLineage(deps_by_column)})
 
     return {node_id: repoint(spec) for node_id, spec in specs.items()}
 
@@ -85,6 +118,7 @@ def seeknal_assets(
     partitions_def: PartitionsDefinition | None = None,
     backfill_policy: BackfillPolicy | None = None,
     retry_policy: RetryPolicy | None = None,
+    required_resource_keys: set[str] | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
     """Build a subsettable multi_asset over a Seeknal project's nodes; the decorated function runs them::
 
@@ -93,16 +127,17 @@ def seeknal_assets(
             yield from seeknal.materialize(context)
 
     ``select`` / ``exclude`` take node ids, names, ``tag:…``, ``kind:…``, ``path:…``, with ``+`` for upstream or
-    downstream. Python-declared nodes are not part of it (see :func:`external_asset_specs`).
+    downstream.
 
-    ``pool`` defaults to one Dagster pool per project, named like the op (``seeknal_<project>``): with a limit of
-    1 on it (``concurrency: {pools: {default_limit: 1}}`` in dagster.yaml), two runs never write the project's
+    ``pool`` defaults to one Dagster pool per project, named like the op (``seeknal_<project>``, with the
+    translator's key prefix before the project name when it has one): with a limit of 1 on it (``concurrency: {pools: {default_limit: 1}}`` in dagster.yaml), two runs never write the project's
     outputs at the same time; the second waits for the first.
     """
     loaded = _as_project(project)
     translator = translator or SeeknalTranslator()
-    _PROJECTS[loaded.identity] = loaded
-    chosen = {node_id for node_id in select_nodes(loaded, select, exclude) if not loaded.nodes[node_id].is_python}
+    tag = project_tag(loaded)
+    _LOADED[tag] = loaded
+    chosen = select_nodes(loaded, select, exclude)
     specs = build_asset_specs(loaded, chosen, translator)
     check_specs = [
         translator.get_asset_check_spec(loaded, node_id, specs[loaded.nodes[node_id].upstream[0]].key)
@@ -121,32 +156,19 @@ def seeknal_assets(
     if node_partitions is not None:
         partitions_def = partitions_def or node_partitions
         backfill_policy = backfill_policy or BackfillPolicy.single_run()
+    default_name = op_name(loaded, translator.key_prefix)
     return multi_asset(
-        name=name or op_name(loaded),
+        name=name or default_name,
         specs=list(specs.values()),
         check_specs=check_specs,
         can_subset=True,
-        op_tags={
-            **(op_tags or {}),
-            PROJECT_ROOT_TAG: str(loaded.root),
-            PROJECT_IDENTITY_TAG: loaded.identity,
-            TARGET_DIR_TAG: str(loaded.target_dir),
-            **({PARTIAL_TAG: "true"} if loaded.allow_partial else {}),
-        },
-        pool=pool or op_name(loaded),
+        op_tags={**(op_tags or {}), PROJECT_TAG: tag},
+        pool=pool or default_name,
+        required_resource_keys=required_resource_keys,
         partitions_def=partitions_def,
         backfill_policy=backfill_policy,
         retry_policy=retry_policy,
     )
-
-
-def external_asset_specs(
-    project: SeeknalProject, translator: SeeknalTranslator | None = None
-) -> list[AssetSpec]:
-    """Specs for Python-declared nodes: visible in the graph with their lineage, not run by this integration."""
-    translator = translator or SeeknalTranslator()
-    python_nodes = {node_id for node_id, node in project.nodes.items() if node.is_python}
-    return list(build_asset_specs(project, python_nodes, translator).values()) if python_nodes else []
 
 
 def broken_asset_specs(

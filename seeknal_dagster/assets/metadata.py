@@ -97,8 +97,13 @@ def metadata_entries(reported: Mapping[str, Any], namespace: str = "seeknal/") -
             yield name, _metadata_value(value)
 
 
-def materialization_metadata(result: "ExecutorResult", connection: "duckdb.DuckDBPyConnection") -> dict[str, Any]:
-    """Row count, column schema, a preview, timing, engine, the SQL, and whatever the executor reported."""
+def materialization_metadata(
+    result: "ExecutorResult",
+    connection: "duckdb.DuckDBPyConnection",
+    descriptions: Mapping[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """Row count, column schema (with the ``descriptions`` the YAML declares, as the asset's page showed them at
+    load), a preview, timing, engine, the SQL, and whatever the executor reported."""
     metadata: dict[str, Any] = {
         "dagster/row_count": result.row_count,
         "seeknal/duration_s": round(result.duration_seconds, 4),
@@ -108,8 +113,12 @@ def materialization_metadata(result: "ExecutorResult", connection: "duckdb.DuckD
         metadata["seeknal/output_path"] = MetadataValue.path(str(output))
         if output.suffix == ".parquet":
             described = describe_parquet(connection, output, PREVIEW_ROWS)
+            described_as = descriptions or {}
             metadata["dagster/column_schema"] = TableSchema(
-                columns=[TableColumn(name=name, type=type_name) for name, type_name in described["columns"]]
+                columns=[
+                    TableColumn(name=name, type=type_name, description=described_as.get(name))
+                    for name, type_name in described["columns"]
+                ]
             )
             preview = Table.of([name for name, _ in described["columns"]], described["rows"])
             metadata["seeknal/preview"] = table_value(scrubbed(preview), dict(described["columns"]))

@@ -6,6 +6,7 @@ run-time template params, and runs whatever nodes a step selected.
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional
@@ -28,12 +29,6 @@ from seeknal_dagster.project.paths import PathPolicy
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import SeeknalProject
-
-PROJECT_ROOT_TAG = "seeknal/project_root"
-PROJECT_IDENTITY_TAG = "seeknal/project_identity"
-TARGET_DIR_TAG = "seeknal/target_dir"
-#: Present when the project was loaded with ``allow_partial``: a run worker loads it the same way.
-PARTIAL_TAG = "seeknal/allow_partial"
 
 
 class SeeknalResource(ConfigurableResource):
@@ -64,7 +59,9 @@ class SeeknalResource(ConfigurableResource):
             raise ValueError(f"duckdb_memory_limit: {error}")
         return value
 
-    def execution_context(self, project: "SeeknalProject", run_id: str, connection: Any) -> ExecutionContext:
+    def execution_context(
+        self, project: "SeeknalProject", run_id: str, connection: Any, log: logging.Logger | None = None
+    ) -> ExecutionContext:
         spark = self.pyspark
         return ExecutionContext.for_project(
             project,
@@ -72,6 +69,7 @@ class SeeknalResource(ConfigurableResource):
             params=self.params,
             duckdb_connection=connection,
             spark_factory=(lambda: spark.spark_session) if spark is not None else None,
+            **({"log": log} if log is not None else {}),
         )
 
     def materialize(self, context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
@@ -84,7 +82,8 @@ class SeeknalResource(ConfigurableResource):
             spill_to = stack.enter_context(spill_directory(spill)) if spill is not None else None
             connection = stack.enter_context(self.duckdb.get_connection())
             settings = self.limit_memory(context, project, connection, spill_to)
-            execution = self.execution_context(project, context.run.run_id, connection)
+            # Executors' messages (a Python node's output among them) go to the run's log.
+            execution = self.execution_context(project, context.run.run_id, connection, context.log)
             execution.duckdb_settings = settings
             if context.assets_def.partitions_def is not None:
                 window = context.partition_time_window

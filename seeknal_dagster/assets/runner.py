@@ -21,11 +21,13 @@ from dagster import (
     DataVersion,
     Failure,
     MaterializeResult,
+    TableColumnLineage,
+    TableSchema,
 )
-from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 
+from seeknal_dagster.assets._compat import RETRY_ON_ASSET_OR_OP_FAILURE_TAG, input_data_version_tag
 from seeknal_dagster.assets.metadata import materialization_metadata, metadata_entries
-from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY
+from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SOURCE_DATA_KEY_METADATA_KEY, metadata_asset_key
 from seeknal_dagster.engines.outputs import output_fingerprint
 from seeknal_dagster.executors.fingerprints import fingerprint_source
 from seeknal_dagster.executors import (
@@ -37,7 +39,6 @@ from seeknal_dagster.executors import (
 )
 from seeknal_dagster.project import secrets
 from seeknal_dagster.project.checks import SettingError, retries_and_delay
-from seeknal_dagster.project.models import NodeKind
 
 #: Metadata of a source's materialization: the fingerprint of the data it read.
 SOURCE_DATA_READ_METADATA_KEY = "seeknal/source_data_read"
@@ -47,6 +48,11 @@ if TYPE_CHECKING:
 
     from seeknal_dagster.executors import ExecutionContext
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
+
+
+def report_progress(line: str) -> None:
+    """A progress line in the step's output (its stdout compute log), time-stamped like Dagster's own lines."""
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} - seeknal - {line}", flush=True)
 
 
 def retry_settings(node: "ProjectNode") -> tuple[int, float]:
@@ -96,14 +102,25 @@ class StepRunner:
             spec.metadata[NODE_ID_METADATA_KEY]: spec.key for spec in assets_def.check_specs if spec.metadata
         }
         node_by_key = {key: node_id for node_id, key in self.key_by_node.items()}
-        #: A source that reads no other node depends only on the observable asset of the data it reads.
+        #: Sources name the observable asset standing for the data they read in their spec's metadata.
         self.source_data_key_by_node = {
-            node_id: spec.deps[0].asset_key
+            spec.metadata[NODE_ID_METADATA_KEY]: metadata_asset_key(spec.metadata[SOURCE_DATA_KEY_METADATA_KEY])
             for spec in assets_def.specs
-            for node_id in [spec.metadata[NODE_ID_METADATA_KEY]]
-            if project.nodes[node_id].kind == NodeKind.SOURCE
-            and not project.nodes[node_id].upstream
-            and len(spec.deps) == 1
+            if SOURCE_DATA_KEY_METADATA_KEY in spec.metadata
+        }
+        #: The YAML's column descriptions, as the specs carry them, for the schema each materialization reports,
+        #: and the column lineage planned at load: the UI shows the latest materialization's, so it repeats them.
+        self.column_descriptions = {
+            spec.metadata[NODE_ID_METADATA_KEY]: {
+                column.name: column.description for column in spec.metadata["dagster/column_schema"].columns
+            }
+            for spec in assets_def.specs
+            if isinstance(spec.metadata.get("dagster/column_schema"), TableSchema)
+        }
+        self.column_lineage = {
+            spec.metadata[NODE_ID_METADATA_KEY]: spec.metadata["dagster/column_lineage"]
+            for spec in assets_def.specs
+            if isinstance(spec.metadata.get("dagster/column_lineage"), TableColumnLineage)
         }
         rule_by_check = {key: rule_id for rule_id, key in self.check_key_by_rule.items()}
         self.selected_nodes = {node_by_key[key] for key in dagster_context.selected_asset_keys if key in node_by_key}
@@ -117,66 +134,85 @@ class StepRunner:
         pending_rules = list(self.selected_rules)
         yield from self._ready_checks(pending_rules, done=set())
         done: set[str] = set()
-        for node_id in order:
+        for position, node_id in enumerate(order, start=1):
+            # One step runs every node: each node's materialization as it lands, and these lines in the step's
+            # output (the run page's stdout; dagster-dbt streams dbt's log the same way), are the progress inside
+            # it. Dagster stores every context.log line as an event, ~6 ms each: 1,000 of them at N=500 would
+            # cost more than the nodes' own work, so only failures and skips go there.
+            progress = f"[{position}/{len(order)}] {node_id}"
             unusable = self.outcome.unusable()
             blocked = [parent for parent in self.project.nodes[node_id].upstream if parent in unusable]
             if blocked:
                 self.outcome.skipped[node_id] = f"upstream {', '.join(blocked)} did not materialize"
-                self.dagster.log.warning(f"{node_id}: skipped, upstream {', '.join(blocked)} did not materialize")
+                self.dagster.log.warning(f"{progress}: skipped, upstream {', '.join(blocked)} did not materialize")
             else:
-                event = self._materialize(node_id)
+                report_progress(f"{progress}: started")
+                event = self._materialize(node_id, progress)
                 if event is not None:
                     yield event
             done.add(node_id)
             yield from self._ready_checks(pending_rules, done)
         if self.outcome.only_invalid_configuration():
-            self.dagster.instance.add_run_tags(self.dagster.run_id, {RETRY_ON_ASSET_OR_OP_FAILURE_TAG: "false"})
+            self.dagster.instance.add_run_tags(self.dagster.run.run_id, {RETRY_ON_ASSET_OR_OP_FAILURE_TAG: "false"})
         if self.outcome.failed or self.outcome.blocked_by_check:
             raise Failure(description=self.outcome.failure_message())
 
-    def _source_data_read(self, node_id: str) -> dict[str, str]:
-        """The fingerprint of the data a source is about to read, kept in its materialization's metadata: the
-        plan compares it with the data now when no observation preceded the run (a CLI run of ``*``)."""
+    def _source_data_read(self, node_id: str) -> str | None:
+        """The fingerprint of the data a source is about to read (``None`` for other nodes, or data that cannot
+        be fingerprinted: the source's own run reports what is wrong with it)."""
         if node_id not in self.source_data_key_by_node:
-            return {}
+            return None
         try:
-            return {SOURCE_DATA_READ_METADATA_KEY: fingerprint_source(self.project, node_id).version}
+            return fingerprint_source(self.project, node_id).version
         except ExecutorError:
-            return {}  # the source's own run reports what is wrong with its data
+            return None
 
-    def _materialize(self, node_id: str) -> MaterializeResult | AssetObservation | None:
+    def _materialize(self, node_id: str, progress: str) -> MaterializeResult | AssetObservation | None:
         node = self.project.nodes[node_id]
         data_read = self._source_data_read(node_id)
         try:
             result = self._run_with_retries(node)
         except ExecutorValidationError as error:
-            return self._failed(node, error.message, invalid=True)
+            return self._failed(node, progress, error.message, invalid=True)
         except ExecutorError as error:
-            self._failed(node, error.message)
+            self._failed(node, progress, error.message)
             if getattr(error, "metadata", None):  # what it did before failing (a partial delivery): an observation
                 return AssetObservation(self.key_by_node[node_id], metadata=dict(metadata_entries(error.metadata)))
             return None
         except Exception as error:  # whatever a node raised, it fails that node alone
-            return self._failed(node, f"{type(error).__name__}: {error}")
+            return self._failed(node, progress, f"{type(error).__name__}: {error}")
         if not result.is_success():
-            return self._failed(node, result.error_message or "failed")
+            return self._failed(node, progress, result.error_message or "failed")
+        rows = f"{result.row_count:,} row{'' if result.row_count == 1 else 's'}"
+        report_progress(f"{progress}: {rows} in {result.duration_seconds:.2f}s")
         data_version = (
             DataVersion(output_fingerprint(result.output_path))
             if result.output_path is not None and result.output_path.is_file()
             else None
         )
+        metadata = materialization_metadata(
+            result, self.execution.get_duckdb_connection(), self.column_descriptions.get(node_id)
+        )
+        if node_id in self.column_lineage:
+            metadata["dagster/column_lineage"] = self.column_lineage[node_id]
+        # A source records, as the data version of its observed data asset, what it read: Dagster would record
+        # "INITIAL" when nothing observed it first (a CLI run), and the sensor's first observation would then mark
+        # the source stale ("Unsynced") though nothing changed, while `plan` says nothing would run.
+        tags = {}
+        if data_read is not None:
+            metadata[SOURCE_DATA_READ_METADATA_KEY] = data_read
+            tags[input_data_version_tag(self.source_data_key_by_node[node_id])] = data_read
         return MaterializeResult(
-            asset_key=self.key_by_node[node_id],
-            metadata={**materialization_metadata(result, self.execution.get_duckdb_connection()), **data_read},
-            data_version=data_version,
+            asset_key=self.key_by_node[node_id], metadata=metadata, data_version=data_version, tags=tags or None
         )
 
-    def _failed(self, node: "ProjectNode", message: str, invalid: bool = False) -> None:
+    def _failed(self, node: "ProjectNode", progress: str, message: str, invalid: bool = False) -> None:
+        """Record a node's failure (``progress`` names it as the progress lines do), its secrets scrubbed."""
         message = secrets.scrub(message)
         self.outcome.failed[node.id] = message
         if invalid:
             self.outcome.invalid.add(node.id)
-        self.dagster.log.error(f"{node.id} ({node.file}) failed: {message}")
+        self.dagster.log.error(f"{progress} ({node.file}) failed: {message}")
 
     def _run_with_retries(self, node: "ProjectNode") -> ExecutorResult:
         """Run a node, and again up to its ``retries`` times after an execution failure (a database restarting,

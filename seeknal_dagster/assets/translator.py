@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from dagster import (
     AssetCheckSpec,
@@ -11,14 +13,23 @@ from dagster import (
     AssetSelection,
     AssetSpec,
     AutomationCondition,
+    BetaWarning,
+    CodeReferencesMetadataValue,
     DailyPartitionsDefinition,
     HourlyPartitionsDefinition,
+    LocalFileCodeReference,
     MetadataValue,
     MonthlyPartitionsDefinition,
+    TableColumn,
+    TableColumnDep,
+    TableColumnLineage,
+    TableSchema,
     TimeWindowPartitionsDefinition,
     WeeklyPartitionsDefinition,
 )
 
+from seeknal_dagster.engines.columns import PlannedColumn, plan_columns
+from seeknal_dagster.project import secrets
 from seeknal_dagster.project.checks.exposure import file_format
 from seeknal_dagster.project.dagster_rules import owner_for, tag_key_for
 from seeknal_dagster.project.models import AUTOMATION_PATTERN, ExposureSpec, NodeKind, PartitionSettings, RuleSpec
@@ -28,6 +39,10 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
 
 NODE_ID_METADATA_KEY = "seeknal/node_id"
+#: On a source's spec: the key of the observable asset standing for the data it reads (see ``get_source_data_key``).
+SOURCE_DATA_KEY_METADATA_KEY = "seeknal/source_data_key"
+#: Markdown's punctuation, escaped wherever text from the YAML is shown as markdown (descriptions).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 #: Tag of the nodes a partial load left out (``tag:seeknal/not_loaded`` selects them in the UI).
 NOT_LOADED_TAG = "seeknal/not_loaded"
 
@@ -78,10 +93,18 @@ def exposure_kinds(spec: ExposureSpec) -> set[str]:
     return {kind, detail} if detail else {kind}
 
 
+def markdown_text(text: str) -> str:
+    """Plain text that Dagster shows as markdown (descriptions), escaped so it reads as written: a condition like
+    ``'%_@__%.__%'`` keeps its underscores instead of turning bold."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
 def node_engine(node: "ProjectNode") -> str:
     """The engine a node runs on, as shown in Dagster's kinds."""
     if node.is_python:
         return "python"
+    if node.kind == NodeKind.MODEL:
+        return "sklearn"
     if node.kind == NodeKind.SOURCE and str(getattr(node.spec, "source", "")).lower() == "hive":
         return "spark"
     return str(getattr(node.spec, "engine", None) or "duckdb")
@@ -91,8 +114,12 @@ class SeeknalTranslator:
     """Translates nodes into Dagster specs. Override :meth:`get_asset_spec` to change keys, groups, owners…;
     dependencies are re-pointed at whatever keys it returns."""
 
-    def __init__(self, key_prefix: str | Sequence[str] | None = None):
+    def __init__(self, key_prefix: str | Sequence[str] | None = None, *, plan_columns: bool = True):
+        """``plan_columns=False`` leaves column schema and lineage to materializations (see ``engines/columns.py``
+        for what planning them at load costs)."""
         self.key_prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix or [])
+        self.plan_columns = plan_columns
+        self._column_plans: dict[int, tuple["SeeknalProject", Mapping[str, list[PlannedColumn]]]] = {}
 
     def node_key(self, project: "SeeknalProject", node_id: str) -> AssetKey:
         node = project.nodes[node_id]
@@ -115,16 +142,25 @@ class SeeknalTranslator:
         metadata: dict[str, object] = {
             NODE_ID_METADATA_KEY: node_id,
             "seeknal/file": MetadataValue.path(str(node.file)),
+            "dagster/code_references": code_references(project, node),
         }
         for field_name, sql in node.spec.sql_texts():
             metadata[f"seeknal/{field_name}"] = MetadataValue.md(f"```sql\n{sql.strip()}\n```")
-        warnings = project.problems_of(node_id)
-        if warnings:
-            metadata["seeknal/warnings"] = MetadataValue.md(_problem_list(warnings))
+        if node.is_python:
+            metadata["seeknal/python"] = MetadataValue.md(f"```python\n{node.spec.source_code}\n```")
+        if node.spec.params:
+            # As written (``{{ env:… }}`` unrendered), secret-named keys masked: a password written inline is not shown.
+            metadata["seeknal/params"] = MetadataValue.json(json_safe(secrets.redact(node.spec.params)))
+        data_key = self.get_source_data_key(project, node_id)
+        if data_key is not None:
+            metadata[SOURCE_DATA_KEY_METADATA_KEY] = MetadataValue.asset(data_key)
+        metadata.update(self.column_metadata(project, node_id))
+        node_warnings = project.problems_of(node_id)
+        if node_warnings:
+            metadata["seeknal/warnings"] = MetadataValue.md(_problem_list(node_warnings))
         return AssetSpec(
             key=self.node_key(project, node_id),
-            deps=[self.node_key(project, parent) for parent in node.upstream]
-            + [key for key in [self.get_source_data_key(project, node_id)] if key is not None],
+            deps=[self.node_key(project, parent) for parent in node.upstream] + ([data_key] if data_key else []),
             description=self.describe(node),
             metadata=metadata,
             group_name=settings.group or node.kind.value,
@@ -136,6 +172,38 @@ class SeeknalTranslator:
             partitions_def=partitions_definition(settings.partitions),
             skippable=True,
         )
+
+    def column_plan(self, project: "SeeknalProject") -> Mapping[str, list[PlannedColumn]]:
+        """Every node's planned columns, planned once per project (see ``engines/columns.py``)."""
+        held = self._column_plans.get(id(project))
+        if held is None or held[0] is not project:
+            held = (project, plan_columns(project) if self.plan_columns else {})
+            self._column_plans[id(project)] = held
+        return held[1]
+
+    def column_metadata(self, project: "SeeknalProject", node_id: str) -> dict[str, object]:
+        """``dagster/column_schema`` (names, types, the YAML's descriptions) and ``dagster/column_lineage`` (which
+        upstream columns each column is computed from), known at load."""
+        columns = self.column_plan(project).get(node_id)
+        if not columns:
+            return {}
+        metadata: dict[str, object] = {
+            "dagster/column_schema": TableSchema(
+                columns=[
+                    TableColumn(name=column.name, type=column.type or "unknown", description=column.description)
+                    for column in columns
+                ]
+            )
+        }
+        keys = {parent: self.node_key(project, parent) for column in columns for parent, _ in column.lineage}
+        lineage = {
+            column.name: [TableColumnDep(asset_key=keys[parent], column_name=name) for parent, name in column.lineage]
+            for column in columns
+            if column.lineage
+        }
+        if lineage:
+            metadata["dagster/column_lineage"] = TableColumnLineage(deps_by_column=lineage)
+        return metadata
 
     def broken_node_key(self, project: "SeeknalProject", node_id: str) -> AssetKey:
         """The key of a node a partial load left out: the default one (a custom ``dagster.key`` may be what is
@@ -187,12 +255,9 @@ class SeeknalTranslator:
         return condition
 
     def describe(self, node: "ProjectNode") -> str:
-        text = node.spec.description or f"Seeknal {node.kind.value} `{node.name}`."
+        text = markdown_text(node.spec.description) if node.spec.description else f"Seeknal {node.kind.value} `{node.name}`."
         if node.is_python:
-            return (
-                f"{text}\n\nDeclared in Python (`{node.file}`, function `{node.spec.function}`). seeknal-dagster "
-                "shows it for lineage but does not run Python nodes: materialize it with Seeknal."
-            )
+            return f"{text}\n\nComputed by `{node.spec.function}()` in `{node.file}`."
         return f"{text}\n\nDefined in `{node.file}`."
 
     def get_asset_check_spec(self, project: "SeeknalProject", rule_id: str, asset_key: AssetKey) -> AssetCheckSpec:
@@ -204,14 +269,39 @@ class SeeknalTranslator:
             name=rule.name,
             asset=asset_key,
             additional_deps=[self.node_key(project, other) for other in others],
-            description=rule.spec.description or f"Seeknal rule `{rule.name}` ({rule.file}).",
+            description=markdown_text(rule.spec.description) if rule.spec.description else f"Seeknal rule `{rule.name}` ({rule.file}).",
             blocking=spec.severity_level == "error",
             metadata={
                 NODE_ID_METADATA_KEY: rule_id,
                 "seeknal/file": MetadataValue.path(str(rule.file)),
                 "seeknal/severity": spec.severity_level,
+                "dagster/code_references": code_references(project, rule),
+                "seeknal/rule": MetadataValue.json(json_safe(spec.rule)),
             },
         )
+
+
+def code_references(project: "SeeknalProject", node: "ProjectNode") -> CodeReferencesMetadataValue:
+    """The node's YAML (or Python) file and line, which the UI links to: turn them into links to the git
+    repository with Dagster's ``link_code_references_to_git`` (see the README)."""
+    with warnings.catch_warnings():  # code references are marked beta in Dagster 1.13
+        warnings.simplefilter("ignore", BetaWarning)
+        reference = LocalFileCodeReference(file_path=str(project.root / node.file), line_number=node.line)
+        return CodeReferencesMetadataValue(code_references=[reference])
+
+
+def json_safe(value: Any) -> Any:
+    """A YAML value as JSON metadata holds it (dates and other scalars as text)."""
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def metadata_asset_key(value: Any) -> AssetKey:
+    """An asset key held in metadata (as :meth:`MetadataValue.asset`, or raw)."""
+    return value.value if isinstance(value, MetadataValue) else AssetKey.from_coercible(value)
 
 
 def _problem_list(problems: Sequence["Problem"]) -> str:

@@ -41,6 +41,32 @@ def sql_literal(value: Any) -> str:
     return quote_literal(str(value))
 
 
+def csv_options(params: Mapping[str, Any]) -> dict[str, str]:
+    """The ``read_csv`` options a CSV source's params set, as SQL literals."""
+    options = {"delim": params.get("delimiter", params.get("delim")), "header": params.get("header"), "skip": params.get("skip")}
+    return {key: sql_literal(value) for key, value in options.items() if value is not None}
+
+
+def file_reader(source_type: str, path: str | Path, params: Mapping[str, Any], read_as_text: Iterable[str] = ()) -> str:
+    """The DuckDB table function reading a ``csv``, ``parquet``, ``json`` or ``jsonl`` source with its params; CSV
+    columns in ``read_as_text`` are read as the text they are, for a declared schema to cast (no sniffed type drops
+    a leading zero first)."""
+    location = quote_literal(path)
+    if source_type == "csv":
+        options = csv_options(params)
+        text_columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in read_as_text)
+        if text_columns:
+            options["types"] = "{" + text_columns + "}"
+        rendered = "".join(f", {key} = {value}" for key, value in options.items())
+        return f"read_csv({location}, auto_detect = true{rendered})"
+    if source_type == "parquet":
+        return f"read_parquet({location}, union_by_name = true)"
+    json_format = {"newline": "newline_delimited", "array": "array"}.get(str(params.get("format", "auto")), "auto")
+    if source_type == "jsonl" and json_format == "auto":
+        json_format = "newline_delimited"
+    return f"read_json_auto({location}, format = {quote_literal(json_format)})"
+
+
 def relation_columns(connection: "duckdb.DuckDBPyConnection", relation: str) -> dict[str, str]:
     """Column name → DuckDB type of a table, view or parenthesised query."""
     cursor = connection.execute(f"DESCRIBE SELECT * FROM {relation}")

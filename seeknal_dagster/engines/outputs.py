@@ -37,6 +37,13 @@ def atomic_path(final: Path) -> Iterator[Path]:
             temporary.unlink()
 
 
+def scratch_path(final: Path, purpose: str) -> Path:
+    """A hidden file beside ``final`` for a step of computing it (``.name.tmp-<purpose>-<pid>``): never read as an
+    output, and deleted like an abandoned temporary when its process is gone."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return final.with_name(f".{final.name}.tmp-{purpose}-{os.getpid()}")
+
+
 def remove_abandoned_temporaries(final: Path) -> None:
     """Delete the temporaries of ``final`` whose writing process is gone (killed by SIGKILL, OOM, a lost host);
     a temporary whose writer still runs is another run's write in progress and is left alone."""

@@ -46,8 +46,10 @@ class ExecutorRegistry:
             raise ExecutorNotFoundError(node_type) from None
 
     def create_executor(self, node: "ProjectNode", context: "ExecutionContext") -> BaseExecutor:
-        if node.is_python:
-            raise ExecutorNotFoundError(node.kind, node.id)
+        if node.is_python:  # a function computes its rows, whatever its kind
+            from seeknal_dagster.executors.python import python_executor
+
+            return python_executor(node, context)
         try:
             executor_cls = self.get_executor(node.kind)
         except ExecutorNotFoundError:

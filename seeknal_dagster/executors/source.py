@@ -23,10 +23,10 @@ import duckdb
 import pyarrow as pa
 
 from seeknal_dagster.engines.duckdb_engine import (
+    csv_options,
+    file_reader,
     quote_identifier,
-    quote_literal,
     relation_columns,
-    sql_literal,
     write_query,
 )
 from seeknal_dagster.engines.iceberg import (
@@ -285,30 +285,9 @@ class SourceExecutor(BaseExecutor):
             raise ExecutorValidationError(self.node.id, problem)
         return path
 
-    def csv_options(self) -> dict[str, str]:
-        """The ``read_csv`` options the node sets, as SQL literals."""
-        params = self.params
-        options = {"delim": params.get("delimiter", params.get("delim")), "header": params.get("header"), "skip": params.get("skip")}
-        return {key: sql_literal(value) for key, value in options.items() if value is not None}
-
     def file_relation(self, read_as_text: Iterable[str] = ()) -> str:
-        """The DuckDB table function reading the file source with its params; CSV columns in ``read_as_text`` are
-        read as the text they are, for the declared schema to cast (no sniffed type drops a leading zero first)."""
-        params = self.params
-        path = quote_literal(self.file_path())
-        if self.source_type == "csv":
-            options = self.csv_options()
-            text_columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in read_as_text)
-            if text_columns:
-                options["types"] = "{" + text_columns + "}"
-            rendered = "".join(f", {key} = {value}" for key, value in options.items())
-            return f"read_csv({path}, auto_detect = true{rendered})"
-        if self.source_type == "parquet":
-            return f"read_parquet({path}, union_by_name = true)"
-        json_format = {"newline": "newline_delimited", "array": "array"}.get(str(params.get("format", "auto")), "auto")
-        if self.source_type == "jsonl" and json_format == "auto":
-            json_format = "newline_delimited"
-        return f"read_json_auto({path}, format = {quote_literal(json_format)})"
+        """The DuckDB table function reading the file source with its params (see :func:`file_reader`)."""
+        return file_reader(self.source_type, self.file_path(), self.params, read_as_text)
 
     def _read_file(self, output_path: Path) -> tuple[int, dict[str, Any]]:
         """Read the file(s) after the checks of :mod:`seeknal_dagster.engines.source_data`: no empty file, CSV rows
@@ -327,7 +306,7 @@ class SourceExecutor(BaseExecutor):
         cursor = self.context.get_duckdb_connection().cursor()
         try:
             if self.source_type == "csv" and files:
-                check_csv_dialect(cursor, files[0], self.csv_options(), self.shown_path(files[0]))
+                check_csv_dialect(cursor, files[0], csv_options(self.params), self.shown_path(files[0]))
             relation = self.file_relation()
             if self.source_type == "csv" and any(declared.values()):
                 present = {name.lower(): name for name in relation_columns(cursor, relation)}

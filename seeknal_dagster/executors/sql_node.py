@@ -117,7 +117,11 @@ class SqlNodeExecutor(BaseExecutor):
 
     def pre_execute(self) -> None:
         self.connection = self.context.get_duckdb_connection().cursor()
-        self.relations = register_inputs(self.connection, self.node, self.context)
+        self.relations = self.input_relations()
+
+    def input_relations(self) -> dict[str, str]:
+        """Node id → the relation this node reads it through: a view over each upstream's output."""
+        return register_inputs(self.connection, self.node, self.context)
 
     def post_execute(self, result: ExecutorResult) -> ExecutorResult:
         try:

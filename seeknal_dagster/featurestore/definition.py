@@ -83,6 +83,6 @@ def feature_group_definition(project: "SeeknalProject", feature_group: str) -> F
     if node_id not in project.nodes:
         known = sorted(node.name for node in project.nodes.values() if node.kind.value == "feature_group")
         raise KeyError(f"no feature group '{feature_group}' in project {project.name} (feature groups: {known})")
-    return FeatureGroupDefinition.from_spec(project.nodes[node_id].spec)  # type: ignore[arg-type]
+    return FeatureGroupDefinition.from_spec(project.nodes[node_id].kind_spec)  # type: ignore[arg-type]
 
 

@@ -8,6 +8,7 @@ stale once the source is re-materialized with different output, and ``seeknal-da
 affected set at once.
 """
 
+import warnings
 from typing import TYPE_CHECKING, Iterator, Mapping
 
 from dagster import (
@@ -16,15 +17,15 @@ from dagster import (
     AssetObservation,
     AssetsDefinition,
     AssetSpec,
+    BetaWarning,
     DataVersion,
     MetadataValue,
     ObserveResult,
     multi_observable_source_asset,
 )
-from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
-from dagster._utils.warnings import disable_dagster_warnings
 
-from seeknal_dagster.assets.decorator import op_name
+from seeknal_dagster.assets._compat import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
+
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY, SeeknalTranslator
 from seeknal_dagster.executors import ExecutorError
 from seeknal_dagster.executors.fingerprints import SourceFingerprint, fingerprint_source
@@ -56,7 +57,7 @@ def observation_event(key: AssetKey, fingerprint: SourceFingerprint) -> AssetObs
     )
 
 
-def source_data_assets(project: "SeeknalProject", data_keys: Mapping[str, AssetKey]) -> AssetsDefinition:
+def source_data_assets(project: "SeeknalProject", data_keys: Mapping[str, AssetKey], *, name: str) -> AssetsDefinition:
     """One observable multi-asset for all source data of a project: "Observe sources" in the UI runs it."""
     node_by_key = {key: node_id for node_id, key in data_keys.items()}
     specs = [
@@ -70,8 +71,9 @@ def source_data_assets(project: "SeeknalProject", data_keys: Mapping[str, AssetK
         for node_id, key in data_keys.items()
     ]
 
-    with disable_dagster_warnings():  # the decorator is marked beta in Dagster 1.13
-        observe = multi_observable_source_asset(name=f"{op_name(project)}_source_data", specs=specs, can_subset=True)
+    with warnings.catch_warnings():  # the decorator is marked beta in Dagster 1.13
+        warnings.simplefilter("ignore", BetaWarning)
+        observe = multi_observable_source_asset(name=name, specs=specs, can_subset=True)
 
     @observe
     def observe_source_data(context: AssetExecutionContext) -> Iterator[ObserveResult]:

@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dagster import AssetKey, AssetsDefinition, DagsterInstance, DataVersion, Definitions, ExecuteInProcessResult
-from dagster._core.definitions.data_version import (
-    DEFAULT_DATA_VERSION,
+
+from seeknal_dagster.assets._compat import (
+    NEVER_OBSERVED,
     extract_data_provenance_from_entry,
     extract_data_version_from_entry,
 )
-
-from seeknal_dagster.assets.decorator import project_for
-from seeknal_dagster.assets.resource import PROJECT_ROOT_TAG
+from seeknal_dagster.assets.decorator import PROJECT_TAG, project_for
 from seeknal_dagster.assets.runner import SOURCE_DATA_READ_METADATA_KEY
 from seeknal_dagster.assets.translator import NODE_ID_METADATA_KEY
 from seeknal_dagster.executors import ExecutorError
@@ -75,7 +74,7 @@ class _ProjectAssets:
 def _project_assets(defs: Definitions) -> _ProjectAssets:
     """The Seeknal project behind a code location: its multi-assets and its observable source data assets."""
     graph = defs.resolve_asset_graph()
-    assets = [a for a in graph.assets_defs if a.is_materializable and PROJECT_ROOT_TAG in a.op.tags]
+    assets = [a for a in graph.assets_defs if a.is_materializable and PROJECT_TAG in a.op.tags]
     if not assets:
         raise ValueError("these definitions hold no Seeknal project assets")
     data_keys = {
@@ -158,7 +157,7 @@ class _Planner:
 def _source_data_read(entry: "EventLogEntry", observed: DataVersion | None) -> str | None:
     """The data version a source's last materialization read: the observed one when an observation preceded
     it, else the fingerprint the run itself recorded."""
-    if observed is not None and observed != DEFAULT_DATA_VERSION:
+    if observed is not None and observed != NEVER_OBSERVED:
         return observed.value
     recorded = entry.asset_materialization.metadata.get(SOURCE_DATA_READ_METADATA_KEY)
     return str(recorded.value) if recorded is not None else None

@@ -6,18 +6,16 @@ the few that matter in the UI.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
-from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job, in_process_executor
 
 from seeknal_dagster.operations.tags import UNATTENDED_RUN_TAGS
 from seeknal_dagster.project.errors import Problem, ProjectLoadError
 from seeknal_dagster.project.project_file import PROJECT_FILE, ScheduleSettings
 
 if TYPE_CHECKING:
-    from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
-
+    from seeknal_dagster.assets._compat import AssetGraph, UnresolvedAssetJobDefinition
     from seeknal_dagster.project.loader import SeeknalProject
 
 
@@ -27,7 +25,7 @@ def _selection(schedule: ScheduleSettings) -> AssetSelection:
         return AssetSelection.from_string(schedule.select)
 
 
-def _selection_problem(schedule: ScheduleSettings, index: int, asset_graph: "BaseAssetGraph") -> Problem | None:
+def _selection_problem(schedule: ScheduleSettings, index: int, asset_graph: "AssetGraph") -> Problem | None:
     where = f"schedules[{index}].select"
     try:
         with warnings.catch_warnings():
@@ -41,9 +39,12 @@ def _selection_problem(schedule: ScheduleSettings, index: int, asset_graph: "Bas
 
 
 def project_schedules(
-    project: "SeeknalProject", asset_graph: "BaseAssetGraph"
-) -> tuple[list[UnresolvedAssetJobDefinition], list[ScheduleDefinition]]:
-    """A job and a schedule per entry of ``schedules:``; a selection matching nothing is raised, naming the entry."""
+    project: "SeeknalProject", asset_graph: "AssetGraph", key_prefix: Sequence[str] = ()
+) -> tuple[list["UnresolvedAssetJobDefinition"], list[ScheduleDefinition]]:
+    """A job and a schedule per entry of ``schedules:``; a selection matching nothing is raised, naming the entry.
+
+    With a key prefix, names start with it (``<prefix>_<name>``), so the same project loaded twice under two
+    prefixes gets two sets of schedules. Jobs run in process: all their nodes are one step."""
     problems = [
         problem
         for index, schedule in enumerate(project.schedules)
@@ -52,17 +53,21 @@ def project_schedules(
     if problems:
         raise ProjectLoadError(project.root, problems)
     jobs, definitions = [], []
+    # A selection names keys or tags of this project only, even when another project in the code location matches.
+    project_assets = AssetSelection.assets(*asset_graph.get_all_asset_keys())
+    prefix = "".join(f"{''.join(char if char.isalnum() else '_' for char in part)}_" for part in key_prefix)
     for schedule in project.schedules:
         job = define_asset_job(
-            schedule.job_name,
-            selection=_selection(schedule),
+            prefix + schedule.job_name,
+            selection=_selection(schedule) & project_assets,
+            executor_def=in_process_executor,
             tags=UNATTENDED_RUN_TAGS,
             description=f"Nodes of schedule '{schedule.name}' in {PROJECT_FILE}: {schedule.select}",
         )
         jobs.append(job)
         definitions.append(
             ScheduleDefinition(
-                name=schedule.name,
+                name=prefix + schedule.name,
                 job=job,
                 cron_schedule=schedule.cron,
                 execution_timezone=schedule.timezone,

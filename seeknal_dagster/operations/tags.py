@@ -1,6 +1,6 @@
 """Tags every run launched by this package's sensors, schedules and automation carries."""
 
-from dagster._core.storage.tags import MAX_RETRIES_TAG, RETRY_STRATEGY_TAG
+from seeknal_dagster.assets._compat import MAX_RETRIES_TAG, RETRY_STRATEGY_TAG
 
 #: How often Dagster's run retries re-run a failed run launched by a sensor, schedule or automation. A run a person
 #: launches (the UI, the CLI) carries no such tag and is not retried (``max_retries: 0`` in dagster.yaml).

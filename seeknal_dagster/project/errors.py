@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, Mapping
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 Severity = Literal["error", "warning"]
 
@@ -54,3 +57,24 @@ class ProjectLoadError(Exception):
         lines = "\n".join(f"  - {problem}" for problem in [*errors, *warnings])
         counted = f"{len(errors)} problem(s)" + (f" and {len(warnings)} warning(s)" if warnings else "")
         super().__init__(f"Seeknal project {project_dir} has {counted}:\n{lines}")
+
+
+def describe_validation_error(detail: Mapping[str, Any]) -> str:
+    """A pydantic error as a user reads it."""
+    if detail["type"] == "missing":
+        return "missing required field"
+    return str(detail["msg"]).removeprefix("Value error, ")
+
+
+def validation_problems(error: "ValidationError", file: Path, line: int | None, node_id: str | None) -> list[Problem]:
+    """A problem per field a node's document got wrong."""
+    return [
+        Problem(
+            describe_validation_error(detail),
+            file=file,
+            line=line,
+            node_id=node_id,
+            field=".".join(str(part) for part in detail["loc"]) or None,
+        )
+        for detail in error.errors()
+    ]

@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -21,20 +21,21 @@ from seeknal_dagster.graph import NodeGraph
 from seeknal_dagster.graph.sql_refs import VALID_REF_ARGUMENT, find_qualified_names, find_ref_calls
 from seeknal_dagster.project.checks import CheckScope, node_findings
 from seeknal_dagster.project.dagster_rules import output_name
-from seeknal_dagster.project.errors import Problem, ProjectLoadError
+from seeknal_dagster.project.errors import Problem, ProjectLoadError, validation_problems
 from seeknal_dagster.project.models import (
     OBSERVABLE_SOURCE_TYPES,
     SPEC_BY_KIND,
     NodeKind,
     NodeSpec,
     PythonNodeSpec,
+    function_output_id,
     SourceSpec,
     TransformSpec,
     parse_ref,
 )
 from seeknal_dagster.project.paths import path_problems
 from seeknal_dagster.project.profiles import Profiles, load_profiles
-from seeknal_dagster.project.project_file import ScheduleSettings, describe_validation_error, read_project_file
+from seeknal_dagster.project.project_file import ScheduleSettings, python_timeout, read_project_file
 from seeknal_dagster.project.python_nodes import read_python_nodes
 from seeknal_dagster.project.templating import TemplateError, TemplateRenderer, load_common_config
 from seeknal_dagster.project.yaml_files import YamlDocument, yaml_documents
@@ -71,7 +72,22 @@ class ProjectNode:
 
     @property
     def is_python(self) -> bool:
+        """Whether a Python function computes the node's rows (a ``@source`` naming its table is a plain source)."""
         return isinstance(self.spec, PythonNodeSpec)
+
+    @property
+    def kind_spec(self) -> NodeSpec:
+        """The node as its kind declares it: for a Python feature group or second-order aggregation, the spec its
+        decorator arguments make; the spec itself otherwise."""
+        return getattr(self.spec, "kind_spec", None) or self.spec
+
+    @property
+    def kind_node(self) -> "ProjectNode":
+        """The node as its kind's executor and checks see it: a Python feature group or second-order aggregation
+        is that kind's node whose one input is what its function returns (``python.<function>``)."""
+        if self.kind_spec is self.spec:
+            return self
+        return replace(self, spec=self.kind_spec, upstream=[function_output_id(self.spec.function)])  # type: ignore[attr-defined]
 
     @property
     def has_data_fingerprint(self) -> bool:
@@ -130,6 +146,7 @@ class SeeknalProject:
     allow_partial: bool = False
     _ids_by_name: dict[str, set[str]] | None = field(default=None, init=False, repr=False)
     _problems_by_node: dict[str, list[Problem]] | None = field(default=None, init=False, repr=False)
+    _code_versions: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def node(self, node_id: str) -> ProjectNode:
         return self.nodes[node_id]
@@ -147,6 +164,11 @@ class SeeknalProject:
                 self._ids_by_name.setdefault(node.name, set()).add(node_id)
         return set(self._ids_by_name.get(name, ()))
 
+    @property
+    def python_timeout(self) -> float | None:
+        """Seconds a Python node may run unless it says otherwise (``dagster: {python_timeout: …}``)."""
+        return python_timeout(self.settings)
+
     def problems_of(self, node_id: str) -> list[Problem]:
         """The problems (warnings; errors of a broken node) reported against one node."""
         if self._problems_by_node is None:
@@ -156,7 +178,11 @@ class SeeknalProject:
         return list(self._problems_by_node.get(node_id, ()))
 
     def code_version(self, node_id: str) -> str:
-        return self.nodes[node_id].definition_hash(self.renderer.common)
+        """The node's :meth:`ProjectNode.definition_hash`, computed once per load (the specs and the column plan
+        both ask for it)."""
+        if node_id not in self._code_versions:
+            self._code_versions[node_id] = self.nodes[node_id].definition_hash(self.renderer.common)
+        return self._code_versions[node_id]
 
     @property
     def identity(self) -> str:
@@ -189,16 +215,7 @@ def _validate_spec(document: Any, relative: Path, line: int) -> NodeSpec | list[
     try:
         return spec_class.model_validate(document)
     except ValidationError as error:
-        return [
-            Problem(
-                describe_validation_error(detail),
-                file=relative,
-                line=line,
-                node_id=node_id,
-                field=".".join(str(part) for part in detail["loc"]) or None,
-            )
-            for detail in error.errors()
-        ]
+        return validation_problems(error, relative, line, node_id)
 
 
 def _node_files(nodes_dir: Path, pattern: str) -> Iterator[Path]:
@@ -248,7 +265,8 @@ def _discover(root: Path) -> tuple[list[ProjectNode], list[Problem]]:
             if isinstance(item, Problem):
                 problems.append(item)
             else:
-                found.append(ProjectNode(spec=item, file=path.relative_to(root)))
+                line, spec = item
+                found.append(ProjectNode(spec=spec, file=path.relative_to(root), line=line))
     if not yaml_files and not python_files:
         problems.append(Problem(f"no node files found: expected YAML or Python files under {nodes_dir}", file=nodes_dir))
     return found, problems
@@ -323,10 +341,6 @@ def _link(nodes: dict[str, ProjectNode], renderer: TemplateRenderer) -> tuple[No
             for target in find_qualified_names(sql, nodes):
                 reads(target, field_name, f"{target}: ")
         node.upstream = graph.upstream[node_id]
-        checked = node.upstream[0] if node.kind == NodeKind.RULE and node.upstream else None
-        if checked and nodes[checked].is_python:
-            message = f"a rule cannot check {checked}: it is declared in Python, which seeknal-dagster does not run"
-            problems.append(problem(message, "inputs[0]"))
     cycle = graph.find_cycle()
     if cycle:
         first = nodes[cycle[0]]

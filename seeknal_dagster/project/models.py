@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from enum import Enum
 from typing import Any, ClassVar, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
 
 from seeknal_dagster.project.dagster_rules import (
     cron_problem,
@@ -578,12 +578,33 @@ SPEC_BY_KIND: dict[NodeKind, type[NodeSpec]] = {
 }
 
 
+def function_output_id(function: str) -> str:
+    """What a Python feature group or second-order aggregation reads: the rows its function returns."""
+    return f"python.{function}"
+
+
 class PythonNodeSpec(NodeSpec):
-    """A node declared by a decorator in a ``seeknal/**/*.py`` file, read without importing the file."""
+    """A node computed by a decorated function in a ``seeknal/**/*.py`` file, read without running the file.
+
+    Its code version follows ``code_digest`` (the function and the file's shared code, comments, docstrings and
+    formatting aside), its params and inputs. A feature group or second-order aggregation also carries
+    ``kind_spec``: the node as its decorator arguments declare it in YAML, which that kind's executor applies to
+    the rows the function returns.
+    """
 
     function: str
-    decorator_args: dict[str, Any] = Field(default_factory=dict)
+    #: The function's source with its decorators, as written (shown in Dagster).
+    source_code: str = ""
+    code_digest: str = ""
+    #: Upstream nodes named by ``ctx.ref("kind.name")`` calls in the function.
     code_refs: list[str] = Field(default_factory=list)
+    #: The decorator's arguments that have literal values.
+    decorator_args: dict[str, Any] = Field(default_factory=dict)
+    #: Seconds the function may run; the project's ``dagster: {python_timeout: …}`` or the default otherwise.
+    timeout: float | None = Field(default=None, gt=0)
+    kind_spec: SerializeAsAny[NodeSpec] | None = None
+
+    descriptive_fields: ClassVar[frozenset[str]] = NodeSpec.descriptive_fields | {"source_code", "decorator_args"}
 
     def declared_refs(self) -> Iterator[tuple[str, Any]]:
         yield from super().declared_refs()

@@ -8,9 +8,9 @@ path). The policy:
 - Sources read files under the project root or its target directory.
 - File exposures write under the project root or its target directory, but never into the project's definitions
   (``seeknal/``, ``seeknal_project.yml``, profiles), into what seeknal-dagster keeps under the target directory
-  (``intermediate/``, ``cache/``, ``state/``, ``feature_store/``, ``models/``), over source code or configuration
-  (``.py``, ``.yml``…), nor over a file another node reads or writes (a source's file, glob or directory, another
-  exposure's output).
+  (``intermediate/``, ``cache/``, ``state/``, ``feature_store/``, ``models/``, Python nodes' ``pipeline_state/``),
+  over source code or configuration (``.py``, ``.yml``…), nor over a file another node reads or writes (a
+  source's file, glob or directory, another exposure's output).
 - Anywhere else only with an explicit opt-in in ``seeknal_project.yml``::
 
       allowed_paths:
@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 
 SETTINGS_KEY = "allowed_paths"
 SETTINGS_FILE = "seeknal_project.yml"
-#: What seeknal-dagster keeps under the target directory: node outputs, state, the feature store, models.
-MANAGED_TARGET_DIRS = ("intermediate", "cache", "state", "feature_store", "models")
+#: What seeknal-dagster keeps under the target directory: node outputs, state (Python nodes' ``ctx.state`` too),
+#: the feature store, models.
+MANAGED_TARGET_DIRS = ("intermediate", "cache", "state", "pipeline_state", "feature_store", "models")
 #: The project's own definitions, relative to its root.
 PROJECT_DEFINITIONS = ("seeknal", SETTINGS_FILE, "profiles.yml")
 #: An exposure writes data files, never source code or configuration.

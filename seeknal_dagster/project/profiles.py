@@ -95,6 +95,12 @@ class Profiles:
             raise KeyError(f"connection '{name}' is not defined in profiles ({where})")
         return resolve_settings(self.connections[name])
 
+    def register_secrets(self) -> None:
+        """Register every connection's secrets (:func:`resolve_settings`) before code this process does not
+        control runs with the environment they come from (a Python node), so whatever it echoes is scrubbed."""
+        for settings in self.connections.values():
+            resolve_settings(settings)
+
     @property
     def materialization(self) -> dict[str, Any]:
         """Seeknal's ``materialization:`` block: ``enabled`` (for transforms' singular ``materialization:``) and

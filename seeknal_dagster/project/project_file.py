@@ -1,4 +1,5 @@
-"""``seeknal_project.yml``: the project's name and the named schedules Dagster runs it on::
+"""``seeknal_project.yml``: the project's name, the named schedules Dagster runs it on, and how long a Python node
+may run::
 
     name: shop
     schedules:
@@ -7,6 +8,8 @@
         select: tag:daily+          # Dagster's selection syntax; Seeknal tags are asset tags
         timezone: Europe/Berlin     # optional (UTC by default)
         enabled: false              # optional: declared, but stopped until switched on in the UI
+    dagster:
+      python_timeout: 900           # optional: seconds (1,800 by default)
 
 Everything but what ``select`` matches is checked here, when the project loads; the selection is resolved
 against the assets when the definitions are built.
@@ -21,18 +24,11 @@ from typing import Any, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from seeknal_dagster.project.dagster_rules import cron_problem
-from seeknal_dagster.project.errors import Problem
+from seeknal_dagster.project.errors import Problem, describe_validation_error
 from seeknal_dagster.project.models import known_timezone
 from seeknal_dagster.project.yaml_files import read_yaml_file
 
 PROJECT_FILE = Path("seeknal_project.yml")
-
-
-def describe_validation_error(detail: Mapping[str, Any]) -> str:
-    """A pydantic error as a user reads it."""
-    if detail["type"] == "missing":
-        return "missing required field"
-    return str(detail["msg"]).removeprefix("Value error, ")
 
 
 class ScheduleSettings(BaseModel):
@@ -99,4 +95,14 @@ def read_project_file(root: Path) -> tuple[dict[str, Any], list[ScheduleSettings
     if not isinstance(settings, dict):
         return {}, [], [*problems, Problem("seeknal_project.yml must be a mapping", file=PROJECT_FILE)]
     schedules, schedule_problems = _schedules(settings.get("schedules") or [])
+    timeout = python_timeout(settings)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        message = f"python_timeout must be a number of seconds above 0 (got {timeout!r})"
+        schedule_problems.append(Problem(message, file=PROJECT_FILE, field="dagster.python_timeout"))
     return settings, schedules, [*problems, *schedule_problems]
+
+
+def python_timeout(settings: Mapping[str, Any]) -> Any:
+    """``dagster: {python_timeout: seconds}``: how long any Python node may run unless it says otherwise."""
+    dagster_settings = settings.get("dagster")
+    return dagster_settings.get("python_timeout") if isinstance(dagster_settings, dict) else None

@@ -8,9 +8,9 @@ Where a value came from decides what it may do (the README's "Security model"):
 
 - The project's files are trusted: a node's ``params:``, ``seeknal/common/`` snippets (SQL on purpose), built-in
   functions and ``{{ env:NAME }}`` values are pasted into SQL as text, as Seeknal does.
-- Values given at run time (run config ``resources.seeknal.config.params``, ``build_definitions(params=…)``) are
-  run values (:class:`RunValue`): data, never code. In SQL they may stand inside a quoted string literal
-  (escaped, so they stay one literal) or, alone, as a number or ``true``/``false``; anything else fails the node.
+- Values given at run time (run config ``resources.seeknal_<project>.config.params``,
+  ``build_definitions(params=…)``) are run values (:class:`RunValue`): data, never code. In SQL they may stand
+  inside a quoted string literal (escaped, so they stay one literal) or, alone, as a number or ``true``/``false``; anything else fails the node.
   A param whose template uses a run value (``since: "{{ start }}"``) carries it along. Outside SQL, how a param
   is used decides (:class:`ParamUse`): a path segment, a URL's path or query, plain data, or not at all.
 - Environment values are rendered into the SQL that runs, but SQL shown as metadata keeps their ``{{ env:… }}``

@@ -121,10 +121,12 @@ def _expansion_problem(node: yaml.Node, relative: Path) -> Problem | None:
 def yaml_documents(text: str, relative: Path) -> Iterator[YamlDocument | Problem]:
     """Every document of a YAML text, or a problem (syntax error with its line, alias bomb) instead of it."""
     loader = _ProjectLoader(text)
+    # An alias needs an anchor (``&name``; PyYAML refuses an undefined one): without '&', nothing can expand.
+    may_alias = "&" in text
     try:
         while loader.check_node():
             node = loader.get_node()
-            problem = _expansion_problem(node, relative)
+            problem = _expansion_problem(node, relative) if may_alias else None
             if problem is not None:
                 yield problem
                 continue

@@ -36,6 +36,7 @@ def materialize_with_cli(
     )
 
 
-def seeknal_params_config(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Run config setting the ``{{ }}`` params of every node, as a user does in the launchpad."""
-    return {"resources": {"seeknal": {"config": {"params": dict(params)}}}}
+def seeknal_params_config(params: Mapping[str, Any], project_name: str = "project") -> dict[str, Any]:
+    """Run config setting the ``{{ }}`` params of every node, as a user does in the launchpad: on the project's
+    resource, ``seeknal_<project>`` (test projects are folders named ``project``)."""
+    return {"resources": {f"seeknal_{project_name}": {"config": {"params": dict(params)}}}}

@@ -17,6 +17,7 @@ from seeknal_dagster.project.checks.feature_group import check_feature_group
 from seeknal_dagster.project.checks.metric import check_metric
 from seeknal_dagster.project.checks.model import check_model
 from seeknal_dagster.project.checks.profile import check_profile
+from seeknal_dagster.project.checks.python import check_python_node
 from seeknal_dagster.project.checks.rule import check_rule
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
 from seeknal_dagster.project.checks.semantic_model import check_semantic_model
@@ -76,10 +77,16 @@ def _collected(check: Check, node: "ProjectNode", scope: CheckScope) -> list[Fin
 
 
 def node_findings(node: "ProjectNode", scope: CheckScope) -> list[Finding]:
-    """What is wrong with a node's settings (errors and warnings); nothing for nodes declared in Python."""
+    """What is wrong with a node's settings (errors and warnings). A Python feature group or second-order
+    aggregation is checked as that kind's node over its function's rows; a Python transform has its retries and
+    decorators to check (its function is checked by running it)."""
+    found = _collected(check_retries, node, scope)
     if node.is_python:
-        return []
-    return [finding for check in (check_retries, CHECKS[node.kind]) for finding in _collected(check, node, scope)]
+        found += _collected(check_python_node, node, scope)
+    checked = node.kind_node
+    if not checked.is_python:
+        found += _collected(CHECKS[checked.kind], checked, scope)
+    return found
 
 
 __all__ = ["CHECKS", "CheckScope", "Finding", "SettingError", "node_findings", "retries_and_delay"]

@@ -86,6 +86,8 @@ class FeatureGroupDefinition:
     mode: str
     transform: str | None
     inputs: tuple[str, ...]
+    #: For a group computed by a Python function: a digest of its code, part of what the group computes.
+    code_digest: str | None = None
 
     @classmethod
     def from_spec(cls, spec: "FeatureGroupSpec") -> "FeatureGroupDefinition":
@@ -131,6 +133,7 @@ class FeatureGroupDefinition:
             "features": [(feature.name, feature.dtype) for feature in self.features or ()],
             "transform": self.transform,
             "inputs": self.inputs,
+            **({"code": self.code_digest} if self.code_digest else {}),
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -165,9 +168,9 @@ def entity_groups(definition: FeatureGroupDefinition, scope: CheckScope) -> dict
     def by_entity() -> dict[str, dict[str, FeatureGroupDefinition]]:
         groups: dict[str, dict[str, FeatureGroupDefinition]] = {}
         for node in scope.nodes.values():
-            if node.kind.value == "feature_group" and not node.is_python:
+            if node.kind.value == "feature_group":
                 try:
-                    other = FeatureGroupDefinition.from_spec(node.spec)  # type: ignore[arg-type]
+                    other = FeatureGroupDefinition.from_spec(node.kind_spec)  # type: ignore[arg-type]
                 except SettingError:
                     continue
                 groups.setdefault(other.entity, {})[other.name] = other
