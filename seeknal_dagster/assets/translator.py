@@ -195,7 +195,7 @@ class SeeknalTranslator:
                 ]
             )
         }
-        keys = {parent: self.node_key(project, parent) for column in columns for parent, _ in column.lineage}
+        keys = {parent: self.node_key(project, parent) for parent in {parent for column in columns for parent, _ in column.lineage}}
         lineage = {
             column.name: [TableColumnDep(asset_key=keys[parent], column_name=name) for parent, name in column.lineage]
             for column in columns

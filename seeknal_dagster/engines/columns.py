@@ -384,7 +384,7 @@ def trace_lineage(
         return {}
     # sqlglot folds unquoted names to lower case, as DuckDB matches them: report the upstream's own spelling.
     spelling = {
-        parent: {column.lower(): column for column, _ in columns} for parent, columns in upstream_columns.items()
+        parent: {column.lower(): column for column, _ in upstream_columns[parent]} for parent in set(relations.values())
     }
     traced: dict[str, list[list[str]]] = {}
     for projection in root.expression.selects:

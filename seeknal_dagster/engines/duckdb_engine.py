@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Container, Iterable, Mapping
 
 from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.graph.sql_refs import rewrite_node_references, strip_comments
@@ -116,7 +116,7 @@ def register_inputs(
     return relations
 
 
-def rewrite_sql(sql: str, relations: dict[str, str], known_ids: Iterable[str]) -> str:
+def rewrite_sql(sql: str, relations: dict[str, str], known_ids: Container[str]) -> str:
     """Point ``ref('kind.name')`` and schema-qualified node names at the registered upstream views."""
 
     def relation_for(node_id: str) -> str:

@@ -13,7 +13,7 @@ import bisect
 import math
 import functools
 import re
-from typing import Callable, Iterable
+from typing import Callable, Container, Iterable
 
 REF_CALL = re.compile(r"""ref\(\s*(['"])(.*?)\1\s*\)""")
 VALID_REF_ARGUMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -85,13 +85,13 @@ def find_ref_calls(sql: str) -> list[str]:
     return [match.group(2).strip() for match in _code_matches(REF_CALL, sql)]
 
 
-def find_qualified_names(sql: str, known_ids: Iterable[str]) -> list[str]:
-    """``kind.name`` tokens in the code that name an existing node."""
-    known = set(known_ids)
+def find_qualified_names(sql: str, known_ids: Container[str]) -> list[str]:
+    """``kind.name`` tokens in the code that name an existing node (``known_ids``: the project's nodes by id, or a
+    set; asked for membership only, never copied: a copy per node made loading quadratic in the nodes)."""
     found = []
     for match in _code_matches(QUALIFIED_NAME, sql):
         node_id = f"{match.group(1)}.{match.group(2)}"
-        if node_id in known and node_id not in found:
+        if node_id in known_ids and node_id not in found:
             found.append(node_id)
     return found
 
@@ -101,14 +101,13 @@ def _substitute(pattern: re.Pattern[str], sql: str, replacement: Callable[[re.Ma
     return pattern.sub(lambda match: replacement(match) if is_code(spans, match.start()) else match.group(0), sql)
 
 
-def rewrite_node_references(sql: str, relation_for: Callable[[str], str], known_ids: Iterable[str]) -> str:
+def rewrite_node_references(sql: str, relation_for: Callable[[str], str], known_ids: Container[str]) -> str:
     """Replace ``ref('kind.name')`` and schema-qualified node names in the code with the relation
-    ``relation_for`` gives."""
-    known = set(known_ids)
+    ``relation_for`` gives (``known_ids`` as for :func:`find_qualified_names`)."""
     sql = _substitute(REF_CALL, sql, lambda match: relation_for(match.group(2).strip()))
 
     def qualified(match: re.Match[str]) -> str:
         node_id = f"{match.group(1)}.{match.group(2)}"
-        return relation_for(node_id) if node_id in known else match.group(0)
+        return relation_for(node_id) if node_id in known_ids else match.group(0)
 
     return _substitute(QUALIFIED_NAME, sql, qualified)
