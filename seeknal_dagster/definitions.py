@@ -8,6 +8,7 @@ depend on the assets layer and never the other way round.
 import logging
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Mapping
 
 from dagster import AssetExecutionContext, Definitions, ExecutorDefinition, in_process_executor
@@ -35,6 +36,8 @@ def build_definitions(
     profiles_path: str | os.PathLike[str] | None = None,
     params: Mapping[str, Any] | None = None,
     duckdb_database: str = ":memory:",
+    duckdb_memory_limit: str | None = None,
+    duckdb_spill_directory: str | os.PathLike[str] | None = None,
     spark_config: Mapping[str, Any] | None = None,
     default_engine: str | None = None,
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
@@ -64,6 +67,9 @@ def build_definitions(
     ``executor`` is the code location's executor: in-process by default, since a run is one step per partitions
     group and a subprocess per step only adds start-up time. Pass ``executor=None`` to merge these definitions with
     others that set their own; the jobs built here (schedules, checks) keep the in-process executor either way.
+
+    ``duckdb_memory_limit`` and ``duckdb_spill_directory`` (relative to the current directory) bound the memory
+    of a run's DuckDB database; see :class:`SeeknalResource` for their defaults.
     """
     project = load_project(
         project_dir,
@@ -104,7 +110,10 @@ def build_definitions(
     resource = SeeknalResource(
         duckdb=DuckDBResource(database=duckdb_database),
         pyspark=LazyPySparkResource(spark_config=dict(spark_config)) if spark_config is not None else None,
+        duckdb_memory_limit=duckdb_memory_limit,
+        duckdb_spill_directory=str(Path(duckdb_spill_directory).resolve()) if duckdb_spill_directory else None,
     )
+    resource.spill_parent(project)  # a spill directory outside the project fails the load, not the first run
     operations = build_operations(
         project,
         assets,

@@ -155,15 +155,21 @@ def global_settings(connection: "duckdb.DuckDBPyConnection") -> dict[str, str | 
         cursor.close()
 
 
-def restore_settings(connection: "duckdb.DuckDBPyConnection", before: dict[str, str | None]) -> list[str]:
+def restore_settings(
+    connection: "duckdb.DuckDBPyConnection", before: dict[str, str | None], exact: Mapping[str, str] | None = None
+) -> list[str]:
     """Set back every database-wide setting that differs from ``before``; returns their names.
 
     A setting is reset to its default first: values are shown rounded (``18.7 GiB``), so setting one back from
-    its shown value is exact only where the default is not what it was."""
+    its shown value is exact only where the default is not what it was; ``exact`` gives the value as it was set
+    (``3000MB``) for the settings that have one."""
     changed = [name for name, value in global_settings(connection).items() if before.get(name, value) != value]
     cursor = connection.cursor()
     try:
         for name in changed:
+            if exact and name in exact:
+                cursor.execute(f"SET GLOBAL {quote_identifier(name)} = {quote_literal(exact[name])}")
+                continue
             cursor.execute(f"RESET GLOBAL {quote_identifier(name)}")
             query = "SELECT value FROM duckdb_settings() WHERE name = ?"
             if cursor.execute(query, [name]).fetchall() != [(before[name],)] and before[name] is not None:

@@ -107,11 +107,11 @@ def remove_abandoned_temporaries(final: Path) -> None:
     a temporary whose writer still runs is another run's write in progress and is left alone."""
     for leftover in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
         pid = leftover.name.rpartition("-")[2]
-        if pid.isdigit() and not _process_exists(int(pid)):
+        if pid.isdigit() and not process_exists(int(pid)):
             remove_path(leftover)
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

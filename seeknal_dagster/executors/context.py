@@ -50,6 +50,9 @@ class ExecutionContext:
     #: ``(start, end)`` of the partition being materialized (end exclusive), or ``None`` for a full run.
     #: Time-windowed nodes recompute only this window and keep the rest of their output.
     partition_time_window: tuple[datetime, datetime] | None = None
+    #: Database-wide DuckDB settings the run started with, as given (``memory_limit: 3000MB``): DuckDB shows sizes
+    #: rounded, so a setting a node changed is set back to these exactly.
+    duckdb_settings: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workspace_path = Path(self.workspace_path)

@@ -112,7 +112,7 @@ class SqlNodeExecutor(BaseExecutor):
         if before is None or self.connection is None:
             return
         try:
-            changed = restore_settings(self.connection, before)
+            changed = restore_settings(self.connection, before, self.context.duckdb_settings)
         except duckdb.Error as error:
             raise ExecutorExecutionError(
                 self.node.id, f"could not set back the DuckDB settings its statements changed: {error}", cause=error
