@@ -137,18 +137,17 @@ def file_fingerprint(path: Path) -> str:
 
 
 def output_fingerprint(path: Path) -> str:
-    """The data version of a node's output. A Parquet file written here is known by its size and footer, which
-    records every row group's row count, sizes and column statistics: as telling as hashing the whole file
-    for our own outputs, without reading gigabytes after every node. A directory (Spark's output) is known by
-    the sizes and footers of its part files in order, not by their names, which hold a per-write id."""
-    if path.is_dir():
-        digest = hashlib.blake2b(digest_size=16)
-        for part in parquet_files(path):
-            digest.update(_parquet_identity(part))
-        return digest.hexdigest()
-    if path.suffix != ".parquet":
-        return file_fingerprint(path)
-    return hashlib.blake2b(_parquet_identity(path), digest_size=16).hexdigest()
+    """The data version of a node's output: a hash of its bytes (a directory, Spark's output: of its part files in
+    order, not of their names, which hold a per-write id). An output over :data:`FULL_HASH_LIMIT` is known by the
+    size and Parquet footer of each part instead (every row group's row count, sizes and column statistics), so a
+    run does not read gigabytes again after writing them; only there can an edit that keeps every size and
+    statistic (two values swapped) keep the version."""
+    parts = parquet_files(path) if path.is_dir() else [path]
+    whole = sum(part.stat().st_size for part in parts) <= FULL_HASH_LIMIT
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        digest.update(file_fingerprint(part).encode() if whole or part.suffix != ".parquet" else _parquet_identity(part))
+    return digest.hexdigest()
 
 
 def _parquet_identity(path: Path) -> bytes:
