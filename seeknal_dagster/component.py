@@ -154,11 +154,16 @@ class SeeknalProjectComponent(Component, Resolvable):
     profiles_path: str | None = None
     params: dict[str, Any] | None = None
     duckdb_database: str = ":memory:"
+    #: Caps of a run's DuckDB memory ('4GB', '25%') and where it spills past them (relative to defs.yaml's folder).
+    duckdb_memory_limit: str | None = None
+    duckdb_spill_directory: str | None = None
     spark_config: dict[str, Any] | None = None
     translation: Annotated[
         TranslationFn[Mapping[str, Any]] | None,
         TranslationFnResolver(template_vars_for_translation_fn=lambda node: {"node": node}),
     ] = None
+    #: ``spark``: nodes that can run on Spark and name no engine run there (``spark_config`` gives the session).
+    default_engine: str | None = None
     #: Load what loads and show the nodes with problems (and their downstream) as not runnable.
     allow_partial: bool = False
 
@@ -175,6 +180,9 @@ class SeeknalProjectComponent(Component, Resolvable):
             profiles_path=here(self.profiles_path),
             params=self.params,
             duckdb_database=self.duckdb_database,
+            duckdb_memory_limit=self.duckdb_memory_limit,
+            duckdb_spill_directory=here(self.duckdb_spill_directory),
             spark_config=self.spark_config,
+            default_engine=self.default_engine,
             allow_partial=self.allow_partial,
         )

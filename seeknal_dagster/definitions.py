@@ -8,6 +8,7 @@ depend on the assets layer and never the other way round.
 import logging
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Mapping
 
 from dagster import AssetExecutionContext, Definitions, ExecutorDefinition, in_process_executor
@@ -36,7 +37,10 @@ def build_definitions(
     profiles_path: str | os.PathLike[str] | None = None,
     params: Mapping[str, Any] | None = None,
     duckdb_database: str = ":memory:",
+    duckdb_memory_limit: str | None = None,
+    duckdb_spill_directory: str | os.PathLike[str] | None = None,
     spark_config: Mapping[str, Any] | None = None,
+    default_engine: str | None = None,
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     automation_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
     executor: ExecutorDefinition | None = in_process_executor,
@@ -46,6 +50,10 @@ def build_definitions(
     runs it unattended (see :func:`build_operations`): observed source data, the sensor re-running sources whose
     data changed (every ``sensor_interval_seconds``), the automation sensor (every
     ``automation_interval_seconds``) and the schedules of ``seeknal_project.yml``.
+
+    ``spark_config`` configures the Spark session of nodes with ``engine: spark`` and Hive sources, through
+    dagster-pyspark: ``{"spark.remote": "sc://host:15002"}`` for Spark Connect, ``{"spark.master": …}`` for a
+    classic session. ``default_engine="spark"`` runs every node that can run on Spark and names no engine there.
 
     A project with problems raises :class:`ProjectLoadError` listing all of them (file, node, field), which is
     what the Dagster UI shows for a code location that fails to load. With ``allow_partial``, the nodes with a
@@ -60,9 +68,17 @@ def build_definitions(
     ``executor`` is the code location's executor: in-process by default, since a run is one step per partitions
     group and a subprocess per step only adds start-up time. Pass ``executor=None`` to merge these definitions with
     others that set their own; the jobs built here (schedules, checks) keep the in-process executor either way.
+
+    ``duckdb_memory_limit`` and ``duckdb_spill_directory`` (relative to the current directory) bound the memory
+    of a run's DuckDB database; see :class:`SeeknalResource` for their defaults.
     """
     project = load_project(
-        project_dir, profiles_path=profiles_path, target_dir=target_dir, params=params, allow_partial=allow_partial
+        project_dir,
+        profiles_path=profiles_path,
+        target_dir=target_dir,
+        params=params,
+        default_engine=default_engine,
+        allow_partial=allow_partial,
     )
     if project.problems:
         logging.getLogger("seeknal_dagster").warning(
@@ -97,7 +113,13 @@ def build_definitions(
         from dagster_pyspark import LazyPySparkResource
 
         pyspark = LazyPySparkResource(spark_config=dict(spark_config))
-    resource = SeeknalResource(duckdb=DuckDBResource(database=duckdb_database), pyspark=pyspark)
+    resource = SeeknalResource(
+        duckdb=DuckDBResource(database=duckdb_database),
+        pyspark=pyspark,
+        duckdb_memory_limit=duckdb_memory_limit,
+        duckdb_spill_directory=str(Path(duckdb_spill_directory).resolve()) if duckdb_spill_directory else None,
+    )
+    resource.spill_parent(project)  # a spill directory outside the project fails the load, not the first run
     operations = build_operations(
         project,
         assets,

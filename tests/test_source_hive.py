@@ -1,4 +1,5 @@
-"""Hive sources: a table in a real (local, Derby-backed) Hive metastore, read through the Spark catalog."""
+"""Hive sources: tables in the Hive catalog of a real Spark cluster (loopback, Derby-backed metastore), read by the
+cluster and written by its executors to the target layout, never collected into the Dagster process."""
 
 from __future__ import annotations
 
@@ -12,45 +13,22 @@ from tests.test_sources import failure_text, output_rows, output_schema, source_
 
 
 @pytest.fixture(scope="session")
-def hive_spark_config(tmp_path_factory) -> Iterator[dict[str, Any]]:
-    """Start Spark once for the session, with a Hive catalog in a temporary directory, and create the tables
-    the tests read. Yields the ``spark_config`` to pass to ``build_definitions``, which reuses this session."""
-    from pyspark.sql import SparkSession
-
-    home = tmp_path_factory.mktemp("hive")
-    config = {
-        "spark.master": "local[1]",
-        "spark.app.name": "seeknal-dagster-tests",
-        "spark.sql.catalogImplementation": "hive",
-        "spark.sql.warehouse.dir": str(home / "warehouse"),
-        # Hive reads its metastore settings from the Hadoop configuration, hence the spark.hadoop. prefix.
-        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home}/metastore_db;create=true",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",  # derby.log goes there, not into the CWD
-        "spark.driver.memory": "512m",
-        "spark.sql.shuffle.partitions": "1",
-        "spark.ui.enabled": "false",
-    }
-    builder = SparkSession.builder
-    for key, value in config.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    assert session.conf.get("spark.sql.catalogImplementation") == "hive", "a Spark session without Hive was active"
-    session.sql("CREATE DATABASE IF NOT EXISTS sales")
-    session.sql(
+def hive_spark_config(spark_session, spark_connect) -> Iterator[dict[str, Any]]:
+    """Tables in the loopback cluster's Hive catalog (the Connect server's metastore and warehouse), created once
+    for the session. Yields the ``spark_config`` reaching that cluster through Spark Connect."""
+    spark_session.sql("CREATE DATABASE IF NOT EXISTS sales")
+    spark_session.sql(
         "CREATE TABLE sales.orders (id INT, amount DECIMAL(10, 2), ordered_at TIMESTAMP, note STRING) USING parquet"
     )
-    session.sql(
+    spark_session.sql(
         "INSERT INTO sales.orders VALUES (1, 12.50, TIMESTAMP '2024-01-02 03:04:05', 'first'), "
         "(2, NULL, NULL, NULL), (3, 7.25, TIMESTAMP '2024-02-03 00:00:00', 'third')"
     )
-    session.sql("CREATE TABLE sales.refunds (order_id INT, reason STRING) USING parquet")
-    try:
-        yield config
-    finally:
-        session.stop()
+    spark_session.sql("CREATE TABLE sales.refunds (order_id INT, reason STRING) USING parquet")
+    yield spark_connect
 
 
+@pytest.mark.spark
 def test_hive_table_materializes_through_the_spark_catalog(make_project, hive_spark_config):
     project = make_project(
         {
@@ -70,6 +48,7 @@ def test_hive_table_materializes_through_the_spark_catalog(make_project, hive_sp
     assert [name for name, _ in output_schema(project, "source.orders")] == ["id", "amount", "ordered_at", "note"]
     assert output_rows(project, "transform.priced") == [(1, Decimal("12.50")), (3, Decimal("7.25"))]
     assert output_rows(project, "source.orders")[1] == (2, None, None, None)
+    assert (project / "target/intermediate/source_orders.parquet").is_dir()  # part files the executors wrote
     metadata = materialization_metadata(result, "source/orders")
     assert metadata["dagster/row_count"] == 3
     assert metadata["seeknal/engine"] == "spark"
@@ -79,6 +58,7 @@ def test_hive_table_materializes_through_the_spark_catalog(make_project, hive_sp
     assert materialization_metadata(result, "source/refunds")["dagster/row_count"] == 0
 
 
+@pytest.mark.spark
 def test_missing_hive_table_fails_naming_node_and_table(make_project, hive_spark_config):
     project = make_project({"seeknal/sources/gone.yml": source_yml("gone", "source: hive\ntable: sales.gone")})
     result = materialize(project, spark_config=hive_spark_config)

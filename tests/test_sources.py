@@ -14,12 +14,14 @@ from tests.support.projects import load_problem, materialization_metadata, mater
 def output_rows(project: Path, node: str, order_by: str = "1") -> list[tuple]:
     kind, name = node.split(".")
     path = project / "target" / "intermediate" / f"{kind}_{name}.parquet"
+    path = path / "*.parquet" if path.is_dir() else path  # a directory of part files when Spark wrote it
     return duckdb.sql(f"SELECT * FROM read_parquet('{path}') ORDER BY {order_by}").fetchall()
 
 
 def output_schema(project: Path, node: str) -> list[tuple[str, str]]:
     kind, name = node.split(".")
     path = project / "target" / "intermediate" / f"{kind}_{name}.parquet"
+    path = path / "*.parquet" if path.is_dir() else path
     return [(row[0], row[1]) for row in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
 
 

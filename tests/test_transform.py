@@ -239,3 +239,30 @@ def test_a_failing_statement_names_the_node_and_keeps_the_last_good_output(make_
         "transform_positive.parquet",
     ]
     assert materialized_keys(result) == set()
+
+
+def test_swapping_two_values_is_new_data_though_every_size_and_statistic_stays(make_project):
+    project = make_project({**SOURCES, "seeknal/transforms/amounts.yml": AMOUNTS})
+
+    def transform_version() -> str:
+        result = materialize(project)
+        assert result.success
+        [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "transform/amounts"]
+        return event.step_materialization_data.materialization.tags["dagster/data_version"]
+
+    before = transform_version()
+    assert transform_version() == before  # the same rows again: the same version
+    orders = project / "data/orders.csv"
+    orders.write_text(orders.read_text().replace("1,10,25,ok", "1,10,7,ok").replace("3,10,7,ok", "3,10,25,ok"))
+
+    after = transform_version()
+    assert rows(project, "transform_amounts") == [(1, 7), (2, -3), (3, 25)]
+    assert after != before
+
+
+AMOUNTS = """
+    kind: transform
+    name: amounts
+    inputs: [{ref: source.orders}]
+    transform: SELECT order_id, amount FROM ref('source.orders')
+"""

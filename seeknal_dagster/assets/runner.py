@@ -187,7 +187,7 @@ class StepRunner:
         report_progress(f"{progress}: {rows} in {result.duration_seconds:.2f}s")
         data_version = (
             DataVersion(output_fingerprint(result.output_path))
-            if result.output_path is not None and result.output_path.is_file()
+            if result.output_path is not None and result.output_path.exists()
             else None
         )
         metadata = materialization_metadata(

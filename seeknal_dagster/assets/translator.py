@@ -99,16 +99,6 @@ def markdown_text(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def node_engine(node: "ProjectNode") -> str:
-    """The engine a node runs on, as shown in Dagster's kinds."""
-    if node.is_python:
-        return "python"
-    if node.kind == NodeKind.MODEL:
-        return "sklearn"
-    if node.kind == NodeKind.SOURCE and str(getattr(node.spec, "source", "")).lower() == "hive":
-        return "spark"
-    return str(getattr(node.spec, "engine", None) or "duckdb")
-
 
 class SeeknalTranslator:
     """Translates nodes into Dagster specs. Override :meth:`get_asset_spec` to change keys, groups, owners…;
@@ -134,7 +124,7 @@ class SeeknalTranslator:
         owners = ([owner_for(node.spec.owner)] if node.spec.owner else []) + [owner_for(o) for o in settings.owners]
         tags = {tag_key_for(tag): "" for tag in node.spec.tags}
         tags.update(settings.tags)
-        kinds = {"seeknal", node_engine(node)}
+        kinds = {"seeknal", "sklearn" if node.kind == NodeKind.MODEL else project.engine_of(node_id)}
         if node.kind == NodeKind.SOURCE and not node.is_python:
             kinds.add(str(node.spec.source).lower())
         if node.kind == NodeKind.EXPOSURE and not node.is_python:

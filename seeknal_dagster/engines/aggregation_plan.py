@@ -17,7 +17,9 @@ rows ``lo``–``hi`` days before it, ``ratio`` divides two such windows, ``since
 names follow Seeknal: ``amount_SUM``, ``amount_SUM_1_30``, ``amount_SUM1_7_SUM8_30``, ``SINCE_COUNT_amount_GEO_D``.
 
 Planning needs no data, so the loader plans every aggregation when a project loads: a wrong setting is reported
-by ``seeknal-dagster validate``, with the same message the node would fail with.
+by ``seeknal-dagster validate``, with the same message the node would fail with. A plan is written in the SQL
+dialect of the engine the node runs on (:class:`~seeknal_dagster.engines.node_sql.NodeSql`: DuckDB's or Spark's
+quoting and date arithmetic); which dialect is planned in changes no finding.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from seeknal_dagster.engines.duckdb_engine import quote_identifier, quote_literal
 from seeknal_dagster.project.checks.scope import CheckScope, SettingError
 from seeknal_dagster.project.models import AggregationSpec, SecondOrderAggregationSpec
 
 if TYPE_CHECKING:
+    from seeknal_dagster.engines.node_sql import NodeSql
     from seeknal_dagster.project.loader import ProjectNode
 
 #: Aggregate functions by the names users write; ``{}`` is the (quoted) column.
@@ -70,11 +72,12 @@ def normalize_function(function: Any, where: str) -> str:
     return name
 
 
-def aggregate_sql(function: str, column: str, condition: str | None = None) -> str:
-    """``sum("amount") FILTER (WHERE …)`` for a canonical function name and an unquoted column name.
+def aggregate_sql(dialect: type[NodeSql], function: str, column: str, condition: str | None = None) -> str:
+    """``sum("amount") FILTER (WHERE …)`` for a canonical function name and an unquoted column name (both engines
+    have aggregate ``FILTER`` clauses).
 
     A filtered sum over no rows is 0, not NULL: no orders in the last 7 days is a spend of 0 (and a ratio of 0)."""
-    expression = AGGREGATE_FUNCTIONS[function].format(quote_identifier(column))
+    expression = AGGREGATE_FUNCTIONS[function].format(dialect.quote_identifier(column))
     if not condition:
         return expression
     filtered = f"{expression} FILTER (WHERE {condition})"
@@ -114,8 +117,9 @@ def ensure_unique(aggregates: Iterable[Aggregate], grain: Iterable[str]) -> None
 
 @dataclass
 class AggregationPlan:
-    """What one aggregation computes: output grain, aggregates, and how rows are dated."""
+    """What one aggregation computes: output grain, aggregates, and how rows are dated, in one engine's SQL."""
 
+    dialect: type[NodeSql]
     grain: list[str]
     aggregates: list[Aggregate]
     feature_date_col: str | None = None
@@ -127,8 +131,9 @@ class AggregationPlan:
     def query(self, relation: str, row_filter: str | None = None) -> str:
         dated = f", {self._days_between(relation)} AS {DAYS_BETWEEN}" if self.feature_date_col else ""
         where = f"\n    WHERE {row_filter}" if row_filter else ""
-        grain = ", ".join(quote_identifier(column) for column in self.grain)
-        features = ",\n    ".join(f"{aggregate.sql} AS {quote_identifier(aggregate.alias)}" for aggregate in self.aggregates)
+        quote = self.dialect.quote_identifier
+        grain = ", ".join(quote(column) for column in self.grain)
+        features = ",\n    ".join(f"{aggregate.sql} AS {quote(aggregate.alias)}" for aggregate in self.aggregates)
         select = f"{grain},\n    {features}" if grain else features
         grouped = f"\nGROUP BY {grain}\nORDER BY {grain}" if grain else ""
         return (
@@ -137,9 +142,9 @@ class AggregationPlan:
         )
 
     def _days_between(self, relation: str) -> str:
-        feature_date = f"CAST({quote_identifier(self.feature_date_col)} AS DATE)"
+        feature_date = f"CAST({self.dialect.quote_identifier(self.feature_date_col)} AS DATE)"
         application_date = self.application_date or f"(SELECT max({feature_date}) FROM {relation})"
-        return f"date_diff('day', {feature_date}, CAST({application_date} AS DATE))"
+        return self.dialect.days_between(feature_date, f"CAST({application_date} AS DATE)")
 
 
 # First-order aggregations -------------------------------------------------------------------------------------
@@ -153,17 +158,19 @@ def aggregated_input(spec: AggregationSpec) -> str:
     return declared
 
 
-def aggregation_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan:
-    """The plan of an ``aggregation`` node, in either dialect; its ``{{ }}`` rendered through ``scope``."""
+def aggregation_plan(node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql]) -> AggregationPlan:
+    """The plan of an ``aggregation`` node, in either YAML dialect, as ``dialect``'s SQL; its ``{{ }}`` rendered
+    through ``scope``."""
     spec: AggregationSpec = node.spec  # type: ignore[assignment]
-    plan = _seed_plan(node, scope) if spec.aggregations is not None else _seeknal_plan(node, scope)
+    planner = _seed_plan if spec.aggregations is not None else _seeknal_plan
+    plan = planner(node, scope, dialect)
     if not plan.aggregates:
         raise SettingError("the aggregation defines no aggregates", "features")
     ensure_unique(plan.aggregates, plan.grain)
     return plan
 
 
-def _seeknal_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan:
+def _seeknal_plan(node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql]) -> AggregationPlan:
     spec: AggregationSpec = node.spec  # type: ignore[assignment]
     if not spec.application_date_col:
         raise SettingError(
@@ -173,10 +180,11 @@ def _seeknal_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan:
         )
     grain = [spec.id_col, spec.application_date_col, *spec.group_by]
     plan = AggregationPlan(
+        dialect=dialect,
         grain=grain,
         aggregates=[],
         feature_date_col=spec.feature_date_col,
-        application_date=quote_identifier(spec.application_date_col),
+        application_date=dialect.quote_identifier(spec.application_date_col),
         needs={spec.id_col: "id_col", spec.feature_date_col: "feature_date_col", spec.application_date_col: "application_date_col"},
     )
     plan.needs.update({column: "group_by" for column in spec.group_by})
@@ -184,18 +192,18 @@ def _seeknal_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan:
     if isinstance(features, dict):
         features = [{"name": name, **(value or {})} for name, value in features.items()]
     for index, feature in enumerate(features or []):
-        plan.aggregates += _feature_aggregates(node, scope, feature, f"features[{index}]", plan.needs)
+        plan.aggregates += _feature_aggregates(node, scope, dialect, feature, f"features[{index}]", plan.needs)
     return plan
 
 
-def _condition(node: "ProjectNode", scope: CheckScope, text: Any, where: str) -> str:
+def _condition(node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql], text: Any, where: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise SettingError(f"{where}: 'condition' must be a SQL condition", "features")
-    return scope.render_sql(node, text, "features", fragment=True)
+    return scope.render_sql(node, text, "features", fragment=True, engine=dialect.engine)
 
 
 def _feature_aggregates(
-    node: "ProjectNode", scope: CheckScope, feature: Any, where: str, needs: dict[str, str]
+    node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql], feature: Any, where: str, needs: dict[str, str]
 ) -> list[Aggregate]:
     if not isinstance(feature, dict) or not feature.get("name"):
         raise SettingError(f"{where}: a feature needs a 'name'", "features")
@@ -208,7 +216,7 @@ def _feature_aggregates(
     aggregates: list[Aggregate] = []
     for function in as_list(feature.get("basic")):
         function = normalize_function(function, where)
-        aggregates.append(Aggregate(f"{name}_{function}", aggregate_sql(function, column)))
+        aggregates.append(Aggregate(f"{name}_{function}", aggregate_sql(dialect, function, column)))
     for rolling in as_list(feature.get("rolling")):
         if not isinstance(rolling, dict):
             raise SettingError(f"{where}: rolling items are {{window: [7, 30], aggs: [sum]}}", "features")
@@ -220,7 +228,7 @@ def _feature_aggregates(
             for function in functions:
                 function = normalize_function(function, where)
                 aggregates.append(
-                    Aggregate(f"{name}_{function}_{days}d", aggregate_sql(function, column, days_window(0, days - 1)))
+                    Aggregate(f"{name}_{function}_{days}d", aggregate_sql(dialect, function, column, days_window(0, days - 1)))
                 )
     for ratio in as_list(feature.get("ratio")):
         if not isinstance(ratio, dict) or not ratio.get("numerator") or not ratio.get("denominator"):
@@ -230,8 +238,8 @@ def _feature_aggregates(
                 top, bottom = window_days(numerator, where), window_days(denominator, where)
                 for function in as_list(ratio.get("aggs") or ["sum"]):
                     function = normalize_function(function, where)
-                    upper = aggregate_sql(function, column, days_window(0, top - 1))
-                    lower = aggregate_sql(function, column, days_window(0, bottom - 1))
+                    upper = aggregate_sql(dialect, function, column, days_window(0, top - 1))
+                    lower = aggregate_sql(dialect, function, column, days_window(0, bottom - 1))
                     aggregates.append(
                         Aggregate(
                             f"{name}_{function}_ratio_{top}d_{bottom}d",
@@ -239,20 +247,20 @@ def _feature_aggregates(
                         )
                     )
     for since in as_list(feature.get("since")):
-        condition = _condition(node, scope, since.get("condition") if isinstance(since, dict) else None, where)
+        condition = _condition(node, scope, dialect, since.get("condition") if isinstance(since, dict) else None, where)
         for function in as_list(since.get("aggs") or ["count"]):
             function = normalize_function(function, where)
             if function == "count":
                 aggregates.append(Aggregate(f"{name}_count_if", f"count(*) FILTER (WHERE {condition})"))
                 continue
             needs.setdefault(column, where)
-            aggregates.append(Aggregate(f"{name}_{function}_if", aggregate_sql(function, column, condition)))
+            aggregates.append(Aggregate(f"{name}_{function}_if", aggregate_sql(dialect, function, column, condition)))
     if feature.get("basic") or feature.get("rolling") or feature.get("ratio"):
         needs.setdefault(column, where)
     return aggregates
 
 
-def _seed_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan:
+def _seed_plan(node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql]) -> AggregationPlan:
     spec: AggregationSpec = node.spec  # type: ignore[assignment]
     grain = [column for column in (spec.id_col, spec.application_date_col) if column] + list(spec.group_by)
     needs = {column: "group_by" for column in grain}
@@ -275,7 +283,7 @@ def _seed_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan:
             days = window_days(item["window"], where)
             alias, condition = f"{column}_{function}_{days}d", days_window(0, days - 1)
             windowed = True
-        aggregates.append(Aggregate(str(item.get("name") or alias), aggregate_sql(function, column, condition)))
+        aggregates.append(Aggregate(str(item.get("name") or alias), aggregate_sql(dialect, function, column, condition)))
     if windowed and not spec.feature_date_col:
         raise SettingError(
             "a windowed aggregation needs 'feature_date_col', the date the window counts back from", "feature_date_col"
@@ -283,30 +291,31 @@ def _seed_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan:
     if spec.feature_date_col:
         needs[spec.feature_date_col] = "feature_date_col"
     return AggregationPlan(
+        dialect=dialect,
         grain=grain,
         aggregates=aggregates,
         feature_date_col=spec.feature_date_col,
-        application_date=_seed_application_date(node, scope),
+        application_date=_seed_application_date(node, scope, dialect),
         needs=needs,
     )
 
 
-def _seed_application_date(node: "ProjectNode", scope: CheckScope) -> str | None:
+def _seed_application_date(node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql]) -> str | None:
     """The application date of the seed form: a column, a fixed ``application_date``, or the latest date."""
     spec: AggregationSpec = node.spec  # type: ignore[assignment]
     if spec.application_date_col:
-        return quote_identifier(spec.application_date_col)
+        return dialect.quote_identifier(spec.application_date_col)
     fixed = spec.extra_fields().get("application_date")
     if fixed is None:
         return None
-    return f"DATE {quote_literal(scope.render(node, str(fixed), 'application_date'))}"
+    return f"DATE {dialect.quote_literal(scope.render(node, str(fixed), 'application_date'))}"
 
 
 # Second-order aggregations ------------------------------------------------------------------------------------
 
 
-def second_order_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan:
-    """The plan of a ``second_order_aggregation`` node: one row per ``id_col``."""
+def second_order_plan(node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql]) -> AggregationPlan:
+    """The plan of a ``second_order_aggregation`` node, as ``dialect``'s SQL: one row per ``id_col``."""
     spec: SecondOrderAggregationSpec = node.spec  # type: ignore[assignment]
     if "." not in spec.source:
         raise SettingError(
@@ -320,10 +329,11 @@ def second_order_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan
     if not spec.features:
         raise SettingError("features must be a non-empty mapping of name → spec", "features")
     plan = AggregationPlan(
+        dialect=dialect,
         grain=[spec.id_col],
         aggregates=[],
         feature_date_col=spec.feature_date_col,
-        application_date=quote_identifier(spec.application_date_col),
+        application_date=dialect.quote_identifier(spec.application_date_col),
         needs={
             spec.id_col: "id_col",
             spec.feature_date_col: "feature_date_col",
@@ -331,7 +341,7 @@ def second_order_plan(node: "ProjectNode", scope: CheckScope) -> AggregationPlan
         },
     )
     for name, feature in spec.features.items():
-        plan.aggregates += _second_order_aggregates(node, scope, str(name), feature, plan.needs)
+        plan.aggregates += _second_order_aggregates(node, scope, dialect, str(name), feature, plan.needs)
     ensure_unique(plan.aggregates, plan.grain)
     return plan
 
@@ -352,7 +362,7 @@ def _days_range(feature: str, value: Any, label: str) -> tuple[int, int]:
 
 
 def _second_order_aggregates(
-    node: "ProjectNode", scope: CheckScope, name: str, feature: Any, needs: dict[str, str]
+    node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql], name: str, feature: Any, needs: dict[str, str]
 ) -> list[Aggregate]:
     if not isinstance(feature, dict):
         raise SettingError(f"Feature '{name}' must be a mapping", "features")
@@ -371,7 +381,7 @@ def _second_order_aggregates(
     where = f"Feature '{name}'"
     basic = [(agg, normalize_function(agg, where)) for agg in as_list(feature.get("basic"))]
     aggregates = [
-        Aggregate(f"{column}_{str(agg).upper()}", aggregate_sql(function, column, f"{DAYS_BETWEEN} >= 0"))
+        Aggregate(f"{column}_{str(agg).upper()}", aggregate_sql(dialect, function, column, f"{DAYS_BETWEEN} >= 0"))
         for agg, function in basic
     ]
     if feature.get("window") is not None:
@@ -379,17 +389,17 @@ def _second_order_aggregates(
         if not basic:
             raise SettingError(f"{where}: a window needs 'basic' aggregations to compute", "features")
         aggregates += [
-            Aggregate(f"{column}_{str(agg).upper()}_{lower}_{upper}", aggregate_sql(function, column, days_window(lower, upper)))
+            Aggregate(f"{column}_{str(agg).upper()}_{lower}_{upper}", aggregate_sql(dialect, function, column, days_window(lower, upper)))
             for agg, function in basic
         ]
     if feature.get("ratio") is not None:
-        aggregates += _ratio(name, column, feature["ratio"])
+        aggregates += _ratio(dialect, name, column, feature["ratio"])
     if feature.get("since") is not None:
-        aggregates += _since(node, scope, name, column, feature["since"])
+        aggregates += _since(node, scope, dialect, name, column, feature["since"])
     return aggregates
 
 
-def _ratio(name: str, column: str, ratio: Any) -> list[Aggregate]:
+def _ratio(dialect: type[NodeSql], name: str, column: str, ratio: Any) -> list[Aggregate]:
     if not isinstance(ratio, dict):
         raise SettingError(f"Feature '{name}': ratio must be a mapping with numerator, denominator and aggs", "features")
     top = _days_range(name, ratio.get("numerator"), "ratio.numerator")
@@ -398,8 +408,8 @@ def _ratio(name: str, column: str, ratio: Any) -> list[Aggregate]:
     for agg in as_list(ratio.get("aggs") or ["sum"]):
         function = normalize_function(agg, f"Feature '{name}'")
         label = str(agg).upper()
-        upper = aggregate_sql(function, column, days_window(*top))
-        lower = aggregate_sql(function, column, days_window(*bottom))
+        upper = aggregate_sql(dialect, function, column, days_window(*top))
+        lower = aggregate_sql(dialect, function, column, days_window(*bottom))
         aggregates.append(
             Aggregate(
                 f"{column}_{label}{top[0]}_{top[1]}_{label}{bottom[0]}_{bottom[1]}",
@@ -409,14 +419,17 @@ def _ratio(name: str, column: str, ratio: Any) -> list[Aggregate]:
     return aggregates
 
 
-def _since(node: "ProjectNode", scope: CheckScope, name: str, column: str, since: Any) -> list[Aggregate]:
+def _since(
+    node: "ProjectNode", scope: CheckScope, dialect: type[NodeSql], name: str, column: str, since: Any
+) -> list[Aggregate]:
     if not isinstance(since, dict):
         raise SettingError(f"Feature '{name}': since must be a dictionary with 'condition' and 'aggs'", "features")
-    condition = scope.render_sql(node, str(since.get("condition") or f"{DAYS_BETWEEN} >= 0"), "features", fragment=True)
+    text = str(since.get("condition") or f"{DAYS_BETWEEN} >= 0")
+    condition = scope.render_sql(node, text, "features", fragment=True, engine=dialect.engine)
     return [
         Aggregate(
             f"SINCE_{str(agg).upper()}_{column}_GEO_D",
-            aggregate_sql(normalize_function(agg, f"Feature '{name}'"), column, condition),
+            aggregate_sql(dialect, normalize_function(agg, f"Feature '{name}'"), column, condition),
         )
         for agg in as_list(since.get("aggs") or ["count"])
     ]

@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Container, Iterable, Mapping
 
-from seeknal_dagster.engines.outputs import atomic_path
+from seeknal_dagster.engines.node_sql import NodeSql, require_output
+from seeknal_dagster.engines.outputs import atomic_path, parquet_glob
 from seeknal_dagster.graph.sql_refs import rewrite_node_references, strip_comments
 from seeknal_dagster.project.sql_lexer import split_statements  # noqa: F401 - where executors import it from
 
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
 
 _QUERY_START = re.compile(r"^\s*(\(\s*)*(select|with|from|values|table|pivot|unpivot|describe|summarize)\b", re.I)
-
-
-class MissingUpstreamOutputError(RuntimeError):
-    """An upstream node has never written its output, so this node has nothing to read."""
 
 
 def quote_identifier(name: str) -> str:
@@ -82,6 +79,11 @@ def is_query(statement: str) -> bool:
     return bool(_QUERY_START.match(strip_comments(statement)))
 
 
+def scan_parquet(path: Path) -> str:
+    """DuckDB's reader of a node output: a Parquet file, or every part file of a directory Spark wrote."""
+    return f"read_parquet({quote_literal(parquet_glob(path))})"
+
+
 def relation_name(node_id: str) -> str:
     """The schema-qualified view a node's output is visible under: ``"transform"."orders"``."""
     kind, _, name = node_id.partition(".")
@@ -98,15 +100,11 @@ def register_inputs(
     """
     relations: dict[str, str] = {}
     for upstream_id in node.upstream:
-        path = context.output_path_for(upstream_id)
-        if not path.exists():
-            raise MissingUpstreamOutputError(
-                f"upstream {upstream_id} has no output at {path}: materialize {upstream_id} first"
-            )
+        path = require_output(upstream_id, context.output_path_for(upstream_id))
         kind, _, _ = upstream_id.partition(".")
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(kind)}")
         relation = relation_name(upstream_id)
-        connection.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM read_parquet({quote_literal(path)})")
+        connection.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM {scan_parquet(path)}")
         relations[upstream_id] = relation
     declared = [upstream_id for upstream_id in node.input_upstream_ids() if upstream_id in relations]
     for index, upstream_id in enumerate(declared):
@@ -129,32 +127,6 @@ def rewrite_sql(sql: str, relations: dict[str, str], known_ids: Container[str]) 
         raise ValueError(f"unknown ref('{node_id}'). Available inputs: {available}")
 
     return rewrite_node_references(sql, relation_for, known_ids)
-
-
-def seeknal_file_type(duckdb_type: str) -> str | None:
-    """The type a column of ``duckdb_type`` has in the Parquet files Seeknal writes through pandas, when it is
-    another one: dates and second or millisecond timestamps become TIMESTAMP, decimals and 128-bit integers DOUBLE,
-    enums VARCHAR."""
-    upper = duckdb_type.upper()
-    if upper in ("DATE", "TIMESTAMP_S", "TIMESTAMP_MS"):
-        return "TIMESTAMP"
-    if upper.startswith("DECIMAL") or upper in ("HUGEINT", "UHUGEINT"):
-        return "DOUBLE"
-    if upper.startswith("ENUM"):
-        return "VARCHAR"
-    return None
-
-
-def as_seeknal_writes_it(connection: "duckdb.DuckDBPyConnection", query: str) -> str:
-    """``query`` with each column cast to the type Seeknal's file would hold (see :func:`seeknal_file_type`)."""
-    columns = relation_columns(connection, f"({query})")
-    select = ", ".join(
-        f"CAST({quote_identifier(name)} AS {retyped}) AS {quote_identifier(name)}"
-        if (retyped := seeknal_file_type(kind))
-        else quote_identifier(name)
-        for name, kind in columns.items()
-    )
-    return f"SELECT {select} FROM ({query})"
 
 
 def write_query(
@@ -183,15 +155,21 @@ def global_settings(connection: "duckdb.DuckDBPyConnection") -> dict[str, str | 
         cursor.close()
 
 
-def restore_settings(connection: "duckdb.DuckDBPyConnection", before: dict[str, str | None]) -> list[str]:
+def restore_settings(
+    connection: "duckdb.DuckDBPyConnection", before: dict[str, str | None], exact: Mapping[str, str] | None = None
+) -> list[str]:
     """Set back every database-wide setting that differs from ``before``; returns their names.
 
     A setting is reset to its default first: values are shown rounded (``18.7 GiB``), so setting one back from
-    its shown value is exact only where the default is not what it was."""
+    its shown value is exact only where the default is not what it was; ``exact`` gives the value as it was set
+    (``3000MB``) for the settings that have one."""
     changed = [name for name, value in global_settings(connection).items() if before.get(name, value) != value]
     cursor = connection.cursor()
     try:
         for name in changed:
+            if exact and name in exact:
+                cursor.execute(f"SET GLOBAL {quote_identifier(name)} = {quote_literal(exact[name])}")
+                continue
             cursor.execute(f"RESET GLOBAL {quote_identifier(name)}")
             query = "SELECT value FROM duckdb_settings() WHERE name = ?"
             if cursor.execute(query, [name]).fetchall() != [(before[name],)] and before[name] is not None:
@@ -208,13 +186,84 @@ def replace_rows(
     others kept (atomically, so a partition backfill never leaves a half-replaced file); returns the file's rows."""
     if not path.exists():
         return write_query(connection, query, path)
-    kept = f"SELECT * FROM read_parquet({quote_literal(path)}) WHERE NOT coalesce(({stale_rows}), false)"
+    kept = f"SELECT * FROM {scan_parquet(path)} WHERE NOT coalesce(({stale_rows}), false)"
     combined = f"SELECT * FROM ({kept} UNION ALL BY NAME SELECT * FROM ({query}))"
     return write_query(connection, f"{combined} ORDER BY {order_by}" if order_by else combined, path)
 
 
 def describe_parquet(connection: "duckdb.DuckDBPyConnection", path: Path, preview_rows: int = 5) -> dict[str, Any]:
     """Column names and types, and the first rows, of a Parquet file, for metadata."""
-    cursor = connection.execute(f"SELECT * FROM read_parquet({quote_literal(path)}) LIMIT {int(preview_rows)}")
+    cursor = connection.execute(f"SELECT * FROM {scan_parquet(path)} LIMIT {int(preview_rows)}")
     columns = [(column[0], str(column[1])) for column in cursor.description]
     return {"columns": columns, "rows": cursor.fetchall()}
+
+
+class DuckDBSql(NodeSql):
+    """A node's SQL on a cursor of its own over the run's DuckDB database."""
+
+    engine = "duckdb"
+    text_type = "VARCHAR"
+    instant_type = "TIMESTAMPTZ"
+    local_time_type = "TIMESTAMP"
+    now = "now()"
+
+    def __init__(self, cursor: "duckdb.DuckDBPyConnection"):
+        self.cursor = cursor
+        self.in_scratch_transaction = False
+
+    def register_inputs(self, node: "ProjectNode", context: "ExecutionContext") -> dict[str, str]:
+        return register_inputs(self.cursor, node, context)
+
+    def execute(self, statement: str) -> None:
+        self.cursor.execute(statement)
+
+    def fetch(self, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        result = self.cursor.execute(query)
+        return [column[0] for column in result.description], result.fetchall()
+
+    def columns(self, relation: str) -> dict[str, str]:
+        return relation_columns(self.cursor, relation)
+
+    def copy_query(self, query: str, path: Path) -> int:
+        return copy_query(self.cursor, query, path)
+
+    def scan(self, path: Path) -> str:
+        return scan_parquet(path)
+
+    def replace_rows(self, query: str, path: Path, stale_rows: str, order_by: str | None = None) -> int:
+        return replace_rows(self.cursor, query, path, stale_rows, order_by)
+
+    quote_identifier = staticmethod(quote_identifier)
+    quote_literal = staticmethod(quote_literal)
+    relation_name = staticmethod(relation_name)
+
+    @staticmethod
+    def type_name(duckdb_type: str) -> str:
+        return duckdb_type
+
+    @staticmethod
+    def days_between(start: str, end: str) -> str:
+        return f"date_diff('day', {start}, {end})"
+
+    def begin_scratch(self) -> None:
+        """Statements run in a transaction rolled back at :meth:`close`, so a name like ``staging`` never clashes
+        with another node's, or with an earlier run's in a persistent ``duckdb_database``."""
+        self.cursor.execute("BEGIN TRANSACTION")
+        self.in_scratch_transaction = True
+
+    def end_scratch(self) -> None:
+        """Roll the node's transaction back; raises if its statements ended it some other way."""
+        if self.in_scratch_transaction:
+            self.in_scratch_transaction = False
+            self.cursor.execute("ROLLBACK")
+
+    def close(self) -> None:
+        if self.in_scratch_transaction:
+            self.in_scratch_transaction = False
+            import duckdb
+
+            try:
+                self.cursor.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # the node failed already; its cursor is closed next
+        self.cursor.close()

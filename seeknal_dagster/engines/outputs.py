@@ -1,11 +1,15 @@
 """Node outputs on disk: written atomically, described cheaply.
 
-A node's output is replaced in one ``os.replace``: a failed or killed node leaves the previous good file where
-downstream nodes read it, never a half-written one.
+An output is a Parquet file (DuckDB writes one) or a directory of Parquet part files (Spark writes one), at the
+same path, ``target/intermediate/<kind>_<name>.parquet``. Either way it is replaced in one rename: a failed or
+killed node leaves the previous good output where downstream nodes read it, never a half-written one. Replacing a
+directory, or a file by a directory, is an atomic exchange of the two paths (Linux ``renameat2``), after which the
+old output is deleted.
 """
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import hashlib
 import os
@@ -31,10 +35,64 @@ def atomic_path(final: Path) -> Iterator[Path]:
     temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     try:
         yield temporary
-        os.replace(temporary, final)
+        replace_output(temporary, final)
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        remove_path(temporary)
+
+
+def replace_output(new: Path, final: Path) -> None:
+    """Put ``new`` (a file or a directory) at ``final`` in one step; readers see the old output or the new one.
+
+    A file over a file is ``os.replace``. Anything involving a directory is swapped with ``renameat2(…,
+    RENAME_EXCHANGE)`` and the old output, now at ``new``, is deleted. Where the kernel or filesystem cannot
+    exchange, the old output is first renamed aside: for that instant the path does not exist.
+    """
+    if not final.exists() or (new.is_file() and final.is_file()):
+        os.replace(new, final)
+        return
+    if _exchange(new, final):
+        remove_path(new)
+        return
+    aside = final.with_name(f".{final.name}.old-{os.getpid()}")
+    os.replace(final, aside)
+    os.replace(new, final)
+    remove_path(aside)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Atomically swap two paths (Linux ≥ 3.15); ``False`` where that is not available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    done = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    return done == 0
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file or a directory tree, if there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The Parquet files of an output: the file itself, or a directory's part files in order (Spark's
+    ``_SUCCESS`` and hidden checksum files are not data)."""
+    if path.is_dir():
+        return sorted(part for part in path.glob("*.parquet") if part.is_file())
+    return [path]
+
+
+def parquet_glob(path: Path) -> str:
+    """What a Parquet reader (DuckDB's ``read_parquet``) is given for an output, file or directory."""
+    return str(path / "*.parquet") if path.is_dir() else str(path)
 
 
 def scratch_path(final: Path, purpose: str) -> Path:
@@ -49,14 +107,11 @@ def remove_abandoned_temporaries(final: Path) -> None:
     a temporary whose writer still runs is another run's write in progress and is left alone."""
     for leftover in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
         pid = leftover.name.rpartition("-")[2]
-        if pid.isdigit() and not _process_exists(int(pid)):
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
+        if pid.isdigit() and not process_exists(int(pid)):
+            remove_path(leftover)
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -82,11 +137,21 @@ def file_fingerprint(path: Path) -> str:
 
 
 def output_fingerprint(path: Path) -> str:
-    """The data version of a node's output. A Parquet file written here is known by its size and footer, which
-    records every row group's row count, sizes and column statistics: as telling as hashing the whole file
-    for our own outputs, without reading gigabytes after every node."""
-    if path.suffix != ".parquet":
-        return file_fingerprint(path)
+    """The data version of a node's output: a hash of its bytes (a directory, Spark's output: of its part files in
+    order, not of their names, which hold a per-write id). An output over :data:`FULL_HASH_LIMIT` is known by the
+    size and Parquet footer of each part instead (every row group's row count, sizes and column statistics), so a
+    run does not read gigabytes again after writing them; only there can an edit that keeps every size and
+    statistic (two values swapped) keep the version."""
+    parts = parquet_files(path) if path.is_dir() else [path]
+    whole = sum(part.stat().st_size for part in parts) <= FULL_HASH_LIMIT
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        digest.update(file_fingerprint(part).encode() if whole or part.suffix != ".parquet" else _parquet_identity(part))
+    return digest.hexdigest()
+
+
+def _parquet_identity(path: Path) -> bytes:
+    """A Parquet file's size and footer."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         handle.seek(max(0, size - 8))
@@ -94,4 +159,4 @@ def output_fingerprint(path: Path) -> str:
         footer_length = int.from_bytes(tail[:4], "little") if tail[4:] == b"PAR1" else 0
         handle.seek(max(0, size - 8 - footer_length))
         footer = handle.read()
-    return hashlib.blake2b(str(size).encode() + footer, digest_size=16).hexdigest()
+    return str(size).encode() + footer

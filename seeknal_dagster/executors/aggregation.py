@@ -1,4 +1,4 @@
-"""``aggregation``: time-series features per entity and application date, as one DuckDB ``GROUP BY``.
+"""``aggregation``: time-series features per entity and application date, as one ``GROUP BY`` on the node's engine.
 
 The query is planned from the node's YAML alone (:mod:`seeknal_dagster.engines.aggregation_plan`, shared with the
 loader, so ``validate`` reports what would stop the node). Here it runs: over the ``source:`` (or first input),
@@ -9,7 +9,7 @@ Both kinds also leave their result where ``seeknal run`` leaves it, ``target/<ki
 the column types Seeknal's file has (its results pass through pandas: a DATE is a TIMESTAMP there, a DECIMAL or a
 128-bit sum a DOUBLE), so code reading Seeknal's files keeps working. A second-order aggregation's
 ``target/intermediate`` output, which Seeknal writes the same way, has those types too; an aggregation's, which
-Seeknal does not write, keeps DuckDB's.
+Seeknal does not write, keeps its engine's. On Spark each of them is a directory of part files, as Spark writes.
 """
 
 from __future__ import annotations
@@ -18,14 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from seeknal_dagster.engines.aggregation_plan import AggregationPlan, aggregated_input, aggregation_plan
-from seeknal_dagster.engines.duckdb_engine import (
-    as_seeknal_writes_it,
-    quote_identifier,
-    quote_literal,
-    relation_name,
-    replace_rows,
-    write_query,
-)
+from seeknal_dagster.engines.node_sql import NodeSql
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
@@ -33,11 +26,11 @@ from seeknal_dagster.executors.sql_node import SqlNodeExecutor
 from seeknal_dagster.project.models import AggregationSpec, NodeKind
 
 
-def partition_predicate(column: str, window: tuple[datetime, datetime]) -> str:
+def partition_predicate(dialect: type[NodeSql], column: str, window: tuple[datetime, datetime]) -> str:
     """SQL true for rows whose ``column`` falls in a partition's ``[start, end)`` (wall-clock time)."""
-    start, end = (moment.replace(tzinfo=None).isoformat(sep=" ") for moment in window)
-    value = f"CAST({quote_identifier(column)} AS TIMESTAMP)"
-    return f"({value} >= TIMESTAMP {quote_literal(start)} AND {value} < TIMESTAMP {quote_literal(end)})"
+    start, end = (dialect.quote_literal(moment.replace(tzinfo=None).isoformat(sep=" ")) for moment in window)
+    value = f"CAST({dialect.quote_identifier(column)} AS {dialect.local_time_type})"
+    return f"({value} >= CAST({start} AS {dialect.local_time_type}) AND {value} < CAST({end} AS {dialect.local_time_type}))"
 
 
 class AggregatingExecutor(SqlNodeExecutor):
@@ -59,10 +52,10 @@ class AggregatingExecutor(SqlNodeExecutor):
 
     def validate(self) -> None:
         super().validate()
-        self.partition_filter(relation_name(self.source_id()))
+        self.partition_filter(self.dialect.relation_name(self.source_id()))
 
     def dry_run(self) -> ExecutorResult:
-        relation = relation_name(self.source_id())
+        relation = self.dialect.relation_name(self.source_id())
         sql = self.plan().query(relation, self.partition_filter(relation))
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata={"sql": sql})
 
@@ -76,18 +69,19 @@ class AggregatingExecutor(SqlNodeExecutor):
         output_path = self.context.get_output_path(self.node)
         result_path = self.context.target_path / self.kind.value / self.node.name / "result.parquet"
         try:
-            written = as_seeknal_writes_it(self.connection, query) if self.intermediate_as_seeknal_writes_it else query
+            written = self.sql.as_seeknal_writes_it(query) if self.intermediate_as_seeknal_writes_it else query
             if row_filter is None:
-                row_count = write_query(self.connection, written, output_path)
+                row_count = self.sql.write_query(written, output_path)
             else:
-                order = ", ".join(quote_identifier(column) for column in plan.grain)
-                row_count = replace_rows(self.connection, written, output_path, row_filter, order)
-            output = f"SELECT * FROM read_parquet({quote_literal(output_path)})"
-            write_query(self.connection, as_seeknal_writes_it(self.connection, output), result_path)
+                order = ", ".join(self.dialect.quote_identifier(column) for column in plan.grain)
+                row_count = self.sql.replace_rows(written, output_path, row_filter, order)
+            output = f"SELECT * FROM {self.sql.scan(output_path)}"
+            self.sql.write_query(self.sql.as_seeknal_writes_it(output), result_path)
         except Exception as error:
-            raise ExecutorExecutionError(self.node.id, f"the {self.kind.value} query failed: {error}", cause=error) from error
+            message = f"the {self.kind.value} query failed: {self.sql.error_text(error)}"
+            raise ExecutorExecutionError(self.node.id, message, cause=error) from error
         metadata: dict[str, Any] = {
-            "engine": "duckdb",
+            "engine": self.sql.engine,
             "sql": query,
             "source": source_id,
             "features": [aggregate.alias for aggregate in plan.aggregates],
@@ -113,7 +107,7 @@ class AggregationExecutor(AggregatingExecutor):
         return self.upstream_for(aggregated_input(self.spec))
 
     def plan(self) -> AggregationPlan:
-        return aggregation_plan(self.node, self.check_scope())
+        return aggregation_plan(self.node, self.check_scope(), self.dialect)
 
     def partition_filter(self, relation: str) -> str | None:
         window = self.context.partition_time_window
@@ -123,4 +117,4 @@ class AggregationExecutor(AggregatingExecutor):
             raise ExecutorValidationError(
                 self.node.id, "a partitioned aggregation needs 'application_date_col' to know which rows a partition holds"
             )
-        return partition_predicate(self.spec.application_date_col, window)
+        return partition_predicate(self.dialect, self.spec.application_date_col, window)

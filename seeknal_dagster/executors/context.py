@@ -50,6 +50,9 @@ class ExecutionContext:
     #: ``(start, end)`` of the partition being materialized (end exclusive), or ``None`` for a full run.
     #: Time-windowed nodes recompute only this window and keep the rest of their output.
     partition_time_window: tuple[datetime, datetime] | None = None
+    #: Database-wide DuckDB settings the run started with, as given (``memory_limit: 3000MB``): DuckDB shows sizes
+    #: rounded, so a setting a node changed is set back to these exactly.
+    duckdb_settings: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workspace_path = Path(self.workspace_path)
@@ -94,6 +97,12 @@ class ExecutionContext:
             self.spark_session = self.spark_factory()
         return self.spark_session
 
+    def engine_for(self, node: "ProjectNode") -> str:
+        """``duckdb`` or ``spark``: where the node's SQL runs (see :meth:`SeeknalProject.engine_of`)."""
+        if self.project is not None and node.id in self.project.nodes:
+            return self.project.engine_of(node.id)
+        return node.spec.declared_engine() or "duckdb"
+
     def get_output_path(self, node: "ProjectNode") -> Path:
         """``target/intermediate/<kind>_<name>.parquet``, where Seeknal puts a node's output."""
         return self.output_path_for(node.id)
@@ -122,9 +131,12 @@ class ExecutionContext:
         """Plain text, for uses where text cannot change structure (a date to parse); SQL uses :meth:`render_sql`."""
         return self.renderer.render(text, params)
 
-    def render_sql(self, text: str, params: Mapping[str, Any] | None = None, fragment: bool = False) -> SqlText:
-        """SQL to run and to show; a run value may only stand where it stays a literal (see templating)."""
-        return self.renderer.render_sql(text, params, fragment)
+    def render_sql(
+        self, text: str, params: Mapping[str, Any] | None = None, fragment: bool = False, engine: str = "duckdb"
+    ) -> SqlText:
+        """SQL to run on ``engine`` and to show; a run value may only stand where it stays a literal (see
+        templating)."""
+        return self.renderer.render_sql(text, params, fragment, engine)
 
     def close(self) -> None:
         if self.duckdb_connection is not None and self.duckdb_factory is None:

@@ -21,15 +21,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from seeknal_dagster.engines.duckdb_engine import (
-    as_seeknal_writes_it,
+    DuckDBSql,
     quote_identifier,
     quote_literal,
+    relation_columns,
     replace_rows,
+    scan_parquet,
     write_query,
 )
+from seeknal_dagster.engines.node_sql import NodeSql
+from seeknal_dagster.engines.outputs import remove_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
@@ -49,11 +51,11 @@ def available(columns: dict[str, str]) -> str:
     return f"(columns: {', '.join(columns)})"
 
 
-def timestamp_literal(moment: datetime) -> str:
-    """A DuckDB ``TIMESTAMP`` literal; an aware datetime is taken in UTC (Dagster's partition windows are aware)."""
+def timestamp_literal(dialect: type[NodeSql], moment: datetime) -> str:
+    """A wall-clock timestamp literal; an aware datetime is taken in UTC (Dagster's partition windows are aware)."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return f"TIMESTAMP {quote_literal(moment.isoformat(sep=' '))}"
+    return f"CAST({dialect.quote_literal(moment.isoformat(sep=' '))} AS {dialect.local_time_type})"
 
 
 @register_executor(NodeKind.FEATURE_GROUP)
@@ -84,8 +86,6 @@ class FeatureGroupExecutor(SqlNodeExecutor):
     def validate(self) -> None:
         self.script  # noqa: B018 - first, so a refused statement is reported as the node's SQL shows it
         super().validate()
-        if self.node.spec.engine != "duckdb":
-            raise ExecutorValidationError(self.node.id, f"engine '{self.node.spec.engine}' is not supported (use duckdb)")
 
     def dry_run(self) -> ExecutorResult:
         return ExecutorResult(
@@ -93,21 +93,34 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         )
 
     def pre_execute(self) -> None:
+        """The group's rows are computed on its engine; the stores are written through DuckDB on this host, which
+        reads rows Spark computed from the shared target directory."""
         super().pre_execute()
-        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW source AS SELECT * FROM {self.relations[self.first_input()]}")
+        if self.connection is None:
+            self.connection = self.context.get_duckdb_connection().cursor()
+        self.sql.create_view("source", f"SELECT * FROM {self.relations[self.first_input()]}")
+
+    def post_execute(self, result: ExecutorResult) -> ExecutorResult:
+        stores_cursor = self.connection if self.engine == "spark" else None
+        try:
+            return super().post_execute(result)
+        finally:
+            if stores_cursor is not None:
+                stores_cursor.close()
 
     # The group's rows ---------------------------------------------------------------------------------------
 
     def row_columns(self, columns: dict[str, str]) -> list[str]:
         """The select list of the group's rows: every column of the query, with the event time typed. A group that
         declares no event time takes the data's ``event_time`` column, as Seeknal does, or, when the data has none,
-        gets the materialization time stamped as ``event_time``."""
-        time = self.definition.time_column
+        gets the materialization time stamped as ``event_time``. In the SQL of the node's engine; an instant
+        Spark computed becomes a wall-clock time, as DuckDB's event times are."""
+        quote, time = self.dialect.quote_identifier, self.definition.time_column
         if self.definition.event_time_col is None and time not in columns:
             window = self.context.partition_time_window
             stamp = window[0] if window else datetime.now(timezone.utc)
-            kept = [quote_identifier(name) for name in columns if name != time]
-            return [*kept, f"{timestamp_literal(stamp)} AS {quote_identifier(time)}"]
+            kept = [quote(name) for name in columns if name != time]
+            return [*kept, f"{timestamp_literal(self.dialect, stamp)} AS {quote(time)}"]
         if time not in columns:
             raise ExecutorValidationError(self.node.id, f"event time column '{time}' is not in the data {available(columns)}")
         family = type_family(columns[time])
@@ -115,11 +128,12 @@ class FeatureGroupExecutor(SqlNodeExecutor):
             raise ExecutorValidationError(
                 self.node.id, f"event time column '{time}' must be a date or timestamp, not {columns[time]}"
             )
-        typed = f"CAST({quote_identifier(time)} AS TIMESTAMP)" if family == "string" else quote_identifier(time)
-        return [f"{typed} AS {quote_identifier(time)}" if name == time else quote_identifier(name) for name in columns]
+        retype = family == "string" or (self.engine == "spark" and columns[time].endswith("WITH TIME ZONE"))
+        typed = f"CAST({quote(time)} AS {self.dialect.local_time_type})" if retype else quote(time)
+        return [f"{typed} AS {quote(time)}" if name == time else quote(name) for name in columns]
 
     def stored_columns(self, columns: dict[str, str]) -> list[str]:
-        """The select list of what the stores hold, over the group's rows: join keys, event time, features (cast
+        """The select list of what the stores hold, over the group's rows (in DuckDB): join keys, event time, features (cast
         to their declared dtype). Fails naming the column when the data does not have what the definition declares."""
         definition = self.definition
         missing_keys = [key for key in definition.join_keys if key not in columns]
@@ -147,28 +161,31 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         return selected
 
     def time_filter(self) -> str:
-        """The rows this run writes: ``feature_start_time``..``feature_end_time``, and the partition window."""
-        column = quote_identifier(self.definition.time_column)
+        """The rows this run writes (in the SQL of the node's engine): ``feature_start_time``..``feature_end_time``,
+        and the partition window."""
+        column = self.dialect.quote_identifier(self.definition.time_column)
         start, end = self.time_range()
         conditions = []
         if start is not None:
-            conditions.append(f"{column} >= {timestamp_literal(start)}")
+            conditions.append(f"{column} >= {timestamp_literal(self.dialect, start)}")
         if end is not None:
-            conditions.append(f"{column} <= {timestamp_literal(end)}")
+            conditions.append(f"{column} <= {timestamp_literal(self.dialect, end)}")
         if self.context.partition_time_window is not None:
-            conditions.append(self.window_condition())
+            conditions.append(self.window_condition(self.dialect))
         return " AND ".join(conditions) or "true"
 
-    def window_condition(self) -> str:
+    def window_condition(self, dialect: type[NodeSql] = DuckDBSql) -> str:
         window_start, window_end = self.context.partition_time_window  # type: ignore[misc]
-        column = quote_identifier(self.definition.time_column)
-        return f"{column} >= {timestamp_literal(window_start)} AND {column} < {timestamp_literal(window_end)}"
+        column = dialect.quote_identifier(self.definition.time_column)
+        start, end = timestamp_literal(dialect, window_start), timestamp_literal(dialect, window_end)
+        return f"{column} >= {start} AND {column} < {end}"
 
-    def run_sql(self, sql: str, what: str) -> Any:
+    def run_sql(self, sql: str, what: str) -> None:
+        """A statement on the node's engine; a failure names the node and what was being done."""
         try:
-            return self.connection.execute(sql)
-        except duckdb.Error as error:
-            message = scrub(f"{what} failed: {error}\n  SQL: {sql[:300]}")
+            self.sql.execute(sql)
+        except Exception as error:
+            message = f"{what} failed: {self.sql.error_text(error)}\n  SQL: {scrub(sql[:300])}"
             raise ExecutorExecutionError(self.node.id, message, cause=error) from error
 
     def compute_rows(self) -> str:
@@ -179,18 +196,33 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         for number, statement in enumerate(statements[:-1], start=1):
             self.run_sql(statement, f"statement {number} of {len(statements)}")
         self.run_sql(f"CREATE OR REPLACE TEMP VIEW feature_query AS {statements[-1]}", "the feature group's query")
-        self.run_sql(
-            f"CREATE OR REPLACE TEMP TABLE feature_rows AS SELECT * FROM "
-            f"(SELECT {', '.join(self.row_columns(self.columns_of('feature_query')))} FROM feature_query) "
-            f"WHERE {self.time_filter()}",
-            "computing the feature rows",
-        )
+        try:
+            query_columns = self.sql.columns("feature_query")
+        except Exception as error:
+            message = f"the feature group's query failed: {self.sql.error_text(error)}"
+            raise ExecutorExecutionError(self.node.id, message, cause=error) from error
+        rows = f"SELECT * FROM (SELECT {', '.join(self.row_columns(query_columns))} FROM feature_query) WHERE {self.time_filter()}"
+        if self.engine == "spark":  # Spark's rows reach DuckDB through a scratch directory beside the output
+            scratch = self.context.get_output_path(self.node).with_name(f".{self.node.kind.value}_{self.node.name}.rows")
+            try:
+                self.sql.write_query(rows, scratch)
+                self.connection.execute(f"CREATE OR REPLACE TEMP TABLE feature_rows AS SELECT * FROM {scan_parquet(scratch)}")
+            except Exception as error:
+                message = f"computing the feature rows failed: {self.sql.error_text(error)}"
+                raise ExecutorExecutionError(self.node.id, message, cause=error) from error
+            finally:
+                remove_path(scratch)
+        else:
+            self.run_sql(f"CREATE OR REPLACE TEMP TABLE feature_rows AS {rows}", "computing the feature rows")
         return ", ".join(self.stored_columns(self.columns_of("feature_rows")))
 
     def columns_of(self, relation: str) -> dict[str, str]:
-        """Column → type of a table, view or parenthesised query of this node's connection."""
-        rows = self.run_sql(f"DESCRIBE SELECT * FROM {relation}", f"describing {relation}").fetchall()
-        return {row[0]: row[1] for row in rows}
+        """Column → type of a table, view or parenthesised query of the DuckDB cursor the stores are written with."""
+        try:
+            return relation_columns(self.connection, relation)
+        except Exception as error:
+            message = f"describing {relation} failed: {scrub(str(error))}"
+            raise ExecutorExecutionError(self.node.id, message, cause=error) from error
 
     # Writing ------------------------------------------------------------------------------------------------
 
@@ -244,7 +276,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         """Every column of the rows to the node's output, typed as Seeknal's file (which it writes through pandas:
         a DATE is a TIMESTAMP there); earlier rows are kept (append, partitions) only while the output has this
         run's columns."""
-        rows = as_seeknal_writes_it(self.connection, "SELECT * FROM feature_rows")
+        rows = DuckDBSql(self.connection).as_seeknal_writes_it("SELECT * FROM feature_rows")
         keep = keep_previous and path.exists()
         keep = keep and self.columns_of(f"read_parquet({quote_literal(path)})") == self.columns_of(f"({rows})")
         return self.write_rows(rows, path, keep_existing=keep)
@@ -293,7 +325,7 @@ class FeatureGroupExecutor(SqlNodeExecutor):
         stored = self.compute_rows()
         [(rows_written,)] = self.connection.execute("SELECT count(*) FROM feature_rows").fetchall()
         metadata: dict[str, Any] = {
-            "engine": "duckdb",
+            "engine": self.engine,
             "sql": ";\n".join(self.script.shown),
             "entity": definition.entity,
             "join_keys": list(definition.join_keys),

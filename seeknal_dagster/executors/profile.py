@@ -14,16 +14,22 @@ input (Seeknal leaves ties in the order DuckDB's parallel grouping yields, which
 from run to run), and an empty column has a ``null_count`` of 0 (Seeknal's is NULL, beside a ``null_percent`` of 0).
 
 Every scalar statistic comes from one scan of the input; ``top_values`` needs one grouped query per column.
+
+A profile of a Spark node's output runs on Spark (see :meth:`SeeknalProject.engine_of`), with Spark's functions:
+quartiles are Spark's ``percentile`` (exact, linearly interpolated, as doubles), and numbers become text as Spark
+writes them (``1.0E20`` where DuckDB writes ``1e+20``); the statistics are otherwise the same.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from seeknal_dagster.engines.duckdb_engine import quote_identifier, relation_columns, write_query
+from seeknal_dagster.engines.node_sql import NodeSql
+from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Table
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import SqlNodeExecutor
@@ -42,6 +48,16 @@ _SHOWN_METRICS = (
 Statistic = tuple[str, str, "str | None", "str | None"]
 
 
+def write_statistics(rows: list[Statistic], path: Path) -> int:
+    """The statistics (a few rows) as the profile's Parquet output, atomically."""
+    import pyarrow.parquet as pq
+
+    statistics = pa.Table.from_pylist([dict(zip(OUTPUT_SCHEMA.names, row)) for row in rows], schema=OUTPUT_SCHEMA)
+    with atomic_path(path) as temporary:
+        pq.write_table(statistics, temporary)
+    return statistics.num_rows
+
+
 def column_category(duckdb_type: str) -> str:
     """Seeknal's families: numeric, temporal (dates and timestamps), binary, and categorical (everything else:
     text, booleans, times, lists, …), which is profiled by its most frequent values."""
@@ -55,38 +71,52 @@ def column_category(duckdb_type: str) -> str:
     return "categorical"
 
 
-def column_metrics(column: str, duckdb_type: str) -> list[tuple[str, str]]:
-    """(metric, SQL aggregate) of the scalar statistics of one column."""
-    quoted = quote_identifier(column)
+def column_metrics(dialect: type[NodeSql], column: str, duckdb_type: str) -> list[tuple[str, str]]:
+    """(metric, SQL aggregate) of the scalar statistics of one column, in the SQL of ``dialect``."""
+    quoted = dialect.quote_identifier(column)
     nulls = f"(count(*) - count({quoted}))"
     metrics = [
         ("null_count", nulls),
-        ("null_percent", f"CASE WHEN count(*) = 0 THEN 0.0 ELSE 100.0 * {nulls} / count(*) END"),
+        ("null_percent", f"CASE WHEN count(*) = 0 THEN 0.0 ELSE CAST(100.0 * {nulls} / count(*) AS DOUBLE) END"),
     ]
     category = column_category(duckdb_type)
     if category == "binary":
         return metrics
     metrics.append(("distinct_count", f"count(DISTINCT {quoted})"))
     if category == "numeric":
-        quartiles = f"approx_quantile({quoted}, [0.25, 0.5, 0.75])"  # computed once, indexed three times
         metrics += [
             ("min", f"min({quoted})"),
             ("max", f"max({quoted})"),
             ("avg", f"avg({quoted})"),
             ("sum", f"CAST(sum({quoted}) AS DOUBLE)"),
             ("stddev", f"stddev_samp({quoted})"),
-            ("p25", f"{quartiles}[1]"),
-            ("p50", f"{quartiles}[2]"),
-            ("p75", f"{quartiles}[3]"),
+            *quartiles(dialect, quoted),
         ]
     elif category == "temporal":
         metrics += [
             ("min", f"min({quoted})"),
             ("max", f"max({quoted})"),
-            # A naive timestamp is read in the session's time zone, as Seeknal reads it.
-            ("freshness_hours", f"epoch(current_timestamp - CAST(max({quoted}) AS TIMESTAMP)) / 3600.0"),
+            ("freshness_hours", freshness_hours(dialect, quoted)),
         ]
     return metrics
+
+
+def quartiles(dialect: type[NodeSql], quoted: str) -> list[tuple[str, str]]:
+    """p25, p50, p75: one list of quantiles computed once and indexed three times (DuckDB's lists count from 1,
+    Spark's arrays from 0)."""
+    if dialect.engine == "spark":
+        shared, first = f"percentile({quoted}, array(0.25, 0.5, 0.75))", 0
+    else:
+        shared, first = f"approx_quantile({quoted}, [0.25, 0.5, 0.75])", 1
+    return [(name, f"{shared}[{first + index}]") for index, name in enumerate(("p25", "p50", "p75"))]
+
+
+def freshness_hours(dialect: type[NodeSql], quoted: str) -> str:
+    """Hours from the newest value to now; a naive timestamp is read in the session's time zone, as Seeknal reads it."""
+    newest = f"CAST(max({quoted}) AS TIMESTAMP)"
+    if dialect.engine == "spark":
+        return f"(unix_micros(current_timestamp()) - unix_micros({newest})) / 3600e6"
+    return f"epoch(current_timestamp - {newest}) / 3600.0"
 
 
 @register_executor(NodeKind.PROFILE)
@@ -98,18 +128,14 @@ class ProfileExecutor(SqlNodeExecutor):
     def execute(self) -> ExecutorResult:
         wanted, top_values = profile_settings(self.spec)
         relation = self.relations[self.upstream_for(self.spec.input_ids()[0])]
-        available = relation_columns(self.connection, relation)
+        available = self.sql.columns(relation)
         skipped = [column for column in wanted or [] if column not in available]
         chosen = {name: kind for name, kind in available.items() if wanted is None or name in wanted}
         rows = self._statistics(relation, chosen, top_values)
         output_path = self.context.get_output_path(self.node)
-        statistics = pa.Table.from_pylist([dict(zip(OUTPUT_SCHEMA.names, row)) for row in rows], schema=OUTPUT_SCHEMA)
-        self.connection.register("profile_statistics", statistics)
-        try:
-            row_count = write_query(self.connection, "SELECT * FROM profile_statistics", output_path)
-        finally:
-            self.connection.unregister("profile_statistics")
+        row_count = write_statistics(rows, output_path)
         metadata: dict[str, Any] = {
+            "engine": self.sql.engine,
             "statistics": self._table(rows),
             "profiled_rows": int(rows[0][2]),
             "columns_profiled": len(chosen),
@@ -124,10 +150,10 @@ class ProfileExecutor(SqlNodeExecutor):
     def _statistics(self, relation: str, columns: dict[str, str], top_values: int) -> list[Statistic]:
         """Every statistic in Seeknal's row order: the row count, then each column's statistics in turn."""
         plan = [(TABLE_LEVEL, "row_count", "count(*)")] + [
-            (name, metric, sql) for name, kind in columns.items() for metric, sql in column_metrics(name, kind)
+            (name, metric, sql) for name, kind in columns.items() for metric, sql in column_metrics(self.dialect, name, kind)
         ]
-        select = ", ".join(f"CAST(({sql}) AS VARCHAR)" for _, _, sql in plan)
-        [values] = self.connection.execute(f"SELECT {select} FROM {relation}").fetchall()
+        select = ", ".join(f"CAST(({sql}) AS {self.dialect.text_type})" for _, _, sql in plan)
+        values = self.sql.fetch_one(f"SELECT {select} FROM {relation}")
         scalars: dict[str, list[Statistic]] = {}
         for (name, metric, _), value in zip(plan, values):
             scalars.setdefault(name, []).append((name, metric, value, None))
@@ -141,7 +167,9 @@ class ProfileExecutor(SqlNodeExecutor):
     def _top_values(self, relation: str, column: str, limit: int) -> str | None:
         """The most frequent non-null values as Seeknal's JSON list of ``{value, count, percent}`` (NULL when the
         column has no value); equally frequent values in the order they first appear."""
-        quoted = quote_identifier(column)
+        if self.engine == "spark":
+            return self._spark_top_values(relation, column, limit)
+        quoted = self.dialect.quote_identifier(column)
         [(detail,)] = self.connection.execute(
             f"""
             SELECT CAST(list(json_object('value', CAST(value AS VARCHAR), 'count', frequency,
@@ -157,6 +185,24 @@ class ProfileExecutor(SqlNodeExecutor):
             """
         ).fetchall()
         return detail
+
+    def _spark_top_values(self, relation: str, column: str, limit: int) -> str | None:
+        """:meth:`_top_values` on Spark: the input's order is its rows' ``monotonically_increasing_id`` (files and
+        part files in order), and the JSON is written here in DuckDB's spelling."""
+        quoted = self.dialect.quote_identifier(column)
+        found = self.sql.fetch_all(
+            f"""
+            SELECT CAST(value AS STRING), frequency, round(CAST(100.0 * frequency / total AS DOUBLE), 2)
+            FROM (
+                SELECT value, count(*) AS frequency, min(position) AS first_seen, sum(count(*)) OVER () AS total
+                FROM (SELECT {quoted} AS value, monotonically_increasing_id() AS position FROM {relation}) AS numbered
+                WHERE value IS NOT NULL GROUP BY value
+            ) AS counted
+            ORDER BY frequency DESC, first_seen LIMIT {int(limit)}
+            """
+        )
+        listed = [{"value": value, "count": count, "percent": percent} for value, count, percent in found]
+        return json.dumps(listed, separators=(",", ":"), ensure_ascii=False) if listed else None
 
     @staticmethod
     def _table(rows: list[Statistic]) -> Table:

@@ -2,8 +2,9 @@
 
 Both dialects: the seed's bare SQL condition (``rule: email LIKE '%@%'``: a row that does not satisfy it is a
 violation) and Seeknal's typed checks (``null``, ``range``, ``uniqueness``, ``freshness``, ``sql_assertion``,
-``profile_check``), plus ``accepted_values``; one check or a list. Every check is SQL run by DuckDB over the
-persisted outputs, so a check gives the same answer with its asset or on its own later.
+``profile_check``), plus ``accepted_values``; one check or a list. Every check is SQL over the persisted
+outputs, run on the engine of the output it reads (DuckDB, or Spark for a Spark node's output), so a check gives
+the same answer with its asset or on its own later.
 
 The outcome: SUCCESS when every check passes; otherwise FAILED for ``severity: error`` (a blocking check) or
 WARNING for ``severity: warn`` and for ``profile_check`` thresholds marked ``warn``. The metadata carries the
@@ -16,7 +17,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from seeknal_dagster.engines.duckdb_engine import quote_identifier, quote_literal, sql_literal
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult, Table
 from seeknal_dagster.executors.errors import ExecutorExecutionError, ExecutorValidationError
 from seeknal_dagster.executors.registry import register_executor
@@ -80,10 +80,8 @@ class RuleExecutor(SqlNodeExecutor):
         input and ``<kind>_<name>`` for every input (what ``sql_assertion`` queries use)."""
         super().pre_execute()
         for upstream_id, relation in self.relations.items():
-            alias = quote_identifier(upstream_id.replace(".", "_"))
-            self.connection.execute(f"CREATE OR REPLACE TEMP VIEW {alias} AS SELECT * FROM {relation}")
-        checked = self.relations[self.node.upstream[0]]
-        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW {CHECKED} AS SELECT * FROM {checked}")
+            self.sql.create_view(upstream_id.replace(".", "_"), f"SELECT * FROM {relation}")
+        self.sql.create_view(CHECKED, f"SELECT * FROM {self.relations[self.node.upstream[0]]}")
 
     def execute(self) -> ExecutorResult:
         rows = self._scalar(f"SELECT count(*) FROM {CHECKED}")
@@ -105,7 +103,7 @@ class RuleExecutor(SqlNodeExecutor):
                 raise
             except Exception as error:  # a check whose SQL cannot run (unknown column, bad syntax) names itself
                 raise ExecutorExecutionError(
-                    self.node.id, f"{check['type']} check could not run: {error}", cause=error
+                    self.node.id, f"{check['type']} check could not run: {self.sql.error_text(error)}", cause=error
                 ) from error
         return self._result(outcomes, rows)
 
@@ -120,6 +118,7 @@ class RuleExecutor(SqlNodeExecutor):
             "rows_checked": rows,
             "checked_input": self.node.upstream[0],
             "severity": severity,
+            "engine": self.sql.engine,
             "sql": ";\n\n".join(outcome.sql for outcome in outcomes),
             "checks": Table.of(
                 ["check", "result", "violations", "details"],
@@ -139,11 +138,10 @@ class RuleExecutor(SqlNodeExecutor):
         return ExecutorResult(self.node.id, status, row_count=rows, error_message=message, metadata=metadata)
 
     def _scalar(self, sql: str) -> Any:
-        return self.connection.execute(sql).fetchone()[0]
+        return self.sql.scalar(sql)
 
     def _sample(self, sql: str) -> Table:
-        cursor = self.connection.execute(f"SELECT * FROM ({sql}) LIMIT {SAMPLE_ROWS}")
-        return Table.of([column[0] for column in cursor.description], cursor.fetchall())
+        return Table.of(*self.sql.fetch(f"SELECT * FROM ({sql}) AS failing LIMIT {SAMPLE_ROWS}"))
 
     def _row_check(
         self, label: str, relation: str, violation: str, rows: int, describe: Callable[[int], str], tolerance: float = 0.0
@@ -173,7 +171,7 @@ class RuleExecutor(SqlNodeExecutor):
         return self._row_check(
             check.get("name") or f"null({', '.join(columns)})",
             CHECKED,
-            " OR ".join(f"{quote_identifier(column)} IS NULL" for column in columns),
+            " OR ".join(f"{self.dialect.quote_identifier(column)} IS NULL" for column in columns),
             rows,
             lambda count: f"{count} of {rows} row(s) ({_percent(count / rows if rows else 0)}) have a NULL in "
             f"{', '.join(columns)} (allowed: {_percent(limit)})",
@@ -183,9 +181,9 @@ class RuleExecutor(SqlNodeExecutor):
     def _range_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
         column = checked_columns(check)[0]
         low, high = check_option(check, "min_val"), check_option(check, "max_val")
-        quoted = quote_identifier(column)
-        outside = [f"{quoted} < {sql_literal(low)}"] if low is not None else []
-        outside += [f"{quoted} > {sql_literal(high)}"] if high is not None else []
+        quoted = self.dialect.quote_identifier(column)
+        outside = [f"{quoted} < {self.dialect.sql_literal(low)}"] if low is not None else []
+        outside += [f"{quoted} > {self.dialect.sql_literal(high)}"] if high is not None else []
         bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
         return self._row_check(
             check.get("name") or f"range({column})",
@@ -197,8 +195,8 @@ class RuleExecutor(SqlNodeExecutor):
 
     def _uniqueness_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
         columns = checked_columns(check)
-        keys = ", ".join(map(quote_identifier, columns))
-        relation = f"(SELECT *, count(*) OVER (PARTITION BY {keys}) AS duplicate_count FROM {CHECKED})"
+        keys = ", ".join(map(self.dialect.quote_identifier, columns))
+        relation = f"(SELECT *, count(*) OVER (PARTITION BY {keys}) AS duplicate_count FROM {CHECKED}) AS checked"
         return self._row_check(
             check.get("name") or f"uniqueness({', '.join(columns)})",
             relation,
@@ -211,11 +209,12 @@ class RuleExecutor(SqlNodeExecutor):
     def _accepted_values_check(self, check: dict[str, Any], rows: int) -> CheckOutcome:
         column = checked_columns(check)[0]
         values = check_option(check, "values")
-        accepted = ", ".join(quote_literal(str(value)) for value in values)
+        quoted = self.dialect.quote_identifier(column)
+        accepted = ", ".join(self.dialect.quote_literal(str(value)) for value in values)
         return self._row_check(
             check.get("name") or f"accepted_values({column})",
             CHECKED,
-            f"{quote_identifier(column)} IS NOT NULL AND CAST({quote_identifier(column)} AS VARCHAR) NOT IN ({accepted})",
+            f"{quoted} IS NOT NULL AND CAST({quoted} AS {self.dialect.text_type}) NOT IN ({accepted})",
             rows,
             lambda count: f"{count} of {rows} row(s) have a {column} outside {json.dumps([str(v) for v in values])}",
         )
@@ -226,12 +225,11 @@ class RuleExecutor(SqlNodeExecutor):
         column = checked_columns(check)[0]
         max_age = check_option(check, "max_age")
         reference = check_option(check, "reference_time")
-        now = f"CAST({quote_literal(str(reference))} AS TIMESTAMPTZ)" if reference else "now()"
-        sql = (
-            f"SELECT max(CAST({quote_identifier(column)} AS TIMESTAMPTZ)) AS newest, {now} AS reference_time, "
-            f"{now} - max(CAST({quote_identifier(column)} AS TIMESTAMPTZ)) AS age FROM {CHECKED}"
-        )
-        newest, _, age = self.connection.execute(sql).fetchone()
+        instant = self.dialect.instant_type
+        now = f"CAST({self.dialect.quote_literal(str(reference))} AS {instant})" if reference else self.dialect.now
+        newest = f"max(CAST({self.dialect.quote_identifier(column)} AS {instant}))"
+        sql = f"SELECT {newest} AS newest, {now} AS reference_time, {now} - {newest} AS age FROM {CHECKED}"
+        newest, _, age = self.sql.fetch_one(sql)
         stale = newest is None or age.total_seconds() > duration_seconds(max_age)
         if newest is None:
             message = f"{column} has no values, so the data is not fresh"
@@ -248,7 +246,7 @@ class RuleExecutor(SqlNodeExecutor):
 
     def _sql_assertion(self, check: dict[str, Any], rows: int) -> CheckOutcome:
         query = self.render_sql(str(check_option(check, "sql")).strip().rstrip(";"), fragment=True).sql.strip()
-        sql = f"SELECT count(*) FROM ({query})"
+        sql = f"SELECT count(*) FROM ({query}) AS violations"
         violations = int(self._scalar(sql))
         return CheckOutcome(
             check.get("name") or "sql_assertion",
@@ -263,7 +261,7 @@ class RuleExecutor(SqlNodeExecutor):
         """Thresholds on a profile's statistics; ``fail`` is judged before ``warn``, a missing statistic fails, a
         NULL one fails (or warns) when that threshold is set."""
         sql = f"SELECT column_name, metric, value FROM {CHECKED}"
-        statistics = {(column, metric): value for column, metric, value in self.connection.execute(sql).fetchall()}
+        statistics = {(column, metric): value for column, metric, value in self.sql.fetch_all(sql)}
         evaluated: list[tuple[Any, ...]] = []
         problems: list[str] = []
         level = "pass"

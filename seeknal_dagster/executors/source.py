@@ -557,10 +557,13 @@ class SourceExecutor(BaseExecutor):
             raise ExecutorValidationError(self.node.id, f"cannot read hive table {table}: {error}") from None
         from pyspark.errors import PySparkException
 
+        from seeknal_dagster.engines.spark_engine import write_frame
+
         try:
-            arrow_table = session.table(table).toArrow()
+            # Written by the cluster's executors straight to the target layout: the table never reaches this process.
+            row_count = write_frame(session.table(table), output_path)
         except PySparkException as error:
             summary = str(error).strip().splitlines()[0]
             message = f"could not read hive table {table}: {summary}"
             raise ExecutorExecutionError(self.node.id, message, cause=error) from error
-        return self._write_arrow(arrow_table, output_path), {"location": table}
+        return row_count, {"location": table}

@@ -1,12 +1,14 @@
-"""``transform``: DuckDB SQL over upstream outputs, one or several statements, the last one's rows persisted.
+"""``transform``: SQL over upstream outputs, one or several statements, the last one's rows persisted.
 
-The statements run in a transaction of the node's own that is rolled back once the output is written, and the
-output replaces the previous one only after that rollback succeeded: whatever the statements did, a node that
-fails leaves its previous output, and the database as the next node expects it.
+The SQL runs as written on the node's engine: DuckDB SQL by default, Spark SQL under ``engine: spark`` (as in
+Seeknal, where a Spark node holds Spark SQL). On DuckDB the statements run in a transaction of the node's own that
+is rolled back once the output is written (on Spark, in a session of the node's own); the output replaces the
+previous one only after that: whatever the statements did, a node that fails leaves its previous output, and the
+database as the next node expects it.
 
 Its ``materialization:`` / ``materializations:`` targets (PostgreSQL and Iceberg tables) get a copy of the output
-once the Parquet file downstream nodes read is written; every target is attempted, and any that fails fails the
-node (Seeknal only logs a warning), its table left as it was.
+once the output downstream nodes read is written; every target is attempted, and any that fails fails the node
+(Seeknal only logs a warning), its table left as it was.
 """
 
 from __future__ import annotations
@@ -15,24 +17,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from seeknal_dagster.delivery.targets import TargetError, write_target
-from seeknal_dagster.engines.duckdb_engine import copy_query, quote_literal
+from seeknal_dagster.engines.duckdb_engine import scan_parquet
 from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError
 from seeknal_dagster.executors.registry import register_executor
 from seeknal_dagster.executors.sql_node import Script, SqlNodeExecutor
 from seeknal_dagster.project.models import MaterializationTarget, NodeKind, TransformSpec
-from seeknal_dagster.project.secrets import scrub
 
 
 @register_executor(NodeKind.TRANSFORM)
 class TransformExecutor(SqlNodeExecutor):
-    #: Whether this node's statements run in a transaction that is rolled back afterwards.
-    in_scratch_transaction: bool = False
-
     @cached_property
     def script(self) -> Script:
         return self.render_script(self.node.spec.transform, "a transform")
@@ -53,31 +49,18 @@ class TransformExecutor(SqlNodeExecutor):
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata=metadata)
 
     def pre_execute(self) -> None:
-        """Tables and views the SQL creates are scratch space: the node's statements run in a transaction that
-        is rolled back once its output file is written, so a name like ``staging`` never clashes with another
-        node's, or with an earlier run's in a persistent ``duckdb_database``."""
+        """Tables and views the SQL creates are scratch space, gone once the node's output is written."""
         super().pre_execute()
-        self.connection.execute("BEGIN TRANSACTION")
-        self.in_scratch_transaction = True
+        self.sql.begin_scratch()
 
-    def end_scratch_transaction(self) -> None:
-        """Roll the node's transaction back; fails the node if its statements ended it some other way."""
-        self.in_scratch_transaction = False
+    def end_scratch(self) -> None:
+        """Throw away the node's scratch space; fails the node if its statements ended it some other way."""
         try:
-            self.connection.execute("ROLLBACK")
-        except duckdb.Error as error:
+            self.sql.end_scratch()
+        except Exception as error:
             raise ExecutorExecutionError(
-                self.node.id, f"its statements ended the node's own transaction: {scrub(str(error))}", cause=error
+                self.node.id, f"its statements ended the node's own transaction: {self.sql.error_text(error)}", cause=error
             ) from error
-
-    def post_execute(self, result: ExecutorResult) -> ExecutorResult:
-        if self.in_scratch_transaction:
-            self.in_scratch_transaction = False
-            try:
-                self.connection.execute("ROLLBACK")
-            except duckdb.Error:
-                pass  # the node failed already; its cursor is closed next
-        return super().post_execute(result)
 
     def execute(self) -> ExecutorResult:
         script = self.script
@@ -88,18 +71,18 @@ class TransformExecutor(SqlNodeExecutor):
             for number, (statement, shown) in enumerate(zip(script.statements, script.shown), start=1):
                 try:
                     if number < count:
-                        self.connection.execute(statement)
+                        self.sql.execute(statement)
                     else:
-                        row_count = copy_query(self.connection, statement, temporary)
+                        row_count = self.sql.copy_query(statement, temporary)
                 except Exception as error:
                     raise ExecutorExecutionError(
                         self.node.id,
-                        f"statement {number} of {count} failed: {scrub(str(error))}\n  Statement: {shown[:200]}",
+                        f"statement {number} of {count} failed: {self.sql.error_text(error)}\n  Statement: {shown[:200]}",
                         cause=error,
                     ) from error
-            self.end_scratch_transaction()
+            self.end_scratch()
             self.restore_settings()
-        metadata: dict[str, Any] = {"engine": "duckdb", "sql": ";\n".join(script.shown)}
+        metadata: dict[str, Any] = {"engine": self.sql.engine, "sql": ";\n".join(script.shown)}
         if self.targets:
             metadata["targets"] = self.write_targets(output_path)
         return ExecutorResult(
@@ -109,14 +92,18 @@ class TransformExecutor(SqlNodeExecutor):
     def write_targets(self, output_path: Path) -> list[dict[str, Any]]:
         """Copy the written output to every target; fail naming each target that could not be written, after
         trying them all."""
-        relation = f"read_parquet({quote_literal(output_path)})"
+        relation = scan_parquet(output_path)
+        # A Spark node's copy is made by DuckDB in this process too, reading the part files Spark wrote.
+        connection = self.connection or self.context.get_duckdb_connection().cursor()
         written, failures = [], []
         for target in self.targets:
             try:
-                written.append(write_target(self.connection, relation, target, self.context.profiles, self.context.workspace_path))
+                written.append(write_target(connection, relation, target, self.context.profiles, self.context.workspace_path))
                 self.context.log.info(f"{self.node.id}: wrote {written[-1]['rows_written']} row(s) to {target.type} {target.table}")
             except TargetError as error:
                 failures.append(f"{target.type} target {target.table} ({target.mode}): {error}")
+        if connection is not self.connection:
+            connection.close()
         if failures:
             done = f"; written: {', '.join(item['table'] for item in written)}" if written else ""
             raise ExecutorExecutionError(self.node.id, "; ".join(failures) + done)

@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from seeknal_dagster.engines.duckdb_engine import quote_identifier, quote_literal, write_query
+from seeknal_dagster.engines.duckdb_engine import quote_identifier, scan_parquet, write_query
 from seeknal_dagster.engines.outputs import atomic_path
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class OfflineStore:
             features = ", ".join(f"{quote_identifier(f)} := {quote_identifier(f)}" for f in version.feature_names)
             stacked.append(
                 f"SELECT {keys}, {quote_identifier(version.event_time_col)} AS event_time, "
-                f"struct_pack({features}) AS {quote_identifier(name)} FROM read_parquet({quote_literal(version.data_path)})"
+                f"struct_pack({features}) AS {quote_identifier(name)} FROM {scan_parquet(version.data_path)}"
             )
         columns = ", ".join(f"any_value({quote_identifier(name)}) AS {quote_identifier(name)}" for name in sorted(groups))
         query = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from seeknal_dagster.engines.duckdb_engine import quote_identifier, quote_literal, relation_columns
+from seeknal_dagster.engines.duckdb_engine import quote_identifier, relation_columns, scan_parquet
 
 if TYPE_CHECKING:
     import duckdb
@@ -115,7 +115,7 @@ def historical_features(
                 f"feature group {name} (version {version.version}) has no feature(s) {unknown}; it has {available}"
             )
         outputs = {feature: f"{name}__{feature}" if full_feature_names else feature for feature in wanted or available}
-        feature_relation = f"read_parquet({quote_literal(version.data_path)})"
+        feature_relation = f"{scan_parquet(version.data_path)}"
         sql = point_in_time_join(
             connection, relation, feature_relation, version.join_keys, timestamp_col, version.event_time_col, outputs
         )

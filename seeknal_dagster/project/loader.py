@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import os
+import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -24,7 +25,9 @@ from seeknal_dagster.project.checks import CheckScope, node_findings
 from seeknal_dagster.project.dagster_rules import output_name
 from seeknal_dagster.project.errors import Problem, ProjectLoadError, validation_problems
 from seeknal_dagster.project.models import (
+    FOLLOWS_INPUT_ENGINE,
     OBSERVABLE_SOURCE_TYPES,
+    SPARK_KINDS,
     SPEC_BY_KIND,
     NodeKind,
     NodeSpec,
@@ -32,6 +35,7 @@ from seeknal_dagster.project.models import (
     function_output_id,
     SourceSpec,
     TransformSpec,
+    known_engine,
     parse_ref,
 )
 from seeknal_dagster.project.paths import path_problems
@@ -146,6 +150,9 @@ class SeeknalProject:
     #: runnable, kept for what they are and what they read.
     broken: dict[str, ProjectNode] = field(default_factory=dict)
     allow_partial: bool = False
+    #: The engine of nodes that name none (``build_definitions(default_engine=…)``); kinds that cannot run on
+    #: Spark keep DuckDB.
+    default_engine: str = "duckdb"
     _ids_by_name: dict[str, set[str]] | None = field(default=None, init=False, repr=False)
     _problems_by_node: dict[str, list[Problem]] | None = field(default=None, init=False, repr=False)
     _code_versions: dict[str, str] = field(default_factory=dict, init=False, repr=False)
@@ -171,6 +178,22 @@ class SeeknalProject:
         """Seconds a Python node may run unless it says otherwise (``dagster: {python_timeout: …}``)."""
         return python_timeout(self.settings)
 
+    def engine_of(self, node_id: str) -> str:
+        """Where a node runs: ``duckdb`` or ``spark`` (``python`` for a Python-declared node). Its own ``engine``
+        first; a profile or rule otherwise runs where the output it reads was written; then the project's
+        default for the kinds that can run on Spark. A Hive source always reads through Spark."""
+        node = self.nodes[node_id]
+        if node.is_python:
+            return "python"
+        if node.kind == NodeKind.SOURCE:
+            return "spark" if str(getattr(node.spec, "source", "")).lower() == "hive" else "duckdb"
+        declared = node.spec.declared_engine()
+        if declared:
+            return declared
+        if node.kind in FOLLOWS_INPUT_ENGINE and node.upstream:
+            return "spark" if self.engine_of(node.upstream[0]) == "spark" else "duckdb"
+        return self.default_engine if node.kind in SPARK_KINDS else "duckdb"
+
     def problems_of(self, node_id: str) -> list[Problem]:
         """The problems (warnings; errors of a broken node) reported against one node."""
         if self._problems_by_node is None:
@@ -188,9 +211,11 @@ class SeeknalProject:
 
     @property
     def identity(self) -> str:
-        """Tells apart two loads of one folder with different options (target dir, profiles, params, partial)."""
+        """Tells apart two loads of one folder with different options (target dir, profiles, params, partial, default engine)."""
         options = [str(self.root), str(self.target_dir), str(self.profiles.path), self.renderer.overrides]
         options += ["partial"] if self.allow_partial else []
+        if self.default_engine != "duckdb":
+            options.append(self.default_engine)
         return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -448,6 +473,31 @@ def _leave_out_broken(nodes: dict[str, ProjectNode], graph: NodeGraph, problems:
     return taken
 
 
+def target_path(target_dir: str | os.PathLike[str] | None, root: Path) -> Path:
+    """Where outputs go: ``target/`` under the project, a path, or a ``file://`` URI. Every node, DuckDB or Spark,
+    reads and writes outputs there, so it must be one filesystem seen at the same path by the Dagster process and
+    by every Spark executor (a local disk for a one-machine cluster, else a shared mount)."""
+    if not target_dir:
+        return root / "target"
+    written = os.fspath(target_dir)
+    scheme, _, rest = written.partition("://")
+    if rest and scheme.lower() == "file":
+        return Path(urllib.parse.unquote(urllib.parse.urlsplit(written).path)).resolve()
+    if rest and scheme.isalnum():
+        raise ProjectLoadError(
+            root,
+            [
+                Problem(
+                    f"target_dir {written!r}: outputs are exchanged between the Dagster process and Spark through "
+                    "a filesystem both see at one path; mount the store there (for example an S3 bucket with "
+                    "mountpoint-s3 or s3fs, HDFS through its NFS gateway) and pass that path or a file:// URI",
+                    file=root,
+                )
+            ],
+        )
+    return Path(written).resolve()
+
+
 @without_gc
 def load_project(
     project_dir: str | os.PathLike[str],
@@ -455,17 +505,23 @@ def load_project(
     profiles_path: str | os.PathLike[str] | None = None,
     target_dir: str | os.PathLike[str] | None = None,
     params: Mapping[str, Any] | None = None,
+    default_engine: str | None = None,
     allow_partial: bool = False,
 ) -> SeeknalProject:
     """Load and validate a Seeknal project; raises :class:`ProjectLoadError` listing every problem found.
 
-    Warnings (a source type only Seeknal reads…) do not stop the load; they are kept in
-    :attr:`SeeknalProject.problems`. With ``allow_partial``, as ``seeknal run`` does, nodes with an error (a
-    reference to a node that does not exist, a setting they cannot run with) and their downstream are left out
-    into :attr:`SeeknalProject.broken` and the rest loads; a problem that is no node's (profiles.yml,
-    seeknal_project.yml, ``seeknal/common/``) still stops it.
+    ``default_engine`` (``duckdb`` or ``spark``) is where nodes that name no engine run. Warnings (a source type
+    only Seeknal reads…) do not stop the load; they are kept in :attr:`SeeknalProject.problems`. With
+    ``allow_partial``, as ``seeknal run`` does, nodes with an error (a reference to a node that does not exist, a
+    setting they cannot run with) and their downstream are left out into :attr:`SeeknalProject.broken` and the
+    rest loads; a problem that is no node's (profiles.yml, seeknal_project.yml, ``seeknal/common/``) still stops
+    it.
     """
     root = Path(project_dir).resolve()
+    try:
+        default_engine = known_engine(default_engine) or "duckdb"
+    except ValueError as error:
+        raise ProjectLoadError(root, [Problem(f"default_engine: {error}", file=root)]) from None
     if not (root / NODES_DIR).is_dir():
         raise ProjectLoadError(root, [Problem(f"not a Seeknal project: {root / NODES_DIR} does not exist", file=root)])
     settings, schedules, problems = read_project_file(root)
@@ -495,7 +551,7 @@ def load_project(
     graph, link_problems = _link(nodes, renderer)
     problems += link_problems + _key_collisions(nodes) + _target_problems(nodes, profiles)
     problems += _check_problems(nodes, profiles, renderer)
-    target_dir = Path(target_dir).resolve() if target_dir else root / "target"
+    target_dir = target_path(target_dir, root)
     problems += path_problems(root, target_dir, settings, nodes, renderer, profiles)
     errors = [problem for problem in problems if problem.is_error]
     if errors and (not allow_partial or any(_is_global(problem) for problem in errors)):
@@ -514,4 +570,5 @@ def load_project(
         problems=problems,
         broken=broken,
         allow_partial=allow_partial,
+        default_engine=default_engine,
     )

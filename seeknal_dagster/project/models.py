@@ -43,6 +43,33 @@ class NodeKind(str, Enum):
     METRIC = "metric"
 
 
+ENGINES = ("duckdb", "spark")
+#: Kinds that run on Spark when they say ``engine: spark`` (or the project's default engine is Spark); every other
+#: kind runs where it always does (a Hive source always reads through Spark).
+SPARK_KINDS = frozenset(
+    {
+        NodeKind.TRANSFORM,
+        NodeKind.AGGREGATION,
+        NodeKind.SECOND_ORDER_AGGREGATION,
+        NodeKind.FEATURE_GROUP,
+        NodeKind.PROFILE,
+        NodeKind.RULE,
+    }
+)
+#: Kinds whose work is reading another node's output: by default they run where that output was written.
+FOLLOWS_INPUT_ENGINE = frozenset({NodeKind.PROFILE, NodeKind.RULE})
+
+
+def known_engine(value: str | None) -> str | None:
+    """``duckdb`` or ``spark`` (any case), or a validation error naming both."""
+    if value is None:
+        return None
+    engine = str(value).strip().lower()
+    if engine not in ENGINES:
+        raise ValueError(f"engine '{value}' is not supported (use {' or '.join(ENGINES)})")
+    return engine
+
+
 #: ``\Z``, not ``$``: a name read from YAML as "orders\n" must not pass for ``orders``.
 NODE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*\Z")
 AUTOMATION_PATTERN = re.compile(r"""^(eager|on_missing|on_cron\(\s*['"](.+)['"]\s*\))\Z""")
@@ -151,6 +178,12 @@ class DagsterSettings(BaseModel):
     retries: int | None = Field(default=None, ge=0)
     retry_delay: float | None = Field(default=None, ge=0)
     partitions: PartitionSettings | None = None
+    engine: str | None = None
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_is_known(cls, value: str | None) -> str | None:
+        return known_engine(value)
 
     @field_validator("owners", mode="before")
     @classmethod
@@ -225,6 +258,13 @@ class NodeSpec(BaseModel):
     materialization: dict[str, Any] | None = None
     materializations: list[dict[str, Any]] | None = None
     dagster: DagsterSettings = Field(default_factory=DagsterSettings)
+    #: ``duckdb`` or ``spark``; also accepted as ``dagster: {engine: …}``. ``None``: the project's default.
+    engine: str | None = None
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_is_known(cls, value: str | None) -> str | None:
+        return known_engine(value)
 
     #: Fields holding SQL in which ``ref('kind.name')`` and schema-qualified node names create edges.
     sql_fields: ClassVar[tuple[str, ...]] = ()
@@ -268,6 +308,19 @@ class NodeSpec(BaseModel):
     @classmethod
     def _null_params_are_empty(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _engine_fits_the_kind(self) -> "NodeSpec":
+        if self.engine and self.dagster.engine and self.engine != self.dagster.engine:
+            raise ValueError(f"engine: {self.engine} and dagster.engine: {self.dagster.engine} disagree: keep one")
+        if self.declared_engine() == "spark" and self.kind not in SPARK_KINDS:
+            kinds = ", ".join(sorted(kind.value for kind in SPARK_KINDS))
+            raise ValueError(f"engine: spark is not supported on a {self.kind.value} (only on {kinds})")
+        return self
+
+    def declared_engine(self) -> str | None:
+        """The engine the node names, at top level or in its ``dagster:`` block."""
+        return self.engine or self.dagster.engine
 
     @property
     def node_id(self) -> str:
@@ -439,7 +492,6 @@ class FeatureGroupSpec(NodeSpec):
     join_keys: list[str] | None = None
     features: dict[str, Any] | list[Any] | None = None
     transform: str | None = None
-    engine: str = "duckdb"
     feature_start_time: str | None = None
     feature_end_time: str | None = None
     mode: str = "overwrite"

@@ -157,6 +157,16 @@ class PathPolicy:
             f"directory, or under a directory listed in {SETTINGS_FILE} under {SETTINGS_KEY}.read"
         )
 
+    def directory_problem(self, path: Path, what: str) -> str | None:
+        """Why seeknal-dagster may not keep ``what`` (e.g. spilled data) in the resolved directory ``path``, or
+        ``None``: under the project, its target directory or a directory listed under ``allowed_paths.write``."""
+        if any(_within(path, directory) for directory in (self.root, self.target_dir, *self.write_dirs)):
+            return None
+        return (
+            f"{path} is outside the project ({self.root}): {what} goes under the project or its target directory, "
+            f"or under a directory listed in {SETTINGS_FILE} under {SETTINGS_KEY}.write"
+        )
+
     def write_problem(self, path: Path, claims: Iterable[PathClaim] = (), writer: str | None = None) -> str | None:
         """Why a file exposure may not write ``path`` (resolved), or ``None``. ``claims`` are what the project's
         nodes read and write; those of ``writer`` (the exposure itself) are ignored."""

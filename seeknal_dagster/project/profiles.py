@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seeknal_dagster.engines.duckdb_memory import memory_limit_error
 from seeknal_dagster.project import secrets
 from seeknal_dagster.project.errors import Problem
 from seeknal_dagster.project.yaml_files import read_yaml_file
@@ -112,6 +113,12 @@ class Profiles:
         catalog = self.materialization.get("catalog")
         return dict(catalog) if isinstance(catalog, dict) else {}
 
+    @property
+    def duckdb_memory_limit(self) -> Any:
+        """Seeknal's ``materialization.duckdb.memory_limit`` (``'1GB'``), or None when the profile has none."""
+        duckdb_settings = self.materialization.get("duckdb")
+        return duckdb_settings.get("memory_limit") if isinstance(duckdb_settings, dict) else None
+
     def defaults_for(self, source_type: str) -> dict[str, Any]:
         source_type = SOURCE_TYPE_ALIASES.get(source_type, source_type)
         for key, value in self.source_defaults.items():
@@ -161,4 +168,7 @@ def load_profiles(project_dir: Path, explicit: str | os.PathLike[str] | None = N
     connections, connection_problems = _named_mappings(document, "connections", "connection", path)
     source_defaults, default_problems = _named_mappings(document, "source_defaults", "source type", path)
     profiles = Profiles(path=path, connections=connections, source_defaults=source_defaults, raw=document)
+    limit = profiles.duckdb_memory_limit
+    if limit is not None and (error := memory_limit_error(limit)):
+        problems.append(Problem(error, file=path, field="materialization.duckdb.memory_limit"))
     return profiles, [*problems, *connection_problems, *default_problems]

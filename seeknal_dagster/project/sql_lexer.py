@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 #: First words of statements a node may not run, with why: they end or escape the transaction a transform runs
-#: in, or change the database every other node of the run shares.
+#: in, or change the database (or Spark cluster) every other node of the run shares.
 REFUSED_STATEMENTS: dict[tuple[str, ...], str] = {
     **dict.fromkeys(
         [("BEGIN",), ("START",), ("COMMIT",), ("ROLLBACK",), ("ABORT",), ("END",)],
@@ -30,6 +30,12 @@ REFUSED_STATEMENTS: dict[tuple[str, ...], str] = {
         [("INSTALL",), ("FORCE", "INSTALL"), ("LOAD",), ("UPDATE", "EXTENSIONS")],
         "extensions are set up with the deployment, not by a node",
     ),
+    # Spark: a node runs in a session of its own, but these reach the cluster every session shares.
+    **dict.fromkeys(
+        [("ADD", "JAR"), ("ADD", "JARS"), ("ADD", "FILE"), ("ADD", "FILES"), ("ADD", "ARCHIVE"), ("ADD", "ARCHIVES")],
+        "code and files are set up with the deployment, not by a node (on Spark they reach every later job)",
+    ),
+    ("CLEAR", "CACHE"): "it empties the cache every session of the Spark cluster shares",
 }
 #: Settings DuckDB cannot change back while the database is open: a node changing them would change every later
 #: node of the run.

@@ -127,10 +127,11 @@ class Rendered:
     def run_values(self) -> list[RunValue]:
         return [part for part in self.parts if isinstance(part, RunValue)]
 
-    def sql(self, fragment: bool = False) -> SqlText:
+    def sql(self, fragment: bool = False, engine: str = "duckdb") -> SqlText:
         """The SQL with each run value placed by where DuckDB's lexer finds it (see :func:`sql_value`), checked
         to lex exactly as the template does; ``fragment`` (a condition, a query wrapped by generated SQL) may hold
-        no statement separator."""
+        no statement separator. For ``engine="spark"`` the values are then spelled as Spark reads them (see
+        :func:`spark_sql_value`)."""
         from seeknal_dagster.project import sql_lexer
 
         run_values = self.run_values()
@@ -142,7 +143,10 @@ class Rendered:
             markers = [f"seeknal_run_value_{nonce}_{index}" for index in range(len(run_values))]
             marked, spans = self._with_markers(markers)
             contexts = sql_lexer.value_contexts(marked, spans)
-            replacements = [sql_value(value, context) for value, context in zip(run_values, contexts)]
+            if engine == "spark":
+                _refuse_spark_backslashes(marked, run_values)
+            spell = spark_sql_value if engine == "spark" else sql_value
+            replacements = [spell(value, context) for value, context in zip(run_values, contexts)]
             sql = self.joined(_in_order(replacements), _env_value)
             if not sql_lexer.lexes_alike(marked, spans, replacements, sql):
                 names = ", ".join(sorted({value.name for value in run_values}))
@@ -238,6 +242,34 @@ def sql_value(value: RunValue, context: str) -> str:
         "quoted_identifier": "is used as a quoted identifier (a table or column name), which run config may not choose",
     }.get(context, "is glued to other SQL code, where no run value may go")
     raise RunValueError(value.name, f"{_shown(text)} {where}; use it as a quoted string literal ('{value.template}')")
+
+
+def spark_sql_value(value: RunValue, context: str) -> str:
+    """:func:`sql_value` for Spark SQL, where a backslash escapes inside a string literal and ``'a''b'`` is two
+    adjacent literals (``ab``): in a literal a value's backslashes are doubled and its quotes written ``\\u0027``,
+    so it holds no quote and DuckDB's lexer (which splits statements and finds refs) reads the literal as Spark
+    does. Spark has no ``E'…'`` or ``$$…$$`` strings, so a value is refused there."""
+    if context in ("escape_string", "dollar_string"):
+        raise RunValueError(
+            value.name, f"is used in a {context.replace('_', ' ')}, which Spark SQL does not have; use a '…' literal"
+        )
+    if context == "string":
+        return value.text().replace("\\", "\\\\").replace("'", "\\u0027")
+    return sql_value(value, context)
+
+
+def _refuse_spark_backslashes(marked: str, run_values: list[RunValue]) -> None:
+    """Refuse run values in Spark SQL whose quoted text holds a backslash: Spark reads it as an escape where
+    DuckDB's lexer, which placed the values, does not, so the two could disagree on where a literal ends."""
+    from seeknal_dagster.project import sql_lexer
+
+    if any(token.text[:1] in "'\"" and "\\" in token.text for token in sql_lexer.tokens(marked) if token.kind != "comment"):
+        names = ", ".join(sorted({value.name for value in run_values}))
+        raise RunValueError(
+            names,
+            "this Spark SQL has a backslash in a quoted string or name, which Spark reads as an escape: a run value "
+            "cannot be placed in it safely; write the backslash another way (chr(92))",
+        )
 
 
 def sql_number(value: Any) -> str | None:
@@ -442,9 +474,11 @@ class TemplateRenderer:
         """``text`` rendered as plain text: for uses where text cannot change structure (a date to parse)."""
         return self.rendered(text, params).text()
 
-    def render_sql(self, text: str, params: Mapping[str, Any] | None = None, fragment: bool = False) -> SqlText:
+    def render_sql(
+        self, text: str, params: Mapping[str, Any] | None = None, fragment: bool = False, engine: str = "duckdb"
+    ) -> SqlText:
         """SQL rendered by the rule of this module's docstring; raises :class:`RunValueError` naming the param."""
-        return self.rendered(text, params).sql(fragment)
+        return self.rendered(text, params).sql(fragment, engine)
 
     def render_params(
         self, params: Mapping[str, Any], uses: Mapping[str, ParamUse] | None = None

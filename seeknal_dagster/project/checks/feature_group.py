@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 #: The column holding the event time when a feature group declares none: the data's own, or the materialization time.
 SNAPSHOT_TIME_COLUMN = "event_time"
 MODES = ("overwrite", "append")
-#: Engines a feature group runs on.
-ENGINES = ("duckdb", "spark")
 
 #: Declared dtype (and its common spellings, Spark's included) → the type family it names.
 _DTYPE_ALIASES = {
@@ -182,8 +180,6 @@ def entity_groups(definition: FeatureGroupDefinition, scope: CheckScope) -> dict
 def check_feature_group(node: "ProjectNode", scope: CheckScope) -> Iterator[Finding]:
     spec: FeatureGroupSpec = node.spec  # type: ignore[assignment]
     definition = FeatureGroupDefinition.from_spec(spec)
-    if spec.engine not in ENGINES:
-        yield Finding(f"engine '{spec.engine}' is not supported (use {' or '.join(ENGINES)})", "engine")
     first_input(node)
     time_range(node, scope)
     if definition.transform:

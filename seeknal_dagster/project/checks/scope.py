@@ -77,11 +77,14 @@ class CheckScope:
         except TemplateError as error:
             raise SettingError(str(error), field_name) from None
 
-    def render_sql(self, node: "ProjectNode", text: str, field_name: str, fragment: bool = False) -> str:
-        """SQL rendered by the rule for values given at run time (see :mod:`seeknal_dagster.project.templating`);
-        ``fragment``: an expression generated SQL wraps, which may hold no ``;``."""
+    def render_sql(
+        self, node: "ProjectNode", text: str, field_name: str, fragment: bool = False, engine: str = "duckdb"
+    ) -> str:
+        """SQL for ``engine`` rendered by the rule for values given at run time (see
+        :mod:`seeknal_dagster.project.templating`); ``fragment``: an expression generated SQL wraps, which may hold
+        no ``;``."""
         try:
-            return self.renderer.render_sql(text, node.spec.params, fragment).sql
+            return self.renderer.render_sql(text, node.spec.params, fragment, engine).sql
         except TemplateError as error:
             raise SettingError(str(error), field_name) from None
 
