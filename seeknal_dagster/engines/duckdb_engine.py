@@ -7,14 +7,13 @@ from DuckDB to Parquet (``COPY``), never through pandas.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Container, Iterable, Mapping
 
 from seeknal_dagster.engines.node_sql import NodeSql, require_output
 from seeknal_dagster.engines.outputs import atomic_path, parquet_glob
-from seeknal_dagster.graph.sql_refs import rewrite_node_references, strip_comments
-from seeknal_dagster.project.sql_lexer import split_statements  # noqa: F401 - where executors import it from
+from seeknal_dagster.graph.sql_refs import rewrite_node_references
+from seeknal_dagster.project.sql_lexer import is_query, split_statements  # noqa: F401 - where executors import them from
 
 if TYPE_CHECKING:
     import duckdb
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from seeknal_dagster.executors.context import ExecutionContext
     from seeknal_dagster.project.loader import ProjectNode
 
-_QUERY_START = re.compile(r"^\s*(\(\s*)*(select|with|from|values|table|pivot|unpivot|describe|summarize)\b", re.I)
 
 
 def quote_identifier(name: str) -> str:
@@ -72,11 +70,6 @@ def relation_columns(connection: "duckdb.DuckDBPyConnection", relation: str) -> 
 
 def quote_literal(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
-
-
-def is_query(statement: str) -> bool:
-    """Whether a statement returns rows (its result can be the node's output)."""
-    return bool(_QUERY_START.match(strip_comments(statement)))
 
 
 def scan_parquet(path: Path) -> str:

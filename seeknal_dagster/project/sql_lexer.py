@@ -43,6 +43,8 @@ ONE_WAY_SETTINGS = frozenset({"enable_external_access", "lock_configuration", "a
 #: First words of statements that may change DuckDB settings (set back after the node: executors/sql_node.py).
 SETTING_STATEMENTS = frozenset({"SET", "RESET", "PRAGMA", "CALL"})
 _SCOPES = frozenset({"GLOBAL", "SESSION", "LOCAL"})
+#: First words of statements that return rows: the statement whose rows are a node's output must be one.
+QUERY_STARTS = frozenset({"SELECT", "WITH", "FROM", "VALUES", "TABLE", "PIVOT", "UNPIVOT", "DESCRIBE", "SUMMARIZE"})
 
 
 class Token(NamedTuple):
@@ -119,6 +121,15 @@ def tokens(sql: str) -> tuple[Token, ...]:
     starts, kinds = _lexed(sql)
     texts = [_token_text(sql, starts, index) for index in range(len(starts))]
     return tuple(Token(start, start + len(text), kind.name, text) for start, kind, text in zip(starts, kinds, texts))
+
+
+def is_query(statement: str) -> bool:
+    """Whether a statement returns rows (its result can be the node's output): its first word after comments and
+    opening parentheses."""
+    for token in tokens(statement):
+        if token.kind != "comment" and token.text != "(":
+            return token.text.upper() in QUERY_STARTS
+    return False
 
 
 def _separators(sql: str, starts: tuple[int, ...], kinds: tuple[Any, ...]) -> list[int]:

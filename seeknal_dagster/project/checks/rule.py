@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from seeknal_dagster.engines.duckdb_engine import is_query
+from seeknal_dagster.project.sql_lexer import is_query
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
 from seeknal_dagster.project.models import NodeKind, RuleSpec
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Iterator
 
-from seeknal_dagster.engines.duckdb_engine import split_statements
+from seeknal_dagster.project.sql_lexer import split_statements
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError, seeknal_only
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, SourceSpec
 from seeknal_dagster.project.postgres_reads import refused_calls

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
-from seeknal_dagster.engines.duckdb_engine import is_query
-from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
 from seeknal_dagster.project import sql_lexer
+from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
+from seeknal_dagster.project.sql_lexer import is_query
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
