@@ -9,7 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from seeknal_dagster.project import ProjectLoadError, SeeknalProject, load_project
+from seeknal_dagster.gc_pause import gc_paused
+
+with gc_paused():  # importing is allocating: see gc_pause
+    from seeknal_dagster.project import ProjectLoadError, SeeknalProject, load_project
 
 if TYPE_CHECKING:
     from seeknal_dagster.assets import SeeknalResource, SeeknalTranslator, seeknal_assets
@@ -30,7 +33,8 @@ __all__ = ["ProjectLoadError", "SeeknalProject", "load_project", *sorted(_DAGSTE
 
 def __getattr__(name: str) -> Any:
     if name in _DAGSTER_LAYER:
-        return getattr(importlib.import_module(_DAGSTER_LAYER[name]), name)
+        with gc_paused():  # the first use imports Dagster
+            return getattr(importlib.import_module(_DAGSTER_LAYER[name]), name)
     raise AttributeError(f"module 'seeknal_dagster' has no attribute {name!r}")
 
 

@@ -13,11 +13,11 @@ from typing import Any, Mapping
 
 from dagster import AssetExecutionContext, Definitions, ExecutorDefinition, in_process_executor
 from dagster_duckdb import DuckDBResource
-from dagster_pyspark import LazyPySparkResource
 
 from seeknal_dagster.assets.decorator import broken_asset_specs, op_name, seeknal_assets
 from seeknal_dagster.assets.resource import SeeknalResource
 from seeknal_dagster.assets.translator import SeeknalTranslator
+from seeknal_dagster.gc_pause import without_gc
 from seeknal_dagster.graph.selection import select_nodes
 from seeknal_dagster.operations.definitions import build_operations, node_asset_keys
 from seeknal_dagster.operations.sensors import DEFAULT_SENSOR_INTERVAL_SECONDS
@@ -25,6 +25,7 @@ from seeknal_dagster.project.loader import load_project
 from seeknal_dagster.project.models import PartitionSettings
 
 
+@without_gc
 def build_definitions(
     project_dir: str | os.PathLike[str],
     *,
@@ -107,9 +108,14 @@ def build_definitions(
 
         assets.append(seeknal_project_assets)
 
+    pyspark = None
+    if spark_config is not None:
+        from dagster_pyspark import LazyPySparkResource
+
+        pyspark = LazyPySparkResource(spark_config=dict(spark_config))
     resource = SeeknalResource(
         duckdb=DuckDBResource(database=duckdb_database),
-        pyspark=LazyPySparkResource(spark_config=dict(spark_config)) if spark_config is not None else None,
+        pyspark=pyspark,
         duckdb_memory_limit=duckdb_memory_limit,
         duckdb_spill_directory=str(Path(duckdb_spill_directory).resolve()) if duckdb_spill_directory else None,
     )

@@ -45,3 +45,23 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     outputs = [run.communicate()[0] for run in runs]
     assert len(modules) > 50
     assert [run.returncode for run in runs] == [0, 0], "\n".join(outputs)
+
+
+def test_loading_a_project_imports_no_engine_it_only_runs_with(tmp_path):
+    """A code location imports the package and builds the definitions on every deploy, reload and run worker
+    start: the run-time engines (Spark, Arrow, pandas, scikit-learn) are imported where rows flow, not at load."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from seeknal_dagster import build_definitions
+        build_definitions(sys.argv[1], target_dir=sys.argv[2]).get_repository_def()
+        heavy = ["pyspark", "dagster_pyspark", "pyarrow", "numpy", "pandas", "sklearn"]
+        print(" ".join(name for name in heavy if name in sys.modules))
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(REPOSITORY / "seeknal_project"), str(tmp_path / "target")],
+        cwd=REPOSITORY, capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == ""

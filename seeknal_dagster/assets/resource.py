@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from dagster import AssetCheckResult, AssetExecutionContext, ConfigurableResource, MaterializeResult
 from dagster_duckdb import DuckDBResource
-from dagster_pyspark import LazyPySparkResource
 from pydantic import Field, field_validator
 
 from seeknal_dagster.assets.runner import StepRunner
@@ -47,7 +46,9 @@ class SeeknalResource(ConfigurableResource):
     """
 
     duckdb: DuckDBResource = Field(default_factory=lambda: DuckDBResource(database=":memory:"))
-    pyspark: Optional[LazyPySparkResource] = None
+    # Typed as any resource, and checked below, so that importing this module (every code-location load) does not
+    # import dagster_pyspark and pyspark: a quarter of a second, for a field most projects leave empty.
+    pyspark: Optional[ConfigurableResource] = None
     params: dict[str, Any] = Field(default_factory=dict)
     duckdb_memory_limit: Optional[str] = None
     duckdb_spill_directory: Optional[str] = None
@@ -57,6 +58,16 @@ class SeeknalResource(ConfigurableResource):
     def _memory_limit_duckdb_understands(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and (error := memory_limit_error(value)):
             raise ValueError(f"duckdb_memory_limit: {error}")
+        return value
+
+    @field_validator("pyspark")
+    @classmethod
+    def _is_pyspark_resource(cls, value: Optional[ConfigurableResource]) -> Optional[ConfigurableResource]:
+        if value is not None:
+            from dagster_pyspark import LazyPySparkResource, PySparkResource
+
+            if not isinstance(value, (LazyPySparkResource, PySparkResource)):
+                raise ValueError(f"pyspark must be a dagster-pyspark resource, not {type(value).__name__}")
         return value
 
     def execution_context(

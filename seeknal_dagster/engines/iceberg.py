@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-import pyarrow as pa
-
 from seeknal_dagster.project import secrets
 from seeknal_dagster.project.profiles import interpolate_env
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa  # imported where rows flow: a code location's load never needs it
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
@@ -299,6 +298,8 @@ class _Counter:
             for batch in self.source:
                 self.rows += batch.num_rows
                 yield batch
+
+        import pyarrow as pa
 
         return pa.RecordBatchReader.from_batches(self.source.schema, batches())
 

@@ -18,6 +18,7 @@ from typing import Any, Iterator, Mapping
 
 from pydantic import ValidationError
 
+from seeknal_dagster.gc_pause import without_gc
 from seeknal_dagster.graph import NodeGraph
 from seeknal_dagster.graph.sql_refs import VALID_REF_ARGUMENT, find_qualified_names, find_ref_calls
 from seeknal_dagster.project.checks import CheckScope, node_findings
@@ -125,7 +126,8 @@ class ProjectNode:
         }
         text = json.dumps(definition, sort_keys=True, default=str)
         used_common = {key: value for key, value in common.items() if key in text}
-        payload = json.dumps([definition, used_common], sort_keys=True, default=str)
+        # The text of ``json.dumps([definition, used_common])``, without serializing the definition twice.
+        payload = f"[{text}, {json.dumps(used_common, sort_keys=True, default=str)}]"
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -496,6 +498,7 @@ def target_path(target_dir: str | os.PathLike[str] | None, root: Path) -> Path:
     return Path(written).resolve()
 
 
+@without_gc
 def load_project(
     project_dir: str | os.PathLike[str],
     *,

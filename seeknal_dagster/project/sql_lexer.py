@@ -178,9 +178,10 @@ def split_statements(sql: str) -> list[str]:
     return [statement.text for statement in statements(sql)]
 
 
-def refused_statements(sql: str) -> list[tuple[int, int, str]]:
-    """(number, count, why) of every statement of a script a node may not run, numbered from 1."""
-    found = statements(sql)
+def refused_statements(sql: str | list[Statement]) -> list[tuple[int, int, str]]:
+    """(number, count, why) of every statement of a script a node may not run, numbered from 1 (``sql`` may be
+    the script's :func:`statements` already, so a caller that needs both lexes once)."""
+    found = statements(sql) if isinstance(sql, str) else sql
     return [(number, len(found), statement.refused) for number, statement in enumerate(found, start=1) if statement.refused]
 
 

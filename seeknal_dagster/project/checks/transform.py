@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
+from seeknal_dagster.project import sql_lexer
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
-from seeknal_dagster.project.sql_lexer import is_query, refused_statements, split_statements
+from seeknal_dagster.project.sql_lexer import is_query
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
@@ -15,10 +16,11 @@ def query_statements(sql: str, what: str, field: str, shown: list[str] | None = 
     """The statements of rendered SQL, checked to end with the query whose rows are the output and to hold no
     statement that reaches beyond the node (``COMMIT``, ``ATTACH``…; see :mod:`seeknal_dagster.project.sql_lexer`).
     ``shown``: the statements as messages may show them (``{{ env… }}`` unrendered)."""
-    for number, count, reason in refused_statements(sql)[:1]:
+    lexed = sql_lexer.statements(sql)  # lexed once, for both questions
+    for number, count, reason in sql_lexer.refused_statements(lexed)[:1]:
         statement = f"\n  Statement: {shown[number - 1][:200]}" if shown and len(shown) == count else ""
         raise SettingError(f"statement {number} of {count}: {reason}{statement}", field)
-    statements = split_statements(sql)
+    statements = [statement.text for statement in lexed]
     if not statements:
         raise SettingError(f"the SQL of {what} is empty", field)
     if not is_query(statements[-1]):
