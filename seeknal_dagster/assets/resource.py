@@ -21,11 +21,11 @@ from seeknal_dagster.engines.duckdb_engine import quote_literal
 from seeknal_dagster.engines.duckdb_memory import (
     SPILL_SUBDIRECTORY,
     default_memory_limit,
-    memory_limit_error,
     spill_directory,
 )
 from seeknal_dagster.executors import ExecutionContext
 from seeknal_dagster.project.paths import PathPolicy
+from seeknal_dagster.project.profiles import memory_limit_error
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import SeeknalProject

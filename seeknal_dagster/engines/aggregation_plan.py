@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from seeknal_dagster.project.checks.scope import CheckScope, SettingError
+from seeknal_dagster.project.checks.scope import CheckScope, SettingError, as_list
 from seeknal_dagster.project.models import AggregationSpec, SecondOrderAggregationSpec
 
 if TYPE_CHECKING:
@@ -97,12 +97,6 @@ def window_days(value: Any, where: str) -> int:
         raise SettingError(f"{where}: window {value!r} is not a number of days (write 7, '7d' or '2w')", "features")
     days = int(match.group(1))
     return days * 7 if (match.group(2) or "d").lower().startswith("w") else days
-
-
-def as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def ensure_unique(aggregates: Iterable[Aggregate], grain: Iterable[str]) -> None:

@@ -30,19 +30,6 @@ SPILL_SUBDIRECTORY = Path("seeknal_dagster") / "tmp"
 SPILL_PREFIX = "seeknal-"
 
 
-def memory_limit_error(value: object) -> str | None:
-    """What DuckDB's own parser says against ``value`` as a memory limit (``'4GB'``, ``'512MiB'``, ``'25%'``), or
-    None when it accepts it."""
-    import duckdb
-
-    if not isinstance(value, str):
-        return f"must be a size string such as '4GB', '512MB' or '25%', not {type(value).__name__} {value!r}"
-    try:
-        duckdb.connect(config={"memory_limit": value}).close()
-    except duckdb.Error as error:
-        return f"{value!r} is not a memory size DuckDB understands: {error}"
-    return None
-
 
 def default_memory_limit(connection: "duckdb.DuckDBPyConnection") -> str:
     """1.5 GB for each thread the connection's database runs, at most half the RAM (see the module docstring)."""

@@ -37,7 +37,8 @@ from seeknal_dagster.featurestore.retrieval import PointInTimeJoinError, point_i
 from seeknal_dagster.ml.algorithms import ALGORITHMS, AlgorithmError, build_estimator, infer_task
 from seeknal_dagster.ml.artifacts import FEATURES_FILE, METRICS_FILE, MODEL_FILE, frame_fingerprint, models_dir, write_version
 from seeknal_dagster.ml.training import FeatureColumns, TrainedModel, TrainingError, choose_columns, fit_and_evaluate, predictions
-from seeknal_dagster.project.checks.model import ModelSettings, Task, as_list, model_settings
+from seeknal_dagster.project.checks.model import ModelSettings, Task, model_settings
+from seeknal_dagster.project.checks.scope import as_list
 from seeknal_dagster.project.models import ModelSpec, NodeKind
 
 #: Rows of the feature importance table shown in Dagster.

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seeknal_dagster.engines.duckdb_memory import memory_limit_error
 from seeknal_dagster.project import secrets
 from seeknal_dagster.project.errors import Problem
 from seeknal_dagster.project.yaml_files import read_yaml_file
@@ -172,3 +171,17 @@ def load_profiles(project_dir: Path, explicit: str | os.PathLike[str] | None = N
     if limit is not None and (error := memory_limit_error(limit)):
         problems.append(Problem(error, file=path, field="materialization.duckdb.memory_limit"))
     return profiles, [*problems, *connection_problems, *default_problems]
+
+
+def memory_limit_error(value: object) -> str | None:
+    """What DuckDB's own parser says against ``value`` as a memory limit (``'4GB'``, ``'512MiB'``, ``'25%'``), or
+    None when it accepts it."""
+    import duckdb
+
+    if not isinstance(value, str):
+        return f"must be a size string such as '4GB', '512MB' or '25%', not {type(value).__name__} {value!r}"
+    try:
+        duckdb.connect(config={"memory_limit": value}).close()
+    except duckdb.Error as error:
+        return f"{value!r} is not a memory size DuckDB understands: {error}"
+    return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Literal
 
-from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
+from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError, as_list
 from seeknal_dagster.project.models import ModelSpec
 
 if TYPE_CHECKING:
@@ -99,12 +99,6 @@ class ModelSettings:
     def default_task(self) -> Task:
         """The task when neither the settings nor the data decide: what the algorithm does, classification first."""
         return self.task or ("classification" if ESTIMATOR_NAMES[self.algorithm][0] else "regression")
-
-
-def as_list(value: Any) -> list[str]:
-    if not value:
-        return []
-    return [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
 def entity_keys(value: Any) -> list[str]:

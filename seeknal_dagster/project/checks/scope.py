@@ -32,6 +32,13 @@ class SettingError(ValueError):
         super().__init__(message)
 
 
+def as_list(value: Any) -> list[Any]:
+    """A setting Seeknal lets users write as one value or as a list, as a list (empty when unset)."""
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def seeknal_only(verb: str, declared: str, ours: Iterable[str], field: str) -> Finding:
     """The warning for a type Seeknal knows and seeknal-dagster does not run: the project loads, the node fails if
     it runs. ``verb`` is what is done with it (reads, delivers)."""
