@@ -37,26 +37,15 @@ class SourceReader(ABC):
 
     def __init__(self, executor: "SourceExecutor") -> None:
         self.executor = executor
-
-    @property
-    def node_id(self) -> str:
-        return self.executor.node.id
-
-    @property
-    def spec(self) -> SourceSpec:
-        return self.executor.spec
-
-    @property
-    def source_type(self) -> str:
-        return self.executor.source_type
+        self.node_id: str = executor.node.id
+        self.spec: SourceSpec = executor.spec
+        self.source_type: str = executor.source_type
+        self.context: "ExecutionContext" = executor.context
 
     @property
     def params(self) -> dict[str, Any]:
+        """The executor's rendered params, rendered when a reader first needs them (a Hive source never does)."""
         return self.executor.params
-
-    @property
-    def context(self) -> "ExecutionContext":
-        return self.executor.context
 
     @abstractmethod
     def plan(self) -> Any:
