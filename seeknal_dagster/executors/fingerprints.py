@@ -11,7 +11,6 @@ every commit replaces: reading the table's metadata costs no data file.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -25,10 +24,13 @@ from seeknal_dagster.engines.outputs import file_fingerprint
 from seeknal_dagster.executors.context import ExecutionContext
 from seeknal_dagster.executors.errors import ExecutorExecutionError
 from seeknal_dagster.executors.registry import get_executor
-from seeknal_dagster.project.models import FILE_SOURCE_TYPES
 
 if TYPE_CHECKING:
     from seeknal_dagster.executors.source import SourceExecutor
+    from seeknal_dagster.executors.sources.iceberg import IcebergReader
+    from seeknal_dagster.executors.sources.postgresql import PostgresReader
+    from seeknal_dagster.executors.sources.reader import SourceReader
+    from seeknal_dagster.executors.sources.sqlite import SqliteReader
     from seeknal_dagster.project.loader import SeeknalProject
 
 #: Files up to this size are fingerprinted by content; larger ones by size and modification time.
@@ -56,60 +58,55 @@ def _file_state(path: Path) -> str:
     return f"stat:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _files_fingerprint(executor: "SourceExecutor", files: list[Path]) -> SourceFingerprint:
+def _files_fingerprint(reader: "SourceReader", files: list[Path]) -> SourceFingerprint:
     stats = [path.stat() for path in files]
     details: dict[str, Any] = {"files": len(files), "bytes": sum(stat.st_size for stat in stats)}
     if stats:
         latest = max(stat.st_mtime for stat in stats)
         details["modified"] = datetime.fromtimestamp(latest, tz=timezone.utc).isoformat(timespec="seconds")
-    version = _digest([[executor.shown_path(path), _file_state(path)] for path in files])
-    return SourceFingerprint(executor.node.id, version, details)
+    version = _digest([[reader.shown_path(path), _file_state(path)] for path in files])
+    return SourceFingerprint(reader.node_id, version, details)
 
 
-def _file_source_files(executor: "SourceExecutor") -> list[Path]:
-    """Every file a file source reads, globs and directories expanded, in a stable order."""
-    return sorted(Path(match) for match in glob.glob(str(executor.file_path()), recursive=True) if Path(match).is_file())
-
-
-def _sqlite_files(executor: "SourceExecutor") -> list[Path]:
+def _sqlite_files(reader: "SqliteReader") -> list[Path]:
     """The database file, plus its write-ahead log: in WAL mode recent commits live only there."""
-    database, _ = executor.sqlite_plan()
+    database, _ = reader.plan()
     wal = database.with_name(database.name + "-wal")
     return [database, wal] if wal.is_file() else [database]
 
 
-def _postgres_fingerprint(executor: "SourceExecutor") -> SourceFingerprint:
+def _postgres_fingerprint(reader: "PostgresReader") -> SourceFingerprint:
     """Row count and ``max(freshness.time_column)`` of the table or query, in one read-only query."""
     import psycopg
 
-    settings, query, location = executor.postgres_plan()
-    time_column = (executor.spec.freshness or {}).get("time_column")
+    settings, query, location = reader.plan()
+    time_column = (reader.spec.freshness or {}).get("time_column")
     latest = f"max({quote_identifier(str(time_column))})" if time_column else "NULL"
     summary = f"SELECT count(*), {latest} FROM ({query}) AS seeknal_source"
-    with executor.postgres_connection(settings) as connection:
+    with reader.connection(settings) as connection:
         try:
             rows, newest = connection.execute(summary).fetchone()  # type: ignore[misc]
         except psycopg.Error as error:
             raise ExecutorExecutionError(
-                executor.node.id, f"could not fingerprint PostgreSQL {location}: {str(error).strip()}"
+                reader.node_id, f"could not fingerprint PostgreSQL {location}: {str(error).strip()}"
             ) from None
     details: dict[str, Any] = {"location": location, "rows": rows}
     if time_column:
         details[f"max_{time_column}"] = str(newest)
-    return SourceFingerprint(executor.node.id, _digest([rows, newest]), details)
+    return SourceFingerprint(reader.node_id, _digest([rows, newest]), details)
 
 
-def _iceberg_fingerprint(executor: SourceExecutor) -> SourceFingerprint:
+def _iceberg_fingerprint(reader: "IcebergReader") -> SourceFingerprint:
     """The table's identity and current snapshot: a new commit is new data, reading it again is not."""
-    name, settings, _ = executor.iceberg_plan()
+    name, settings, _ = reader.plan()
     try:
         state = snapshot_state(settings.open(must_exist=True).load(name))
     except IcebergError as error:
-        raise ExecutorExecutionError(executor.node.id, str(error)) from None
+        raise ExecutorExecutionError(reader.node_id, str(error)) from None
     details = {"location": str(name), "catalog": settings.shown, "snapshot_id": str(state["snapshot_id"])}
     if state["rows"] is not None:
         details["rows"] = state["rows"]
-    return SourceFingerprint(executor.node.id, _digest([state["table_uuid"], state["snapshot_id"]]), details)
+    return SourceFingerprint(reader.node_id, _digest([state["table_uuid"], state["snapshot_id"]]), details)
 
 
 def fingerprint_source(project: "SeeknalProject", node_id: str) -> SourceFingerprint:
@@ -118,14 +115,22 @@ def fingerprint_source(project: "SeeknalProject", node_id: str) -> SourceFingerp
     Raises :class:`ExecutorValidationError` when the data cannot be located (a missing file, a bad table name),
     and :class:`ExecutorExecutionError` when a database cannot be queried, both naming the node.
     """
+    # The readers load with the source executor, when a source is fingerprinted, not when the definitions load.
+    from seeknal_dagster.executors.sources.files import FileReader, files_matching
+    from seeknal_dagster.executors.sources.iceberg import IcebergReader
+    from seeknal_dagster.executors.sources.postgresql import PostgresReader
+    from seeknal_dagster.executors.sources.sqlite import SqliteReader
+
     node = project.nodes[node_id]
-    if not node.has_data_fingerprint:
-        raise ExecutorExecutionError(node_id, f"{node_id} is not a source whose data can be fingerprinted")
-    executor: SourceExecutor = get_executor(node, ExecutionContext.for_project(project))  # type: ignore[assignment]
-    if executor.source_type in FILE_SOURCE_TYPES:
-        return _files_fingerprint(executor, _file_source_files(executor))
-    if executor.source_type == "sqlite":
-        return _files_fingerprint(executor, _sqlite_files(executor))
-    if executor.source_type == "iceberg":
-        return _iceberg_fingerprint(executor)
-    return _postgres_fingerprint(executor)
+    if node.has_data_fingerprint:
+        executor: SourceExecutor = get_executor(node, ExecutionContext.for_project(project))  # type: ignore[assignment]
+        reader = executor.reader
+        if isinstance(reader, FileReader):
+            return _files_fingerprint(reader, files_matching(reader.pattern()))
+        if isinstance(reader, SqliteReader):
+            return _files_fingerprint(reader, _sqlite_files(reader))
+        if isinstance(reader, IcebergReader):
+            return _iceberg_fingerprint(reader)
+        if isinstance(reader, PostgresReader):
+            return _postgres_fingerprint(reader)
+    raise ExecutorExecutionError(node_id, f"{node_id} is not a source whose data can be fingerprinted")
