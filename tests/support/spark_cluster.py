@@ -81,7 +81,7 @@ def _wait(condition, what: str, processes: list[subprocess.Popen], logs: list[Pa
         try:
             if condition():
                 return
-        except OSError:
+        except (OSError, ValueError):  # not listening yet, or a UI still starting answers HTML, not JSON
             pass
         time.sleep(0.5)
     tails = "\n".join(f"--- {log}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]) for log in logs)
