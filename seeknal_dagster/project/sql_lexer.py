@@ -126,9 +126,11 @@ def tokens(sql: str) -> tuple[Token, ...]:
 def is_query(statement: str) -> bool:
     """Whether a statement returns rows (its result can be the node's output): its first word after comments and
     opening parentheses."""
-    for token in tokens(statement):
-        if token.kind != "comment" and token.text != "(":
-            return token.text.upper() in QUERY_STARTS
+    starts, kinds = _lexed(statement)
+    for index, kind in enumerate(kinds):
+        text = _token_text(statement, starts, index)
+        if kind.name != "comment" and text != "(":
+            return text.upper() in QUERY_STARTS
     return False
 
 
