@@ -39,9 +39,9 @@ from seeknal_dagster.engines.duckdb_engine import (
     rewrite_sql,
     split_statements,
 )
-from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.project import secrets
 from seeknal_dagster.project.checks.source import SOURCE_PARAM_USES, file_location
+from seeknal_dagster.project.load_cache import CACHE_DIR, read_cache, write_cache
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
 from seeknal_dagster.project.paths import PathPolicy
 
@@ -51,8 +51,8 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
 
 #: Bump when what is planned changes, so older cache entries are planned again.
-PLANNER_VERSION = "3"
-CACHE_FILE = Path("seeknal_dagster") / "columns.json"
+PLANNER_VERSION = "4"
+CACHE_FILE = CACHE_DIR / "columns.json"
 #: Aliases a SQL node may read its declared inputs under, besides ``kind.name`` and ``ref()``.
 _INPUT_ALIAS = re.compile(r"\b(input_\d+|__THIS__|source)\b")
 #: Earlier statements planning may replay: they only create scratch tables or views from a query.
@@ -130,7 +130,7 @@ class _Planner:
     def __init__(self, project: "SeeknalProject"):
         self.project = project
         self.cache_path = project.target_dir / CACHE_FILE
-        self.cached = self._read_cache()
+        self.cached = read_cache(self.cache_path, PLANNER_VERSION)
         self.fresh: dict[str, Any] = {}
         self.columns: dict[str, list[tuple[str, str]]] = {}  # node id → [(name, type)] of planned nodes
         self.keys: dict[str, str] = {}  # node id → the cache key its columns were planned (or read) under
@@ -141,22 +141,10 @@ class _Planner:
 
     # cache ------------------------------------------------------------------------------------------------
 
-    def _read_cache(self) -> dict[str, Any]:
-        try:
-            cached = json.loads(self.cache_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return cached if isinstance(cached, dict) and cached.get("version") == PLANNER_VERSION else {}
-
     def _write_cache(self) -> None:
-        entries = {**self.cached.get("nodes", {}), **self.fresh}
+        entries = {**self.cached, **self.fresh}
         entries = {node_id: entry for node_id, entry in entries.items() if node_id in self.project.nodes}
-        try:
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.cache_path) as temporary:
-                Path(temporary).write_text(json.dumps({"version": PLANNER_VERSION, "nodes": entries}))
-        except OSError:
-            pass  # a read-only target: planning again next time is all it costs
+        write_cache(self.cache_path, PLANNER_VERSION, entries)
 
     def _key(self, node: "ProjectNode") -> str:
         parts: list[Any] = [
@@ -187,7 +175,7 @@ class _Planner:
             if not self._plannable(node):
                 continue
             key = self.keys[node_id] = self._key(node)
-            entry = self.cached.get("nodes", {}).get(node_id)
+            entry = self.cached.get(node_id)
             if entry is None or entry.get("key") != key:
                 entry = _scrubbed(self._plan_node(node, key))
                 self.fresh[node_id] = entry
