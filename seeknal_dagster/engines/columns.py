@@ -131,6 +131,7 @@ class _Planner:
         self.project = project
         self.cache_path = project.target_dir / CACHE_FILE
         self.cached = read_cache(self.cache_path, PLANNER_VERSION)
+        self.overrides = json.dumps(project.renderer.overrides, sort_keys=True, default=str)
         self.fresh: dict[str, Any] = {}
         self.columns: dict[str, list[tuple[str, str]]] = {}  # node id → [(name, type)] of planned nodes
         self.keys: dict[str, str] = {}  # node id → the cache key its columns were planned (or read) under
@@ -150,19 +151,18 @@ class _Planner:
         parts: list[Any] = [
             node.id,
             self.project.code_version(node.id),
-            self.project.renderer.overrides,
+            self.overrides,
             # An upstream's key stands for its columns (they follow from it) and is far cheaper to serialize.
-            [(parent, self.keys.get(parent)) for parent in node.upstream],
+            *(f"{parent}={self.keys.get(parent)}" for parent in node.upstream),
         ]
         if not self._planned_from_definition(node):
-            parts.append(_file_stamp(self.project.output_path(node.id)))
+            parts.append(json.dumps(_file_stamp(self.project.output_path(node.id))))
         elif isinstance(node.spec, SourceSpec):
             try:
-                parts.append(_file_stamp(self._source_path(node)))
+                parts.append(json.dumps(_file_stamp(self._source_path(node))))
             except Exception:  # noqa: BLE001 - a path the run would refuse: planned as none, on every load
-                parts.append(None)
-        text = json.dumps(parts, sort_keys=True, default=str)
-        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+                parts.append("unreadable")
+        return hashlib.blake2b("\n".join(parts).encode(), digest_size=12).hexdigest()
 
     # planning ---------------------------------------------------------------------------------------------
 
