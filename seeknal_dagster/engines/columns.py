@@ -26,9 +26,8 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, NamedTuple
 
 from seeknal_dagster.engines.duckdb_engine import (
     file_reader,
@@ -79,10 +78,9 @@ def stored_type(type_name: str) -> str:
     return type_name
 
 
-@dataclass(frozen=True)
-class PlannedColumn:
+class PlannedColumn(NamedTuple):
     """One output column: its DuckDB type (or the declared one), the declared description, and the upstream
-    ``(node id, column)`` pairs its values come from."""
+    ``(node id, column)`` pairs its values come from (a tuple: a load makes one per column of every node)."""
 
     name: str
     type: str | None = None
@@ -169,7 +167,7 @@ class _Planner:
     def plan(self, wanted: set[str]) -> dict[str, list[PlannedColumn]]:
         needed = wanted | self.project.graph.ancestors(wanted)
         order = self.project.graph.topological_order(needed)
-        lineage: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        entries: dict[str, dict[str, Any]] = {}
         for node_id in order:
             node = self.project.nodes[node_id]
             if not self._plannable(node):
@@ -181,24 +179,28 @@ class _Planner:
                 self.fresh[node_id] = entry
             if entry.get("columns") is not None:
                 self.columns[node_id] = [tuple(column) for column in entry["columns"]]
-                lineage[node_id] = {name: [tuple(dep) for dep in deps] for name, deps in entry.get("lineage", {}).items()}
+                entries[node_id] = entry
         if self.fresh:
             self._write_cache()
         if self._connection is not None:
             self._connection.close()
-        return {node_id: self._merged(node_id, lineage.get(node_id, {})) for node_id in wanted if self._has_columns(node_id)}
+        planned = {node_id: self._merged(node_id, entries.get(node_id)) for node_id in wanted}
+        return {node_id: columns for node_id, columns in planned.items() if columns}
 
-    def _has_columns(self, node_id: str) -> bool:
-        return node_id in self.columns or bool(declared_columns(self.project.nodes[node_id]))
-
-    def _merged(self, node_id: str, lineage: Mapping[str, list[tuple[str, str]]]) -> list[PlannedColumn]:
+    def _merged(self, node_id: str, entry: Mapping[str, Any] | None) -> list[PlannedColumn]:
+        """The planned columns with the declared descriptions; the declared columns when nothing was planned."""
         declared = declared_columns(self.project.nodes[node_id])
-        planned = self.columns.get(node_id)
-        if planned is None:
+        if entry is None:
             return [PlannedColumn(name, type_name, description) for name, (type_name, description) in declared.items()]
+        lineage = entry.get("lineage", {})
         return [
-            PlannedColumn(name, type_name, declared.get(name, (None, None))[1], tuple(lineage.get(name.lower(), ())))
-            for name, type_name in planned
+            PlannedColumn(
+                name,
+                type_name,
+                declared[name][1] if name in declared else None,
+                tuple(tuple(dep) for dep in lineage.get(name.lower(), ())),
+            )
+            for name, type_name in entry["columns"]
         ]
 
     def _plannable(self, node: "ProjectNode") -> bool:

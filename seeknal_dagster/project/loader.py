@@ -258,14 +258,23 @@ def _node_files(nodes_dir: Path, suffixes: tuple[str, ...], skipped_folders: tup
     return sorted(found)
 
 
+def _read_text(path: str) -> str:
+    """A file's UTF-8 text with the line endings text mode gives (``\n``): read as bytes and decoded, several
+    times cheaper than opening it in text mode, which a load does once per node file."""
+    with open(path, "rb") as file:
+        text = file.read().decode()
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def _discover(root: Path, parsed: ParsedYamlCache) -> tuple[list[ProjectNode], list[Problem]]:
     nodes_dir = root / NODES_DIR
     problems: list[Problem] = []
     found: list[ProjectNode] = []
-    yaml_files = [Path(NODES_DIR, *parts) for parts in _node_files(nodes_dir, (".yml", ".yaml"), ("common",))]
-    for relative in yaml_files:
+    yaml_files = _node_files(nodes_dir, (".yml", ".yaml"), ("common",))
+    for parts in yaml_files:
+        relative = Path(NODES_DIR, *parts)
         try:
-            text = (root / relative).read_text()
+            text = _read_text(os.path.join(nodes_dir, *parts))
         except (OSError, UnicodeDecodeError) as error:
             problems.append(Problem(f"cannot read file: {error}", file=relative))
             continue
