@@ -135,3 +135,30 @@ def test_columns_planned_at_load_keep_env_secrets_out_of_the_page_and_the_cached
     assert columns == ["order_id", "'***'"]  # planned (two columns), the secret scrubbed from the second's name
     assert spec.metadata["seeknal/params"].value == {"password": "***"}
     assert token.encode() not in every_byte_below(project)
+
+
+def test_a_password_written_in_a_node_file_is_masked_on_its_page_and_never_copied_under_target(make_project):
+    """The project's files are the user's to hold passwords in, but nothing of ours repeats them: not the asset's
+    params (a secret-named key, or the password of a connection URL), not the parse cache a reload reads."""
+    inline, in_url = "inline-" + random_tokens.token_hex(6), "url-" + random_tokens.token_hex(6)
+    project = make_project(
+        {
+            "data/orders.csv": PROJECT["data/orders.csv"],
+            "seeknal/sources/orders.yml": PROJECT["seeknal/sources/orders.yml"].replace("{{ env:SHOP_API_TOKEN }}", "ops"),
+            "seeknal/transforms/paid.yml": f"""
+                kind: transform
+                name: paid
+                transform: SELECT order_id FROM ref('source.orders')
+                params: {{password: "{inline}", mirror: "postgresql://app:{in_url}@db.internal:5432/shop"}}
+            """,
+        }
+    )
+    from seeknal_dagster import build_definitions
+
+    for _ in range(3):  # the first load makes target/, later ones keep and read the parse cache
+        defs = build_definitions(project)
+    spec = defs.resolve_assets_def(dagster.AssetKey(["transform", "paid"])).specs_by_key[dagster.AssetKey(["transform", "paid"])]
+    assert spec.metadata["seeknal/params"].value == {"password": "***", "mirror": "postgresql://app:***@db.internal:5432/shop"}
+    assert (project / "target/seeknal_dagster/yaml.json").is_file()  # the other file is cached
+    written = every_byte_below(project / "target")
+    assert inline.encode() not in written and in_url.encode() not in written

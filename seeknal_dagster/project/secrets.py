@@ -9,7 +9,8 @@ One registry per process, filled as secrets are read, and one way to scrub them 
 - ``scrub(text)``: ``text`` with every registered value replaced by ``***``, also where it was echoed
   percent- or JSON-escaped. Apply it to any text built from something a driver, a server or DuckDB said (error
   messages, logs). HTTP deliveries register what they send as credentials (``delivery/web.py``).
-- ``redact(mapping)``: a copy fit for display: secret-named keys become ``***``, other strings are scrubbed.
+- ``redact(mapping)``: a copy fit for display: secret-named keys become ``***``, so does the password of a URL
+  (``postgresql://user:***@host``), other strings are scrubbed.
 - ``is_secret_key(name)``: whether a setting's name says it holds a secret (``password``, ``api_key``, …).
 
 Values shorter than :data:`MIN_SCRUBBED_LENGTH` characters are remembered but not scrubbed from free text:
@@ -77,9 +78,19 @@ def redact(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return {key: MASK if is_secret_key(key) and value not in (None, "") else _redacted(value) for key, value in mapping.items()}
 
 
+def holds_secret(value: Any) -> bool:
+    """Whether a value (a node's YAML) holds something :func:`redact` would mask: a secret-named key's value, or a
+    registered secret."""
+    return _redacted(value) != value
+
+
+#: The password of a URL's user info (``postgresql://user:password@host``), wherever a URL stands in a text.
+_URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]*):([^@/\s]+)(?=@)")
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
-        return scrub(value)
+        return scrub(_URL_PASSWORD.sub(lambda match: f"{match.group(1)}:{MASK}", value))
     if isinstance(value, Mapping):
         return redact(value)
     if isinstance(value, (list, tuple)):

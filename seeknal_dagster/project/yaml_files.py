@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from seeknal_dagster.project import secrets
 from seeknal_dagster.project.errors import Problem
 from seeknal_dagster.project.load_cache import CACHE_DIR, read_cache, write_cache
 
@@ -148,8 +149,9 @@ class ParsedYamlCache:
     ``<target>/seeknal_dagster/yaml.json``: parsing is most of what reading a node file costs, and a reload of a
     project whose files did not change parses none of them.
 
-    Only what JSON holds exactly is kept (mappings with text keys, lists, text, numbers, booleans, null): a file
-    with a date, a non-text key or a problem is parsed on every load, as without a cache.
+    Only what JSON holds exactly is kept (mappings with text keys, lists, text, numbers, booleans, null), and nothing
+    holding a secret: a file with a date, a non-text key, an inline password or a problem is parsed on every load,
+    as without a cache.
     """
 
     FILE = CACHE_DIR / "yaml.json"
@@ -177,15 +179,22 @@ class ParsedYamlCache:
                 self.used[key] = entry
                 return documents
         parsed = list(yaml_documents(text, relative))
-        if all(isinstance(item, YamlDocument) and _json_exact(item.value) for item in parsed):
+        if all(isinstance(item, YamlDocument) and _cacheable(item.value) for item in parsed):
             documents = [[item.line, item.value, [[d.key, d.line, d.first_line] for d in item.duplicate_keys]] for item in parsed]
             self.used[key] = json.dumps(documents)
         return parsed
 
     def save(self) -> None:
-        """Keep what this load parsed or reused (entries of files since deleted or edited are dropped)."""
-        if self.used.keys() != self.cached.keys():
+        """Keep what this load parsed or reused (entries of files since deleted or edited are dropped), in a target
+        directory that exists: loading alone (``validate``, a dry run) never creates one."""
+        if self.used.keys() != self.cached.keys() and self.path.parent.parent.is_dir():
             write_cache(self.path, self.VERSION, self.used)
+
+
+def _cacheable(value: Any) -> bool:
+    """A document the cache may keep: JSON gives it back exactly, and it holds no secret (a password written inline
+    stays in the project's own file, never copied under ``target/``)."""
+    return _json_exact(value) and not secrets.holds_secret(value)
 
 
 def _json_exact(value: Any) -> bool:
