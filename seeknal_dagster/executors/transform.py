@@ -19,6 +19,7 @@ from typing import Any
 
 from seeknal_dagster.delivery.targets import TargetError, write_target
 from seeknal_dagster.engines.duckdb_engine import scan_parquet
+from seeknal_dagster.engines.node_sql import names_input_aliases
 from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError
@@ -36,6 +37,9 @@ class TransformExecutor(SqlNodeExecutor):
     def validate(self) -> None:
         self.script  # noqa: B018 - first, so a refused statement is reported as the node's SQL shows it
         super().validate()
+
+    def reads_input_aliases(self) -> bool:
+        return names_input_aliases(self.script.statements)
 
     @property
     def targets(self) -> list[MaterializationTarget]:
