@@ -1,10 +1,10 @@
 """``transform``: SQL over upstream outputs, one or several statements, the last one's rows persisted.
 
 The SQL runs as written on the node's engine: DuckDB SQL by default, Spark SQL under ``engine: spark`` (as in
-Seeknal, where a Spark node holds Spark SQL). On DuckDB the statements run in a transaction of the node's own that
-is rolled back once the output is written (on Spark, in a session of the node's own); the output replaces the
-previous one only after that: whatever the statements did, a node that fails leaves its previous output, and the
-database as the next node expects it.
+Seeknal, where a Spark node holds Spark SQL). On DuckDB a script of several statements runs in a transaction of
+the node's own that is rolled back once the output is written (on Spark, in a session of the node's own); the
+output replaces the previous one only after that: whatever the statements did, a node that fails leaves its
+previous output, and the database as the next node expects it.
 
 Its ``materialization:`` / ``materializations:`` targets (PostgreSQL and Iceberg tables) get a copy of the output
 once the output downstream nodes read is written; every target is attempted, and any that fails fails the node
@@ -53,9 +53,11 @@ class TransformExecutor(SqlNodeExecutor):
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata=metadata)
 
     def pre_execute(self) -> None:
-        """Tables and views the SQL creates are scratch space, gone once the node's output is written."""
+        """Tables and views the SQL creates are scratch space, gone once the node's output is written. A lone query
+        creates nothing, so it runs without (a transaction begun and rolled back costs two statements a node)."""
         super().pre_execute()
-        self.sql.begin_scratch()
+        if len(self.script.statements) > 1:
+            self.sql.begin_scratch()
 
     def end_scratch(self) -> None:
         """Throw away the node's scratch space; fails the node if its statements ended it some other way."""
