@@ -49,13 +49,15 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
 
 def test_loading_a_project_imports_no_engine_it_only_runs_with(tmp_path):
     """A code location imports the package and builds the definitions on every deploy, reload and run worker
-    start: the run-time engines (Spark, Arrow, pandas, scikit-learn) are imported where rows flow, not at load."""
+    start: the run-time engines (Spark, Arrow, pandas, scikit-learn, Iceberg) and the step runner are imported where
+    rows flow, not at load."""
     script = textwrap.dedent(
         """
         import sys
         from seeknal_dagster import build_definitions
         build_definitions(sys.argv[1], target_dir=sys.argv[2]).get_repository_def()
-        heavy = ["pyspark", "dagster_pyspark", "pyarrow", "numpy", "pandas", "sklearn"]
+        heavy = ["pyspark", "dagster_pyspark", "pyarrow", "numpy", "pandas", "sklearn",
+                 "seeknal_dagster.engines.iceberg", "seeknal_dagster.assets.runner"]
         print(" ".join(name for name in heavy if name in sys.modules))
         """
     )

@@ -562,3 +562,55 @@ def test_a_node_without_a_name_and_an_empty_seeknal_dir_are_reported(make_projec
     with pytest.raises(ProjectLoadError, match="not a Seeknal project"):
         load_project(empty / "data")
 
+
+
+def test_a_reload_takes_unchanged_files_from_the_parse_cache_and_loads_what_a_fresh_load_does(make_project):
+    """A code location reloads the project on every deploy and run worker start: files whose text did not change
+    are not parsed again (``target/seeknal_dagster/yaml.json``), and the load is the same as without that cache —
+    an edit shows, a YAML date stays a date, a garbled cache file is ignored."""
+    root = make_project(
+        {
+            "seeknal/sources/orders.yml": ORDERS_SOURCE,
+            "seeknal/transforms/daily.yml": """
+                kind: transform
+                name: daily
+                inputs: [{ref: source.orders}]
+                transform: SELECT * FROM ref('source.orders')
+                dagster: {partitions: {type: daily, start: 2025-01-01}}
+            """,
+            "seeknal/transforms/big.yml": """
+                kind: transform
+                name: big
+                inputs: [{ref: source.orders}]
+                transform: SELECT * FROM ref('source.orders') WHERE amount > 100
+            """,
+        }
+    )
+    cache = root / "target/seeknal_dagster/yaml.json"
+
+    def loaded() -> dict:
+        project = load_project(root)
+        return {node_id: (node.spec, node.file, node.line, node.upstream) for node_id, node in project.nodes.items()}
+
+    def without_cache() -> dict:
+        cache.unlink(missing_ok=True)
+        try:
+            return loaded()
+        finally:
+            cache.unlink(missing_ok=True)
+
+    first = loaded()
+    assert cache.is_file()
+    assert loaded() == first == without_cache()
+    assert str(first["transform.daily"][0].dagster.partitions.start).startswith("2025-01-01")
+
+    loaded()  # the cache is back
+    big = root / "seeknal/transforms/big.yml"
+    big.write_text(big.read_text().replace("amount > 100", "amount > 500"))
+    edited = loaded()
+    assert "amount > 500" in edited["transform.big"][0].transform
+    assert edited == without_cache()
+
+    loaded()
+    cache.write_text(cache.read_text()[:-40] + "garbled")
+    assert loaded() == edited

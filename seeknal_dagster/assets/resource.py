@@ -15,7 +15,6 @@ from dagster import AssetCheckResult, AssetExecutionContext, ConfigurableResourc
 from dagster_duckdb import DuckDBResource
 from pydantic import Field, field_validator
 
-from seeknal_dagster.assets.runner import StepRunner
 from seeknal_dagster.engines.duckdb_engine import quote_literal
 from seeknal_dagster.engines.duckdb_memory import (
     SPILL_SUBDIRECTORY,
@@ -99,6 +98,9 @@ class SeeknalResource(ConfigurableResource):
             if context.assets_def.partitions_def is not None:
                 window = context.partition_time_window
                 execution.partition_time_window = (window.start, window.end)
+            # Imported by runs only: a code-location load does not import the executors.
+            from seeknal_dagster.assets.runner import StepRunner
+
             yield from StepRunner(project, context, execution).stream()
 
     def spill_parent(self, project: "SeeknalProject") -> Path | None:

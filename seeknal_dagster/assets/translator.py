@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -100,6 +101,13 @@ def markdown_text(text: str) -> str:
 
 
 
+@dataclass
+class _ProjectMemo:
+    project: "SeeknalProject"
+    columns: Mapping[str, list[PlannedColumn]] | None = None
+    keys: dict[str, AssetKey] = field(default_factory=dict)
+
+
 class SeeknalTranslator:
     """Translates nodes into Dagster specs. Override :meth:`get_asset_spec` to change keys, groups, owners…;
     dependencies are re-pointed at whatever keys it returns."""
@@ -109,14 +117,25 @@ class SeeknalTranslator:
         for what planning them at load costs)."""
         self.key_prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix or [])
         self.plan_columns = plan_columns
-        self._column_plans: dict[int, tuple["SeeknalProject", Mapping[str, list[PlannedColumn]]]] = {}
+        self._memos: dict[int, _ProjectMemo] = {}
+
+    def _memo(self, project: "SeeknalProject") -> "_ProjectMemo":
+        """What this translator computed for one loaded project (a spec asks for each key several times)."""
+        memo = self._memos.get(id(project))
+        if memo is None or memo.project is not project:
+            memo = self._memos[id(project)] = _ProjectMemo(project)
+        return memo
 
     def node_key(self, project: "SeeknalProject", node_id: str) -> AssetKey:
-        node = project.nodes[node_id]
-        custom = node.spec.dagster.key
-        if custom:
-            return AssetKey(custom.split("/") if isinstance(custom, str) else list(custom))
-        return AssetKey([*self.key_prefix, node.kind.value, node.name])
+        keys = self._memo(project).keys
+        if node_id not in keys:
+            node = project.nodes[node_id]
+            custom = node.spec.dagster.key
+            if custom:
+                keys[node_id] = AssetKey(custom.split("/") if isinstance(custom, str) else list(custom))
+            else:
+                keys[node_id] = AssetKey([*self.key_prefix, node.kind.value, node.name])
+        return keys[node_id]
 
     def get_asset_spec(self, project: "SeeknalProject", node_id: str) -> AssetSpec:
         node = project.nodes[node_id]
@@ -165,11 +184,10 @@ class SeeknalTranslator:
 
     def column_plan(self, project: "SeeknalProject") -> Mapping[str, list[PlannedColumn]]:
         """Every node's planned columns, planned once per project (see ``engines/columns.py``)."""
-        held = self._column_plans.get(id(project))
-        if held is None or held[0] is not project:
-            held = (project, plan_columns(project) if self.plan_columns else {})
-            self._column_plans[id(project)] = held
-        return held[1]
+        memo = self._memo(project)
+        if memo.columns is None:
+            memo.columns = plan_columns(project) if self.plan_columns else {}
+        return memo.columns
 
     def column_metadata(self, project: "SeeknalProject", node_id: str) -> dict[str, object]:
         """``dagster/column_schema`` (names, types, the YAML's descriptions) and ``dagster/column_lineage`` (which

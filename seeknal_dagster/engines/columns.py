@@ -26,9 +26,8 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, NamedTuple
 
 from seeknal_dagster.engines.duckdb_engine import (
     file_reader,
@@ -39,9 +38,9 @@ from seeknal_dagster.engines.duckdb_engine import (
     rewrite_sql,
     split_statements,
 )
-from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.project import secrets
 from seeknal_dagster.project.checks.source import SOURCE_PARAM_USES, file_location
+from seeknal_dagster.project.load_cache import CACHE_DIR, read_cache, write_cache
 from seeknal_dagster.project.models import FILE_SOURCE_TYPES, NodeKind, SourceSpec
 from seeknal_dagster.project.paths import PathPolicy
 
@@ -51,8 +50,8 @@ if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
 
 #: Bump when what is planned changes, so older cache entries are planned again.
-PLANNER_VERSION = "3"
-CACHE_FILE = Path("seeknal_dagster") / "columns.json"
+PLANNER_VERSION = "4"
+CACHE_FILE = CACHE_DIR / "columns.json"
 #: Aliases a SQL node may read its declared inputs under, besides ``kind.name`` and ``ref()``.
 _INPUT_ALIAS = re.compile(r"\b(input_\d+|__THIS__|source)\b")
 #: Earlier statements planning may replay: they only create scratch tables or views from a query.
@@ -79,10 +78,9 @@ def stored_type(type_name: str) -> str:
     return type_name
 
 
-@dataclass(frozen=True)
-class PlannedColumn:
+class PlannedColumn(NamedTuple):
     """One output column: its DuckDB type (or the declared one), the declared description, and the upstream
-    ``(node id, column)`` pairs its values come from."""
+    ``(node id, column)`` pairs its values come from (a tuple: a load makes one per column of every node)."""
 
     name: str
     type: str | None = None
@@ -130,7 +128,8 @@ class _Planner:
     def __init__(self, project: "SeeknalProject"):
         self.project = project
         self.cache_path = project.target_dir / CACHE_FILE
-        self.cached = self._read_cache()
+        self.cached = read_cache(self.cache_path, PLANNER_VERSION)
+        self.overrides = json.dumps(project.renderer.overrides, sort_keys=True, default=str)
         self.fresh: dict[str, Any] = {}
         self.columns: dict[str, list[tuple[str, str]]] = {}  # node id → [(name, type)] of planned nodes
         self.keys: dict[str, str] = {}  # node id → the cache key its columns were planned (or read) under
@@ -141,76 +140,67 @@ class _Planner:
 
     # cache ------------------------------------------------------------------------------------------------
 
-    def _read_cache(self) -> dict[str, Any]:
-        try:
-            cached = json.loads(self.cache_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return cached if isinstance(cached, dict) and cached.get("version") == PLANNER_VERSION else {}
-
     def _write_cache(self) -> None:
-        entries = {**self.cached.get("nodes", {}), **self.fresh}
+        entries = {**self.cached, **self.fresh}
         entries = {node_id: entry for node_id, entry in entries.items() if node_id in self.project.nodes}
-        try:
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.cache_path) as temporary:
-                Path(temporary).write_text(json.dumps({"version": PLANNER_VERSION, "nodes": entries}))
-        except OSError:
-            pass  # a read-only target: planning again next time is all it costs
+        write_cache(self.cache_path, PLANNER_VERSION, entries)
 
     def _key(self, node: "ProjectNode") -> str:
         parts: list[Any] = [
             node.id,
             self.project.code_version(node.id),
-            self.project.renderer.overrides,
+            self.overrides,
             # An upstream's key stands for its columns (they follow from it) and is far cheaper to serialize.
-            [(parent, self.keys.get(parent)) for parent in node.upstream],
+            *(f"{parent}={self.keys.get(parent)}" for parent in node.upstream),
         ]
         if not self._planned_from_definition(node):
-            parts.append(_file_stamp(self.project.output_path(node.id)))
+            parts.append(json.dumps(_file_stamp(self.project.output_path(node.id))))
         elif isinstance(node.spec, SourceSpec):
             try:
-                parts.append(_file_stamp(self._source_path(node)))
+                parts.append(json.dumps(_file_stamp(self._source_path(node))))
             except Exception:  # noqa: BLE001 - a path the run would refuse: planned as none, on every load
-                parts.append(None)
-        text = json.dumps(parts, sort_keys=True, default=str)
-        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+                parts.append("unreadable")
+        return hashlib.blake2b("\n".join(parts).encode(), digest_size=12).hexdigest()
 
     # planning ---------------------------------------------------------------------------------------------
 
     def plan(self, wanted: set[str]) -> dict[str, list[PlannedColumn]]:
         needed = wanted | self.project.graph.ancestors(wanted)
         order = self.project.graph.topological_order(needed)
-        lineage: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        entries: dict[str, dict[str, Any]] = {}
         for node_id in order:
             node = self.project.nodes[node_id]
             if not self._plannable(node):
                 continue
             key = self.keys[node_id] = self._key(node)
-            entry = self.cached.get("nodes", {}).get(node_id)
+            entry = self.cached.get(node_id)
             if entry is None or entry.get("key") != key:
                 entry = _scrubbed(self._plan_node(node, key))
                 self.fresh[node_id] = entry
             if entry.get("columns") is not None:
                 self.columns[node_id] = [tuple(column) for column in entry["columns"]]
-                lineage[node_id] = {name: [tuple(dep) for dep in deps] for name, deps in entry.get("lineage", {}).items()}
+                entries[node_id] = entry
         if self.fresh:
             self._write_cache()
         if self._connection is not None:
             self._connection.close()
-        return {node_id: self._merged(node_id, lineage.get(node_id, {})) for node_id in wanted if self._has_columns(node_id)}
+        planned = {node_id: self._merged(node_id, entries.get(node_id)) for node_id in wanted}
+        return {node_id: columns for node_id, columns in planned.items() if columns}
 
-    def _has_columns(self, node_id: str) -> bool:
-        return node_id in self.columns or bool(declared_columns(self.project.nodes[node_id]))
-
-    def _merged(self, node_id: str, lineage: Mapping[str, list[tuple[str, str]]]) -> list[PlannedColumn]:
+    def _merged(self, node_id: str, entry: Mapping[str, Any] | None) -> list[PlannedColumn]:
+        """The planned columns with the declared descriptions; the declared columns when nothing was planned."""
         declared = declared_columns(self.project.nodes[node_id])
-        planned = self.columns.get(node_id)
-        if planned is None:
+        if entry is None:
             return [PlannedColumn(name, type_name, description) for name, (type_name, description) in declared.items()]
+        lineage = entry.get("lineage", {})
         return [
-            PlannedColumn(name, type_name, declared.get(name, (None, None))[1], tuple(lineage.get(name.lower(), ())))
-            for name, type_name in planned
+            PlannedColumn(
+                name,
+                type_name,
+                declared[name][1] if name in declared else None,
+                tuple(tuple(dep) for dep in lineage.get(name.lower(), ())),
+            )
+            for name, type_name in entry["columns"]
         ]
 
     def _plannable(self, node: "ProjectNode") -> bool:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seeknal_dagster.engines.duckdb_engine import quote_identifier
-from seeknal_dagster.engines.iceberg import IcebergError, snapshot_state
 from seeknal_dagster.engines.outputs import file_fingerprint
 from seeknal_dagster.executors.context import ExecutionContext
 from seeknal_dagster.executors.errors import ExecutorExecutionError
@@ -98,6 +97,8 @@ def _postgres_fingerprint(reader: "PostgresReader") -> SourceFingerprint:
 
 def _iceberg_fingerprint(reader: "IcebergReader") -> SourceFingerprint:
     """The table's identity and current snapshot: a new commit is new data, reading it again is not."""
+    from seeknal_dagster.engines.iceberg import IcebergError, snapshot_state  # what only Iceberg sources import
+
     name, settings, _ = reader.plan()
     try:
         state = snapshot_state(settings.open(must_exist=True).load(name))

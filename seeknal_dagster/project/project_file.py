@@ -34,7 +34,7 @@ PROJECT_FILE = Path("seeknal_project.yml")
 class ScheduleSettings(BaseModel):
     """One entry of ``schedules:`` in ``seeknal_project.yml``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str = Field(pattern=re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z"))
     cron: str

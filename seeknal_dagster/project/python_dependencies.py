@@ -14,10 +14,6 @@ import tomllib
 from dataclasses import dataclass
 from importlib import metadata
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
-
 #: PEP 723's reference expression for a ``# /// <type>`` … ``# ///`` block.
 _BLOCK = re.compile(r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
 #: Distributions a node's process gets from seeknal-dagster instead of the environment.
@@ -53,6 +49,9 @@ def read_script_metadata(text: str) -> ScriptMetadata:
 
 def unmet_requirements(script: ScriptMetadata) -> list[str]:
     """One message per requirement of the header that this environment does not meet."""
+    # packaging is imported by the few loads that have a header to check, not by every code-location load.
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     problems = []
     if script.requires_python:
         running = platform.python_version()
@@ -71,6 +70,9 @@ def unmet_requirements(script: ScriptMetadata) -> list[str]:
 
 
 def _unmet(dependency: str) -> str | None:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
     try:
         requirement = Requirement(dependency)
     except InvalidRequirement as error:

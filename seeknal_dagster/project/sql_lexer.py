@@ -55,10 +55,17 @@ class Token(NamedTuple):
 
 
 class Statement(NamedTuple):
-    """One statement of a script: its text (without leading and trailing comments) and its first words."""
+    """One statement of a script: its text (without leading and trailing comments), its first keywords and names,
+    and its first token, upper-cased (opening parentheses skipped, as in both)."""
 
     text: str
     words: tuple[str, ...]
+    first_token: str = ""
+
+    @property
+    def is_query(self) -> bool:
+        """Whether it returns rows (see :func:`is_query`)."""
+        return self.first_token in QUERY_STARTS
 
     @property
     def refused(self) -> str | None:
@@ -126,12 +133,8 @@ def tokens(sql: str) -> tuple[Token, ...]:
 def is_query(statement: str) -> bool:
     """Whether a statement returns rows (its result can be the node's output): its first word after comments and
     opening parentheses."""
-    starts, kinds = _lexed(statement)
-    for index, kind in enumerate(kinds):
-        text = _token_text(statement, starts, index)
-        if kind.name != "comment" and text != "(":
-            return text.upper() in QUERY_STARTS
-    return False
+    found = statements(statement)
+    return bool(found) and found[0].is_query
 
 
 def _separators(sql: str, starts: tuple[int, ...], kinds: tuple[Any, ...]) -> list[int]:
@@ -155,24 +158,30 @@ def statements(sql: str) -> list[Statement]:
     parentheses skipped); pieces holding only comments are dropped."""
     import duckdb
 
-    kind = duckdb.token_type
+    comment, operator = duckdb.token_type.comment, duckdb.token_type.operator
+    word_kinds = (duckdb.token_type.keyword, duckdb.token_type.identifier)
     starts, kinds = _lexed(sql)
     found: list[Statement] = []
     begin = 0
     for end in [*_separators(sql, starts, kinds), len(starts)]:
-        code = [index for index in range(begin, end) if kinds[index] != kind.comment]
+        # The first and last tokens that are code: found from each end, not by listing every token between.
+        first = next((index for index in range(begin, end) if kinds[index] != comment), None)
+        last = next((index for index in range(end - 1, begin - 1, -1) if kinds[index] != comment), None)
         begin = end + 1
-        if not code:
+        if first is None or last is None:
             continue
         words: list[str] = []
-        for index in code:
-            if kinds[index] == kind.operator and sql[starts[index]] == "(":
+        first_token = ""
+        for index in range(first, last + 1):
+            if kinds[index] == comment or (kinds[index] == operator and sql[starts[index]] == "("):
                 continue
-            if kinds[index] not in (kind.keyword, kind.identifier) or len(words) == 4:
+            text = _token_text(sql, starts, index).upper()
+            first_token = first_token or text
+            if kinds[index] not in word_kinds or len(words) == 4:
                 break
-            words.append(_token_text(sql, starts, index).strip('"').upper())
-        last = code[-1]
-        found.append(Statement(sql[starts[code[0]] : starts[last] + len(_token_text(sql, starts, last))], tuple(words)))
+            words.append(text.strip('"'))
+        text = sql[starts[first] : starts[last] + len(_token_text(sql, starts, last))]
+        found.append(Statement(text, tuple(words), first_token))
     return found
 
 

@@ -9,6 +9,9 @@ value is built, and reported with their line.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,6 +19,7 @@ from typing import Any, Iterator
 import yaml
 
 from seeknal_dagster.project.errors import Problem
+from seeknal_dagster.project.load_cache import CACHE_DIR, read_cache, write_cache
 
 #: libyaml's parser when PyYAML was built with it (same safe semantics, several times faster).
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -137,6 +141,65 @@ def yaml_documents(text: str, relative: Path) -> Iterator[YamlDocument | Problem
         yield _syntax_problem(error, relative)
     finally:
         loader.dispose()
+
+
+class ParsedYamlCache:
+    """Node files' documents as parsed on an earlier load, by the hash of their text, in
+    ``<target>/seeknal_dagster/yaml.json``: parsing is most of what reading a node file costs, and a reload of a
+    project whose files did not change parses none of them.
+
+    Only what JSON holds exactly is kept (mappings with text keys, lists, text, numbers, booleans, null): a file
+    with a date, a non-text key or a problem is parsed on every load, as without a cache.
+    """
+
+    FILE = CACHE_DIR / "yaml.json"
+    #: Changes with PyYAML and with what parsing reports (duplicate keys, the alias limit).
+    VERSION = f"1/{yaml.__version__}/{MAX_ALIAS_VALUES}"
+
+    def __init__(self, target_dir: Path):
+        self.path = target_dir / self.FILE
+        self.cached = read_cache(self.path, self.VERSION)
+        self.used: dict[str, Any] = {}
+
+    def documents(self, text: str, relative: Path) -> list[YamlDocument | Problem]:
+        """What :func:`yaml_documents` gives for ``text``, from the cache when this text was parsed before."""
+        key = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        entry = self.cached.get(key)
+        if isinstance(entry, str):  # each file's documents as JSON text: every load gets values of its own
+            try:
+                documents = [
+                    YamlDocument(line, value, [DuplicateKey(*duplicate) for duplicate in duplicates])
+                    for line, value, duplicates in json.loads(entry)
+                ]
+            except (ValueError, TypeError):
+                pass  # an entry edited by hand: parsed again below
+            else:
+                self.used[key] = entry
+                return documents
+        parsed = list(yaml_documents(text, relative))
+        if all(isinstance(item, YamlDocument) and _json_exact(item.value) for item in parsed):
+            documents = [[item.line, item.value, [[d.key, d.line, d.first_line] for d in item.duplicate_keys]] for item in parsed]
+            self.used[key] = json.dumps(documents)
+        return parsed
+
+    def save(self) -> None:
+        """Keep what this load parsed or reused (entries of files since deleted or edited are dropped)."""
+        if self.used.keys() != self.cached.keys():
+            write_cache(self.path, self.VERSION, self.used)
+
+
+def _json_exact(value: Any) -> bool:
+    """Whether JSON gives ``value`` back as it is (no date becoming text, no number key becoming a text one)."""
+    kind = type(value)
+    if value is None or kind in (str, bool, int):
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list:
+        return all(_json_exact(item) for item in value)
+    if kind is dict:
+        return all(type(key) is str and _json_exact(item) for key, item in value.items())
+    return False
 
 
 def read_yaml_file(path: Path, relative: Path) -> tuple[Any, list[Problem]]:

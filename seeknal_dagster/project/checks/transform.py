@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Iterator
 
 from seeknal_dagster.project import sql_lexer
 from seeknal_dagster.project.checks.scope import CheckScope, Finding, SettingError
-from seeknal_dagster.project.sql_lexer import is_query
 
 if TYPE_CHECKING:
     from seeknal_dagster.project.loader import ProjectNode
@@ -20,12 +19,11 @@ def query_statements(sql: str, what: str, field: str, shown: list[str] | None = 
     for number, count, reason in sql_lexer.refused_statements(lexed)[:1]:
         statement = f"\n  Statement: {shown[number - 1][:200]}" if shown and len(shown) == count else ""
         raise SettingError(f"statement {number} of {count}: {reason}{statement}", field)
-    statements = [statement.text for statement in lexed]
-    if not statements:
+    if not lexed:
         raise SettingError(f"the SQL of {what} is empty", field)
-    if not is_query(statements[-1]):
+    if not lexed[-1].is_query:
         raise SettingError(f"the last statement of {what} must be a query (SELECT/WITH) producing its output", field)
-    return statements
+    return [statement.text for statement in lexed]
 
 
 def rendered_sql(node: "ProjectNode", scope: CheckScope, sql: str, field: str) -> str | None:
