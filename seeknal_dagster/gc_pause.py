@@ -3,8 +3,9 @@
 Why: a code-location load allocates hundreds of thousands of objects that all stay alive (Dagster's modules, then a
 spec, a column schema and lineage per node). CPython starts a collection after every ~700 net allocations, and a
 full one each time the survivors grow by a quarter, so a 2,000-node load ran several full collections over a
-heap where nothing was garbage: about a quarter of the build. Pausing the collector for the load and resuming it
-after runs one collection over whatever the load left instead; reference counting still frees everything else.
+heap where nothing was garbage: about a quarter of the build. Pausing the collector for the load, and resuming it
+with what the load left already in the oldest generation, scans none of it; reference counting still frees
+everything else, and the next full collection any cycle among it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            # What the load allocated is what a collection would find alive and promote, generation by generation,
+            # scanning it each time (~1 s at 10,000 nodes): moved straight to the oldest generation instead
+            # (freeze, then unfreeze, scans nothing). Any cyclic garbage among it is still freed, by the next full
+            # collection.
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
