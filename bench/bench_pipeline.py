@@ -23,6 +23,7 @@ After the runs, ours' outputs are checked against raw.py's: every ``target/inter
 must exist with the row count of ``target/raw/t<i>.parquet`` (a content checksum is compared too).
 
 usage: python bench/bench_pipeline.py --nodes 50 500 --rows 1000 [--repeat 3] [--shared DIR] [--keep]
+       python bench/bench_pipeline.py --nodes 500 --contenders none      (ours, floor and raw.py only)
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 VENVS = BENCH / ".venvs"
 SKIP_HINT = "skipped (run bench/setup_peers.sh)"
+PEERS = ["seeknal", "dagster-dbt", "none"]
+NOT_CHOSEN = "skipped (not in --contenders)"
 QUIET_ENV = {  # no usage pings from the peers: the machine is offline and a blocked ping only adds noise
     "DAGSTER_DISABLE_TELEMETRY": "1",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -80,23 +83,29 @@ class RunFailed(Exception):
     pass
 
 
-def run_timed(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float, log: Path) -> float:
-    """Run ``cmd`` to completion, return its wall-clock seconds; raise RunFailed (with the log tail) on failure."""
+def run_timed(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float, log: Path) -> tuple[float, float]:
+    """Run ``cmd`` to completion, return its (wall-clock, CPU) seconds; raise RunFailed (with the log tail) on
+    failure. CPU is user + system time of the command and its children: what other work on a shared machine
+    inflates least, so it shows a change's effect where wall clock is noise."""
     with open(log, "wb") as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         try:
             proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise RunFailed(f"timed out after {timeout:.0f}s; log: {log}")
         elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-15:]
         raise RunFailed(f"exit {proc.returncode}; log: {log}\n    " + "\n    ".join(tail))
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def median_of(repeat: int, once) -> float:
-    return statistics.median(once(i) for i in range(repeat))
+def median_of(repeat: int, once) -> tuple[float, float]:
+    """The run with the median wall-clock time, as (wall, CPU) seconds."""
+    runs = sorted(once(i) for i in range(repeat))
+    return runs[(len(runs) - 1) // 2]
 
 
 def project_graph(seeknal_dir: Path) -> list[tuple[tuple[str, str], list[tuple[str, str]]]]:
@@ -216,13 +225,13 @@ def bench_one(n: int, args, shared: Path, scratch_root: Path) -> dict[str, objec
     def attempt(name: str, once) -> None:
         print(f"  {name:<12}", end="", flush=True)
         try:
-            seconds = median_of(args.repeat, once)
+            seconds, cpu = median_of(args.repeat, once)
         except RunFailed as exc:
             results[name] = f"FAILED: {exc}"
             print(f"FAILED\n    {exc}")
             return
-        results[name] = seconds
-        print(f"{seconds:8.2f} s")
+        results[name], results[f"{name} cpu"] = seconds, cpu
+        print(f"{seconds:8.2f} s  (CPU {cpu:.2f} s)")
 
     # raw: the same SQL in one DuckDB connection; its outputs are the reference for the output check
     def raw_once(i: int) -> float:
@@ -255,13 +264,15 @@ def bench_one(n: int, args, shared: Path, scratch_root: Path) -> dict[str, objec
     attempt("ours", ours_once)
     check_outputs(sk_dir, n)  # before anyone else writes into the project directory
     attempt("floor", floor_once)
-    attempt("raw", raw_once)
+    attempt("raw", raw_once)  # always: its outputs are what ours' are checked against
     mismatches = verify_outputs(sk_dir, n)
     results["mismatches"] = mismatches
 
     # seeknal run, on a copy of the project so its target/ never mixes with ours
     seeknal_bin = VENVS / "seeknal" / "bin" / "seeknal"
-    if seeknal_bin.exists():
+    if "seeknal" not in args.contenders:
+        results["seeknal"] = NOT_CHOSEN
+    elif seeknal_bin.exists():
         sk_copy = work / "seeknal_peer"
         shutil.copytree(sk_dir, sk_copy, ignore=shutil.ignore_patterns("target"))
 
@@ -278,10 +289,12 @@ def bench_one(n: int, args, shared: Path, scratch_root: Path) -> dict[str, objec
 
     # dagster-dbt
     dbt_bin = VENVS / "dbt" / "bin"
-    if (dbt_bin / "dbt").exists() and (dbt_bin / "dagster").exists():
+    if "dagster-dbt" not in args.contenders:
+        results["dagster-dbt"] = NOT_CHOSEN
+    elif (dbt_bin / "dbt").exists() and (dbt_bin / "dagster").exists():
         env = base_env(dbt_bin)
         try:
-            parse_s = run_timed([str(dbt_bin / "dbt"), "parse", "--project-dir", str(dbt_dir), "--profiles-dir",
+            parse_s, _ = run_timed([str(dbt_bin / "dbt"), "parse", "--project-dir", str(dbt_dir), "--profiles-dir",
                                  str(dbt_dir)], dbt_dir, env, timeout, logs / "dbt_parse.log")
             results["dbt parse (untimed prep)"] = parse_s
         except RunFailed as exc:
@@ -386,6 +399,9 @@ def print_table(all_results: dict[int, dict[str, object]], rows: int, repeat: in
         print(f"| {n:>5} | {cells} | {ratio(ours, res.get('floor')):>10} | {ratio(ours, res.get('dagster-dbt')):>16} "
               f"| {ratio(ours, res.get('seeknal')):>12} | {ratio(ours, res.get('raw')):>8} | {outputs:>7} |")
     for n, res in all_results.items():
+        if isinstance(res.get("ours cpu"), float) and isinstance(res.get("floor cpu"), float):
+            print(f"(N={n}: CPU seconds, user + system: ours {res['ours cpu']:.2f}, floor {res['floor cpu']:.2f}, "
+                  f"ours/floor {ratio(res['ours cpu'], res['floor cpu'])})")
         if isinstance(res.get("dbt parse (untimed prep)"), float):
             print(f"(N={n}: dbt parse, run before dagster-dbt and not counted, took {res['dbt parse (untimed prep)']:.2f} s)")
 
@@ -398,6 +414,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender; the median is reported")
     parser.add_argument("--shared", help="the shared/ directory holding bench/gen_synthetic.py "
                                          "(default: $SEEKNAL_SHARED, else ../shared next to the repo)")
+    parser.add_argument("--contenders", nargs="+", choices=PEERS, default=PEERS,
+                        help="peers to run besides ours, the floor and raw.py (default: all); "
+                             "--contenders none while iterating on ours/floor")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds before one run counts as failed")
     parser.add_argument("--keep", action="store_true", help="keep the generated projects and logs")
     args = parser.parse_args()
@@ -415,6 +434,7 @@ def main() -> int:
             print(f"\nN={n} nodes, {args.rows} rows")
             all_results[n] = bench_one(n, args, shared, scratch)
         print_table(all_results, args.rows, args.repeat)
+        print("load average at the end: %.2f %.2f %.2f" % os.getloadavg())
     finally:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -246,6 +246,10 @@ def test_each_materialization_carries_a_data_version_and_descriptive_metadata(ma
     preview = table_rows(metadata["seeknal/preview"])
     assert len(preview) == 1 and preview[0]["name"] == "Ana" and 32 <= preview[0]["revenue"] < 33
     assert materialization_metadata(result, "source/orders")["dagster/row_count"] == 3
+    # Shown (and stored) once, on the materialization: the step's output events carry none of it.
+    named = {key.replace("/", "__") for key in events}
+    outputs = [e for e in result.all_events if e.is_successful_output and e.step_output_data.output_name in named]
+    assert len(outputs) == len(events) and all(not event.step_output_data.metadata for event in outputs)
 
 
 @pytest.mark.parametrize(

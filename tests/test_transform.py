@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -9,7 +10,10 @@ import textwrap
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
+from seeknal_dagster.executors import ExecutionContext, get_executor
+from seeknal_dagster.project.loader import load_project
 from tests.support.projects import failure_messages, materialization_metadata, materialize, materialized_keys
 
 SOURCES = {
@@ -266,3 +270,99 @@ AMOUNTS = """
     inputs: [{ref: source.orders}]
     transform: SELECT order_id, amount FROM ref('source.orders')
 """
+
+
+WIDE_ORDERS = "order_id,customer_id,amount,note,channel\n1,10,25,ok,web\n2,11,-3,refund,shop\n"
+
+
+def every_column(name: str, reads: str) -> str:
+    """A transform passing every column of the orders source through, read as ``reads`` names it."""
+    return f"kind: transform\nname: {name}\ninputs: [{{ref: source.orders}}]\ntransform: SELECT * FROM {reads} ORDER BY order_id\n"
+
+
+def columns_of(project: Path, node_file: str) -> list[str]:
+    path = project / "target/intermediate" / f"{node_file}.parquet"
+    return [row[0] for row in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+
+
+def test_a_node_run_again_in_the_same_process_reads_its_upstreams_output_as_it_is_now(make_project):
+    # One execution context, one database: a view over an output is made once per run, yet an upstream written
+    # again (a retry, a second run on a reused resource; here a Spark directory, then a DuckDB file with other
+    # columns) is read as it is now.
+    project = make_project(
+        {
+            **SOURCES,
+            "seeknal/transforms/every_column.yml": every_column("every_column", "ref('source.orders')"),
+            "seeknal/transforms/through_alias.yml": every_column("through_alias", "__this__"),
+        }
+    )
+    loaded = load_project(project)
+    context = ExecutionContext.for_project(loaded)
+
+    def run(*node_ids: str) -> None:
+        for node_id in node_ids:
+            assert get_executor(loaded.nodes[node_id], context).run().is_success(), node_id
+
+    def assert_both_read(expected: pd.DataFrame) -> None:
+        for node_file in ["transform_every_column", "transform_through_alias"]:
+            assert columns_of(project, node_file) == list(expected.columns)
+            assert rows(project, node_file) == list(expected.itertuples(index=False, name=None))
+
+    try:
+        run("source.orders")
+        # The source's output replaced by a directory of part files with another column, as Spark writes it.
+        output = project / "target/intermediate/source_orders.parquet"
+        wide = pd.read_csv(io.StringIO(WIDE_ORDERS))
+        output.unlink()
+        output.mkdir()
+        wide.iloc[:1].to_parquet(output / "part-00000.parquet", index=False)
+        wide.iloc[1:].to_parquet(output / "part-00001.parquet", index=False)
+        (output / "_SUCCESS").touch()
+        run("transform.every_column", "transform.through_alias")
+        assert_both_read(wide)
+
+        run("source.orders", "transform.every_column", "transform.through_alias")  # a file again, CSV's columns
+        assert_both_read(pd.read_csv(project / "data/orders.csv").sort_values("order_id"))
+    finally:
+        context.close()
+
+
+def test_a_persistent_database_shows_each_run_the_outputs_as_they_are_now(make_project, tmp_path):
+    # Views over outputs stay in a database file between runs; a later run that selects only the transform
+    # must read what the source wrote in between, new columns included.
+    project = make_project({**SOURCES, "seeknal/transforms/every_column.yml": every_column("every_column", "source.orders")})
+    database = str(tmp_path / "warehouse.duckdb")
+    assert materialize(project, duckdb_database=database).success
+
+    (project / "data/orders.csv").write_text(WIDE_ORDERS)
+    assert materialize(project, 'key:"source/orders"', duckdb_database=database).success
+    result = materialize(project, 'key:"transform/every_column"', duckdb_database=database)
+    assert result.success and materialized_keys(result) == {"transform/every_column"}
+
+    expected = pd.read_csv(project / "data/orders.csv").sort_values("order_id")
+    assert columns_of(project, "transform_every_column") == list(expected.columns)
+    assert rows(project, "transform_every_column") == list(expected.itertuples(index=False, name=None))
+
+
+def test_a_view_a_feature_groups_script_replaces_is_made_again_for_the_nodes_after_it(make_project):
+    # A feature group's statements run outside a rolled-back transaction, so what they create stays in the
+    # database; a view over an output they replace must not be what a later node of the run reads.
+    project = make_project(
+        {
+            "data/scores.csv": "customer_id,event_time,score\n1,2025-01-01 10:00:00,10\n2,2025-01-03 08:00:00,20\n",
+            "seeknal/sources/scores.yml": "kind: source\nname: scores\nsource: csv\ntable: data/scores.csv\n",
+            "seeknal/feature_groups/scores.yml": (
+                "kind: feature_group\nname: scores\nentity: customer\ninputs: [{ref: source.scores}]\n"
+                "transform: |\n"
+                "  CREATE OR REPLACE VIEW source.scores AS SELECT 9 AS customer_id, TIMESTAMP '2025-01-01' AS event_time, 0 AS score;\n"
+                "  SELECT * FROM source\n"
+            ),
+            "seeknal/transforms/top.yml": (
+                "kind: transform\nname: top\ninputs: [{ref: source.scores}, {ref: feature_group.scores}]\n"
+                "transform: SELECT customer_id, score FROM source.scores ORDER BY customer_id\n"
+            ),
+        }
+    )
+    assert materialize(project).success
+    expected = pd.read_csv(project / "data/scores.csv").sort_values("customer_id")[["customer_id", "score"]]
+    assert rows(project, "transform_top") == list(expected.itertuples(index=False, name=None))

@@ -202,9 +202,11 @@ class StepRunner:
         if data_read is not None:
             metadata[SOURCE_DATA_READ_METADATA_KEY] = data_read
             tags[input_data_version_tag(self.source_data_key_by_node[node_id])] = data_read
-        return MaterializeResult(
-            asset_key=self.key_by_node[node_id], metadata=metadata, data_version=data_version, tags=tags or None
-        )
+        # The metadata goes on the materialization alone: given to MaterializeResult, Dagster would also copy it
+        # into the step's output event, storing (and serializing) every schema, preview and lineage twice.
+        key = self.key_by_node[node_id]
+        self.dagster.add_asset_metadata(metadata, asset_key=key)
+        return MaterializeResult(asset_key=key, data_version=data_version, tags=tags or None)
 
     def _failed(self, node: "ProjectNode", progress: str, message: str, invalid: bool = False) -> None:
         """Record a node's failure (``progress`` names it as the progress lines do), its secrets scrubbed."""

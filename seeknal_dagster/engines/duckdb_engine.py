@@ -7,6 +7,7 @@ from DuckDB to Parquet (``COPY``), never through pandas.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Container, Iterable, Mapping
 
@@ -83,22 +84,56 @@ def relation_name(node_id: str) -> str:
     return f"{quote_identifier(kind)}.{quote_identifier(name)}"
 
 
-def register_inputs(
-    connection: "duckdb.DuckDBPyConnection", node: "ProjectNode", context: "ExecutionContext"
-) -> dict[str, str]:
-    """Create a view over every upstream's persisted output; returns node id → relation.
+@dataclass
+class UpstreamViews:
+    """The views over node outputs already made on a run's DuckDB database, so a node's output gets its view once
+    per run, not once per node reading it (each ``CREATE VIEW`` binds, so reads the Parquet footer, and commits).
 
-    Views are created as ``kind.name`` (so schema-qualified SQL works) and, per connection, as ``input_N`` for
-    the declared inputs (and ``__THIS__`` for a single input), matching Seeknal's aliases.
+    DuckDB binds a view again at every query, so a view over an output written again with other columns reads
+    them. A view is remembered with its output's file signature all the same: the reader differs between a file
+    and a directory of part files (a Spark node's), so an output replaced by the other kind has its view made
+    again. Statements a node runs outside a transaction that is rolled back (a feature group's script) could
+    replace any view: after them everything is forgotten (:meth:`forget`)."""
+
+    signatures: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    schemas: set[str] = field(default_factory=set)
+
+    def forget(self) -> None:
+        self.signatures.clear()
+        self.schemas.clear()
+
+
+def output_signature(path: Path) -> tuple[int, int, int]:
+    """What changes whenever an output is written again: the file (or Spark directory) replacing it is a new inode."""
+    status = path.stat()
+    return status.st_ino, status.st_mtime_ns, status.st_size
+
+
+def register_inputs(
+    connection: "duckdb.DuckDBPyConnection", node: "ProjectNode", context: "ExecutionContext", aliases: bool = True
+) -> dict[str, str]:
+    """Make sure a view over every upstream's persisted output exists; returns node id → relation.
+
+    Views are ``kind.name`` (so schema-qualified SQL works), made once per run (see :class:`UpstreamViews`), and,
+    when ``aliases``, per cursor as ``input_N`` for the declared inputs (and ``__THIS__`` for a single input),
+    matching Seeknal's aliases.
     """
+    made = context.duckdb_views
     relations: dict[str, str] = {}
     for upstream_id in node.upstream:
         path = require_output(upstream_id, context.output_path_for(upstream_id))
-        kind, _, _ = upstream_id.partition(".")
-        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(kind)}")
         relation = relation_name(upstream_id)
-        connection.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM {scan_parquet(path)}")
+        signature = output_signature(path)
+        if made.signatures.get(upstream_id) != signature:
+            kind, _, _ = upstream_id.partition(".")
+            if kind not in made.schemas:
+                connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(kind)}")
+                made.schemas.add(kind)
+            connection.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM {scan_parquet(path)}")
+            made.signatures[upstream_id] = signature
         relations[upstream_id] = relation
+    if not aliases:
+        return relations
     declared = [upstream_id for upstream_id in node.input_upstream_ids() if upstream_id in relations]
     for index, upstream_id in enumerate(declared):
         connection.execute(f"CREATE OR REPLACE TEMP VIEW input_{index} AS SELECT * FROM {relations[upstream_id]}")
@@ -203,12 +238,17 @@ class DuckDBSql(NodeSql):
     def __init__(self, cursor: "duckdb.DuckDBPyConnection"):
         self.cursor = cursor
         self.in_scratch_transaction = False
+        #: The run's record of views over outputs, once this node's inputs are registered.
+        self.views: UpstreamViews | None = None
 
-    def register_inputs(self, node: "ProjectNode", context: "ExecutionContext") -> dict[str, str]:
-        return register_inputs(self.cursor, node, context)
+    def register_inputs(self, node: "ProjectNode", context: "ExecutionContext", aliases: bool = True) -> dict[str, str]:
+        self.views = context.duckdb_views
+        return register_inputs(self.cursor, node, context, aliases)
 
     def execute(self, statement: str) -> None:
         self.cursor.execute(statement)
+        if not self.in_scratch_transaction and self.views is not None:
+            self.views.forget()  # a statement that stays may have replaced a view over an output
 
     def fetch(self, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         result = self.cursor.execute(query)

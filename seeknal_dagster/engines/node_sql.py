@@ -9,6 +9,7 @@ is asked of it, so generated SQL is correct on each.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,16 @@ def require_output(upstream_id: str, path: Path) -> Path:
             f"upstream {upstream_id} has no output at {path}: materialize {upstream_id} first"
         )
     return path
+
+
+#: Seeknal's aliases of a node's declared inputs, as SQL may name them (DuckDB and Spark ignore identifier case).
+_INPUT_ALIAS = re.compile(r"\b(?:input_\d+|__this__)\b", re.IGNORECASE)
+
+
+def names_input_aliases(statements: list[str]) -> bool:
+    """Whether SQL may read ``input_N`` or ``__THIS__`` (a mention in a comment or a string counts too: making the
+    aliases when they are not needed only costs time)."""
+    return any(_INPUT_ALIAS.search(statement) for statement in statements)
 
 
 def seeknal_file_type(duckdb_type: str) -> str | None:
@@ -63,9 +74,9 @@ class NodeSql(ABC):
     now: str
 
     @abstractmethod
-    def register_inputs(self, node: "ProjectNode", context: "ExecutionContext") -> dict[str, str]:
-        """A view over every upstream's persisted output, ``input_N`` for the declared inputs and ``__THIS__`` for a
-        single one; returns node id → relation."""
+    def register_inputs(self, node: "ProjectNode", context: "ExecutionContext", aliases: bool = True) -> dict[str, str]:
+        """A view over every upstream's persisted output and, when ``aliases``, ``input_N`` for the declared inputs
+        and ``__THIS__`` for a single one; returns node id → relation."""
 
     @abstractmethod
     def execute(self, statement: str) -> None:

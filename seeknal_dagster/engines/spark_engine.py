@@ -115,11 +115,13 @@ class SparkSql(NodeSql):
         self.execute(f"CREATE OR REPLACE TEMPORARY VIEW {quoted} USING parquet OPTIONS (path {quote_literal(path)})")
         return quoted
 
-    def register_inputs(self, node: "ProjectNode", context: "ExecutionContext") -> dict[str, str]:
+    def register_inputs(self, node: "ProjectNode", context: "ExecutionContext", aliases: bool = True) -> dict[str, str]:
         relations: dict[str, str] = {}
         for upstream_id in node.upstream:
             path = require_output(upstream_id, context.output_path_for(upstream_id))
             relations[upstream_id] = self.view_output(view_name(upstream_id), path)
+        if not aliases:
+            return relations
         declared = [upstream_id for upstream_id in node.input_upstream_ids() if upstream_id in relations]
         for index, upstream_id in enumerate(declared):
             self.create_view(f"input_{index}", f"SELECT * FROM {relations[upstream_id]}")

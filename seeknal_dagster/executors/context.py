@@ -17,6 +17,7 @@ from seeknal_dagster.project.templating import SqlText, TemplateRenderer
 if TYPE_CHECKING:
     import duckdb
 
+    from seeknal_dagster.engines.duckdb_engine import UpstreamViews
     from seeknal_dagster.project.loader import ProjectNode, SeeknalProject
 
 
@@ -75,9 +76,17 @@ class ExecutionContext:
             **overrides,
         )
 
+    @cached_property
+    def duckdb_views(self) -> "UpstreamViews":
+        """The views over node outputs made on the run's DuckDB database so far (each is made once per run)."""
+        from seeknal_dagster.engines.duckdb_engine import UpstreamViews
+
+        return UpstreamViews()
+
     def get_duckdb_connection(self) -> "duckdb.DuckDBPyConnection":
         """The run's DuckDB connection, opened on first use."""
         if self.duckdb_connection is None:
+            self.duckdb_views.forget()  # made on another database
             if self.duckdb_factory is not None:
                 self.duckdb_connection = self.duckdb_factory()
             else:
@@ -142,3 +151,4 @@ class ExecutionContext:
         if self.duckdb_connection is not None and self.duckdb_factory is None:
             self.duckdb_connection.close()
         self.duckdb_connection = None
+        self.duckdb_views.forget()

@@ -156,7 +156,12 @@ class SqlNodeExecutor(BaseExecutor):
 
     def input_relations(self) -> dict[str, str]:
         """Node id → the relation this node reads it through: a view over each upstream's output."""
-        return self.sql.register_inputs(self.node, self.context)
+        return self.sql.register_inputs(self.node, self.context, aliases=self.reads_input_aliases())
+
+    def reads_input_aliases(self) -> bool:
+        """Whether the node's SQL may read its inputs as ``input_N`` / ``__THIS__`` (each alias is a view to make on
+        every node's cursor); executors that know all their SQL up front say when it does not."""
+        return True
 
     def post_execute(self, result: ExecutorResult) -> ExecutorResult:
         try:

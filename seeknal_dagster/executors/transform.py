@@ -1,10 +1,10 @@
 """``transform``: SQL over upstream outputs, one or several statements, the last one's rows persisted.
 
 The SQL runs as written on the node's engine: DuckDB SQL by default, Spark SQL under ``engine: spark`` (as in
-Seeknal, where a Spark node holds Spark SQL). On DuckDB the statements run in a transaction of the node's own that
-is rolled back once the output is written (on Spark, in a session of the node's own); the output replaces the
-previous one only after that: whatever the statements did, a node that fails leaves its previous output, and the
-database as the next node expects it.
+Seeknal, where a Spark node holds Spark SQL). On DuckDB a script of several statements runs in a transaction of
+the node's own that is rolled back once the output is written (on Spark, in a session of the node's own); the
+output replaces the previous one only after that: whatever the statements did, a node that fails leaves its
+previous output, and the database as the next node expects it.
 
 Its ``materialization:`` / ``materializations:`` targets (PostgreSQL and Iceberg tables) get a copy of the output
 once the output downstream nodes read is written; every target is attempted, and any that fails fails the node
@@ -19,6 +19,7 @@ from typing import Any
 
 from seeknal_dagster.delivery.targets import TargetError, write_target
 from seeknal_dagster.engines.duckdb_engine import scan_parquet
+from seeknal_dagster.engines.node_sql import names_input_aliases
 from seeknal_dagster.engines.outputs import atomic_path
 from seeknal_dagster.executors.base import ExecutionStatus, ExecutorResult
 from seeknal_dagster.executors.errors import ExecutorExecutionError
@@ -37,6 +38,9 @@ class TransformExecutor(SqlNodeExecutor):
         self.script  # noqa: B018 - first, so a refused statement is reported as the node's SQL shows it
         super().validate()
 
+    def reads_input_aliases(self) -> bool:
+        return names_input_aliases(self.script.statements)
+
     @property
     def targets(self) -> list[MaterializationTarget]:
         spec: TransformSpec = self.node.spec  # type: ignore[assignment]
@@ -49,9 +53,11 @@ class TransformExecutor(SqlNodeExecutor):
         return ExecutorResult(self.node.id, ExecutionStatus.SUCCESS, is_dry_run=True, metadata=metadata)
 
     def pre_execute(self) -> None:
-        """Tables and views the SQL creates are scratch space, gone once the node's output is written."""
+        """Tables and views the SQL creates are scratch space, gone once the node's output is written. A lone query
+        creates nothing, so it runs without (a transaction begun and rolled back costs two statements a node)."""
         super().pre_execute()
-        self.sql.begin_scratch()
+        if len(self.script.statements) > 1:
+            self.sql.begin_scratch()
 
     def end_scratch(self) -> None:
         """Throw away the node's scratch space; fails the node if its statements ended it some other way."""
