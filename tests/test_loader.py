@@ -566,8 +566,8 @@ def test_a_node_without_a_name_and_an_empty_seeknal_dir_are_reported(make_projec
 
 def test_a_reload_takes_unchanged_files_from_the_parse_cache_and_loads_what_a_fresh_load_does(make_project):
     """A code location reloads the project on every deploy and run worker start: files whose text did not change
-    are not parsed again (``target/seeknal_dagster/yaml.json``), and the load is the same as without that cache —
-    an edit shows, a YAML date stays a date, a garbled cache file is ignored."""
+    are not parsed again (``target/seeknal_dagster/yaml.json``, once a build made ``target/``), and the load is the
+    same as without that cache — an edit shows, a YAML date stays a date, a garbled cache file is ignored."""
     root = make_project(
         {
             "seeknal/sources/orders.yml": ORDERS_SOURCE,
@@ -586,6 +586,9 @@ def test_a_reload_takes_unchanged_files_from_the_parse_cache_and_loads_what_a_fr
             """,
         }
     )
+    load_project(root)
+    assert not (root / "target").exists()  # loading alone (validate, a dry run) writes nothing
+    (root / "target").mkdir()  # as the first build makes it (its column plan goes there)
     cache = root / "target/seeknal_dagster/yaml.json"
 
     def loaded() -> dict:
