@@ -174,7 +174,7 @@ class _Planner:
                 continue
             key = self.keys[node_id] = self._key(node)
             entry = self.cached.get(node_id)
-            if entry is None or entry.get("key") != key:
+            if not isinstance(entry, dict) or entry.get("key") != key:  # new, changed, or an entry edited by hand
                 entry = _scrubbed(self._plan_node(node, key))
                 self.fresh[node_id] = entry
             if entry.get("columns") is not None:
