@@ -27,7 +27,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from seeknal_dagster.engines.duckdb_engine import (
     file_reader,
@@ -38,6 +38,7 @@ from seeknal_dagster.engines.duckdb_engine import (
     rewrite_sql,
     split_statements,
 )
+from seeknal_dagster.engines.node_sql import names_input_aliases
 from seeknal_dagster.project import secrets
 from seeknal_dagster.project.checks.source import SOURCE_PARAM_USES, file_location
 from seeknal_dagster.project.load_cache import CACHE_DIR, read_cache, write_cache
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
 #: Bump when what is planned changes, so older cache entries are planned again.
 PLANNER_VERSION = "4"
 CACHE_FILE = CACHE_DIR / "columns.json"
-#: Aliases a SQL node may read its declared inputs under, besides ``kind.name`` and ``ref()``.
-_INPUT_ALIAS = re.compile(r"\b(input_\d+|__THIS__|source)\b")
 #: Earlier statements planning may replay: they only create scratch tables or views from a query.
 _SCRATCH_STATEMENT = re.compile(
     r"^\s*create\s+(?:or\s+replace\s+)?(?:temp\s+|temporary\s+)?(?:table|view)\s+(?:if\s+not\s+exists\s+)?"
@@ -131,7 +130,7 @@ class _Planner:
         self.cached = read_cache(self.cache_path, PLANNER_VERSION)
         self.overrides = json.dumps(project.renderer.overrides, sort_keys=True, default=str)
         self.fresh: dict[str, Any] = {}
-        self.columns: dict[str, list[tuple[str, str]]] = {}  # node id → [(name, type)] of planned nodes
+        self.columns: dict[str, Sequence[Sequence[str]]] = {}  # node id → [(name, type)] of planned nodes
         self.keys: dict[str, str] = {}  # node id → the cache key its columns were planned (or read) under
         self.sql: dict[str, list[str]] = {}  # node id → statements as they will run, for lineage
         self._connection: "duckdb.DuckDBPyConnection | None" = None
@@ -178,7 +177,7 @@ class _Planner:
                 entry = _scrubbed(self._plan_node(node, key))
                 self.fresh[node_id] = entry
             if entry.get("columns") is not None:
-                self.columns[node_id] = [tuple(column) for column in entry["columns"]]
+                self.columns[node_id] = entry["columns"]
                 entries[node_id] = entry
         if self.fresh:
             self._write_cache()
@@ -289,7 +288,7 @@ class _Planner:
         for parent in node.upstream:
             self._stand_in(parent)
         aliases = _input_aliases(node)
-        scratch = len(statements) > 1 or any(_INPUT_ALIAS.search(statement) for statement in statements)
+        scratch = len(statements) > 1 or names_input_aliases(statements)
         if not scratch:
             return self._describe(statements[-1])
         self.connection.execute("BEGIN TRANSACTION")
@@ -344,7 +343,7 @@ def _file_stamp(path: Path) -> list[Any]:
 
 
 def trace_lineage(
-    node: "ProjectNode", statements: list[str], upstream_columns: Mapping[str, list[tuple[str, str]]]
+    node: "ProjectNode", statements: list[str], upstream_columns: Mapping[str, Sequence[Sequence[str]]]
 ) -> dict[str, list[list[str]]]:
     """Output column → the ``[node id, column]`` pairs it is computed from, for a node whose statements are
     scratch tables or views followed by its final query (the scratch ones are read as CTEs of the final query)."""

@@ -43,7 +43,7 @@ from seeknal_dagster.project.profiles import Profiles, load_profiles
 from seeknal_dagster.project.project_file import ScheduleSettings, python_timeout, read_project_file
 from seeknal_dagster.project.python_nodes import read_python_nodes
 from seeknal_dagster.project.templating import TemplateError, TemplateRenderer, load_common_config
-from seeknal_dagster.project.yaml_files import ParsedYamlCache, YamlDocument
+from seeknal_dagster.project.yaml_files import ParsedYamlCache, YamlDocument, read_text
 
 NODES_DIR = "seeknal"
 SKIPPED_PYTHON_DIRS = ("common", "templates")
@@ -258,14 +258,6 @@ def _node_files(nodes_dir: Path, suffixes: tuple[str, ...], skipped_folders: tup
     return sorted(found)
 
 
-def _read_text(path: str) -> str:
-    """A file's UTF-8 text with the line endings text mode gives (``\n``): read as bytes and decoded, several
-    times cheaper than opening it in text mode, which a load does once per node file."""
-    with open(path, "rb") as file:
-        text = file.read().decode()
-    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-
-
 def _discover(root: Path, parsed: ParsedYamlCache) -> tuple[list[ProjectNode], list[Problem]]:
     nodes_dir = root / NODES_DIR
     problems: list[Problem] = []
@@ -274,7 +266,7 @@ def _discover(root: Path, parsed: ParsedYamlCache) -> tuple[list[ProjectNode], l
     for parts in yaml_files:
         relative = Path(NODES_DIR, *parts)
         try:
-            text = _read_text(os.path.join(nodes_dir, *parts))
+            text = read_text(os.path.join(nodes_dir, *parts))
         except (OSError, UnicodeDecodeError) as error:
             problems.append(Problem(f"cannot read file: {error}", file=relative))
             continue
